@@ -1,0 +1,174 @@
+//! `Application`: opens the database, builds the HTTP server, runs it until a signal.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer};
+use anyhow::Context;
+use serde_json::json;
+use sqlx::SqlitePool;
+use tracing_actix_web::TracingLogger;
+
+use crate::audit::{self, Event, Outcome};
+use crate::auth::password::Hasher;
+use crate::auth::throttle::Throttle;
+use crate::auth::Auth;
+use crate::config::Settings;
+use crate::web::{self, AppState};
+
+/// The opened database and accounts service, shared by `serve` and the CLI commands.
+pub struct Core {
+    /// The database.
+    pub pool: SqlitePool,
+    /// Accounts.
+    pub auth: Auth,
+}
+
+impl Core {
+    /// Creates the data folder (private to this user) and opens the database.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        create_private_dir(&settings.data_dir)?;
+        let pool = crate::db::connect(&settings.database_path()).await?;
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let auth = Auth {
+            pool: pool.clone(),
+            hasher: Hasher::new(threads)?,
+            throttle: Throttle::default(),
+            settings: settings.session.clone(),
+        };
+        Ok(Self { pool, auth })
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating the data folder {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The running console.
+pub struct Application {
+    port: u16,
+    server: Server,
+    pool: SqlitePool,
+    first_run_password: Option<String>,
+}
+
+impl Application {
+    /// Opens everything and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let core = Core::open(&settings).await?;
+        let first_run_password = core.auth.bootstrap_admin().await?;
+        let listener = TcpListener::bind(&settings.listen)
+            .with_context(|| format!("listening on {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        audit::record_alone(
+            &core.pool,
+            &Event::new("system", "console_start", Outcome::Ok)
+                .detail(json!({"listen": listener.local_addr()?.to_string(), "version": env!("CARGO_PKG_VERSION")})),
+        )
+        .await?;
+        let state = actix_web::web::Data::new(AppState {
+            pool: core.pool.clone(),
+            auth: core.auth,
+            settings,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(actix_web::web::FormConfig::default().limit(64 * 1024))
+                .configure(web::routes::configure)
+                .default_service(actix_web::web::to(web::pages::not_found))
+                .wrap(from_fn(web::access::guard))
+                .wrap(from_fn(web::headers::security_headers))
+                .wrap(TracingLogger::default())
+        })
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            pool: core.pool,
+            first_run_password,
+        })
+    }
+
+    /// The port the console listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// On first run, the generated password of `admin` (to print once).
+    pub fn first_run_password(&self) -> Option<&str> {
+        self.first_run_password.as_deref()
+    }
+
+    /// A handle to stop the server from elsewhere (tests).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the handle stops it), then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let pool = self.pool.clone();
+        let signals = tokio::spawn(async move {
+            let signal = wait_for_signal().await;
+            tracing::info!(%signal, "stopping");
+            let _ = audit::record_alone(
+                &pool,
+                &Event::new("system", "console_stop", Outcome::Ok)
+                    .detail(json!({"signal": signal})),
+            )
+            .await;
+            handle.stop(true).await;
+        });
+        let sweeper = tokio::spawn(sweep_sessions(self.pool.clone()));
+        let result = self.server.await.context("running the HTTP server");
+        signals.abort();
+        sweeper.abort();
+        self.pool.close().await;
+        result
+    }
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        std::future::pending::<()>().await;
+        unreachable!();
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// Removes expired sessions now and then (they are refused on use anyway).
+async fn sweep_sessions(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        // Generous bounds: exact time-outs are enforced at each use.
+        if let Err(e) = crate::db::sessions::delete_expired(&pool, 24 * 3600, 7 * 24 * 3600).await {
+            tracing::warn!(error = ?e, "could not sweep expired sessions");
+        }
+    }
+}

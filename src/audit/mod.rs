@@ -1,0 +1,224 @@
+//! The audit log: one way to record an event, append-only and chained by SHA-256.
+//!
+//! Each row's `hash` is SHA-256(previous row's hash ‖ this row's canonical bytes), and
+//! `audit_head` keeps the newest id and hash, so an edited, deleted, reordered or cut-off
+//! row shows up in [`verify`]. Rows are written inside the caller's transaction: the event
+//! and the change it describes commit together or not at all.
+
+pub mod query;
+mod verify;
+
+pub use verify::{verify, Verification};
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::{SqliteConnection, SqlitePool};
+
+/// The `prev_hash` of the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What came of the action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It was done.
+    Ok,
+    /// It was refused (permissions, CSRF, throttling).
+    Denied,
+    /// It was tried and failed.
+    Failed,
+    /// A step outside the database is about to run (an outcome row follows).
+    Started,
+    /// A started step never reported back (the process died).
+    Interrupted,
+}
+
+impl Outcome {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+            Outcome::Started => "started",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Where a request came from: filled in by the web layer, or by the CLI.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// Client address (socket, or X-Forwarded-For from a trusted proxy).
+    pub ip: Option<String>,
+    /// The client's User-Agent.
+    pub user_agent: Option<String>,
+    /// The request's id, also in the server's logs.
+    pub request_id: Option<String>,
+}
+
+/// An event to record. Never put passwords, session ids, tokens or CSRF tokens in it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    actor: String,
+    action: String,
+    outcome: Outcome,
+    site: Option<String>,
+    release: Option<String>,
+    detail: Value,
+    source: Source,
+}
+
+impl Event {
+    /// `actor` is `user:<name>`, `token:<label> of <name>`, `cli:<unix user>`, `anonymous` or `system`.
+    pub fn new(actor: impl Into<String>, action: &str, outcome: Outcome) -> Self {
+        Self {
+            actor: actor.into(),
+            action: action.to_owned(),
+            outcome,
+            site: None,
+            release: None,
+            detail: Value::Object(Default::default()),
+            source: Source::default(),
+        }
+    }
+
+    /// The site it concerns.
+    pub fn site(mut self, site: impl Into<String>) -> Self {
+        self.site = Some(site.into());
+        self
+    }
+
+    /// The release it concerns.
+    pub fn release(mut self, release: impl Into<String>) -> Self {
+        self.release = Some(release.into());
+        self
+    }
+
+    /// Structured detail (from → to, Apache's output, the reason…).
+    pub fn detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    /// Where the request came from.
+    pub fn source(mut self, source: &Source) -> Self {
+        self.source = source.clone();
+        self
+    }
+}
+
+/// The fields a row's hash covers, in a fixed order.
+pub(crate) struct Canonical<'a> {
+    pub id: i64,
+    pub at: &'a str,
+    pub actor: &'a str,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub action: &'a str,
+    pub site: Option<&'a str>,
+    pub release: Option<&'a str>,
+    pub outcome: &'a str,
+    pub detail: &'a str,
+    pub request_id: Option<&'a str>,
+}
+
+impl Canonical<'_> {
+    /// SHA-256(prev ‖ canonical JSON array of the fields), as hex.
+    pub fn chain_hash(&self, prev_hash: &str) -> String {
+        let bytes = serde_json::to_vec(&(
+            self.id,
+            self.at,
+            self.actor,
+            self.ip,
+            self.user_agent,
+            self.action,
+            self.site,
+            self.release,
+            self.outcome,
+            self.detail,
+            self.request_id,
+        ))
+        .expect("serialising plain values cannot fail");
+        let mut h = Sha256::new();
+        h.update(prev_hash.as_bytes());
+        h.update(&bytes);
+        hex::encode(h.finalize())
+    }
+}
+
+/// UTC now, RFC 3339 with milliseconds: sorts as text.
+pub fn now_text() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    now.format(&fmt).expect("formatting the time cannot fail")
+}
+
+/// Records `event` inside the caller's transaction (which must have been begun with
+/// `BEGIN IMMEDIATE`, so the chain has one writer at a time). Returns the event id.
+pub async fn record(conn: &mut SqliteConnection, event: &Event) -> anyhow::Result<i64> {
+    let head: Option<(i64, String)> = sqlx::query_as("SELECT last_id, last_hash FROM audit_head")
+        .fetch_optional(&mut *conn)
+        .await
+        .context("reading the audit log head")?;
+    let (last_id, prev_hash) = head.unwrap_or((0, GENESIS.to_owned()));
+    let id = last_id + 1;
+    let at = now_text();
+    let detail = event.detail.to_string();
+    let canonical = Canonical {
+        id,
+        at: &at,
+        actor: &event.actor,
+        ip: event.source.ip.as_deref(),
+        user_agent: event.source.user_agent.as_deref(),
+        action: &event.action,
+        site: event.site.as_deref(),
+        release: event.release.as_deref(),
+        outcome: event.outcome.as_str(),
+        detail: &detail,
+        request_id: event.source.request_id.as_deref(),
+    };
+    let hash = canonical.chain_hash(&prev_hash);
+    sqlx::query(
+        "INSERT INTO audit_events (id, at, actor, ip, user_agent, action, site, release, outcome, \
+         detail, request_id, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(&at)
+    .bind(&event.actor)
+    .bind(&event.source.ip)
+    .bind(&event.source.user_agent)
+    .bind(&event.action)
+    .bind(&event.site)
+    .bind(&event.release)
+    .bind(event.outcome.as_str())
+    .bind(&detail)
+    .bind(&event.source.request_id)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await
+    .context("writing an audit event")?;
+    sqlx::query(
+        "INSERT INTO audit_head (singleton, last_id, last_hash) VALUES (1, ?, ?) \
+         ON CONFLICT (singleton) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash",
+    )
+    .bind(id)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await
+    .context("updating the audit log head")?;
+    Ok(id)
+}
+
+/// Records an event that goes with no other database change, in its own transaction.
+pub async fn record_alone(pool: &SqlitePool, event: &Event) -> anyhow::Result<i64> {
+    let mut tx = crate::db::begin_write(pool).await?;
+    let id = record(&mut tx, event).await?;
+    tx.commit().await.context("committing an audit event")?;
+    Ok(id)
+}

@@ -1,0 +1,97 @@
+//! Walks the chain and reports the first event that does not check out.
+
+use anyhow::Context;
+use futures_util::TryStreamExt;
+use sqlx::{FromRow, SqlitePool};
+
+use super::{Canonical, GENESIS};
+
+/// The verdict on the whole log.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// Every event checks out; this many.
+    Intact { events: u64 },
+    /// The first problem found, with the event id where it shows.
+    Broken { at_id: i64, reason: String },
+}
+
+#[derive(FromRow)]
+struct Row {
+    id: i64,
+    at: String,
+    actor: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    action: String,
+    site: Option<String>,
+    release: Option<String>,
+    outcome: String,
+    detail: String,
+    request_id: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+/// Recomputes every hash in id order (streamed: constant memory at any size).
+pub async fn verify(pool: &SqlitePool) -> anyhow::Result<Verification> {
+    let mut rows = sqlx::query_as::<_, Row>("SELECT * FROM audit_events ORDER BY id").fetch(pool);
+    let mut prev = GENESIS.to_owned();
+    let mut expected_id = 1i64;
+    let mut count = 0u64;
+    while let Some(r) = rows.try_next().await.context("reading the audit log")? {
+        let broken = |reason: &str| Verification::Broken {
+            at_id: r.id,
+            reason: reason.into(),
+        };
+        if r.id != expected_id {
+            return Ok(Verification::Broken {
+                at_id: r.id,
+                reason: format!(
+                    "event {expected_id} is missing (the next one found is {})",
+                    r.id
+                ),
+            });
+        }
+        if r.prev_hash != prev {
+            return Ok(broken(
+                "it does not follow the event before it (removed or reordered events)",
+            ));
+        }
+        let canonical = Canonical {
+            id: r.id,
+            at: &r.at,
+            actor: &r.actor,
+            ip: r.ip.as_deref(),
+            user_agent: r.user_agent.as_deref(),
+            action: &r.action,
+            site: r.site.as_deref(),
+            release: r.release.as_deref(),
+            outcome: &r.outcome,
+            detail: &r.detail,
+            request_id: r.request_id.as_deref(),
+        };
+        if canonical.chain_hash(&prev) != r.hash {
+            return Ok(broken("its content was changed after it was recorded"));
+        }
+        prev = r.hash;
+        expected_id += 1;
+        count += 1;
+    }
+    let head: Option<(i64, String)> = sqlx::query_as("SELECT last_id, last_hash FROM audit_head")
+        .fetch_optional(pool)
+        .await
+        .context("reading the audit log head")?;
+    let last_id = expected_id - 1;
+    match head {
+        None if count == 0 => Ok(Verification::Intact { events: 0 }),
+        Some((id, hash)) if id == last_id && hash == prev => Ok(Verification::Intact { events: count }),
+        Some((id, _)) => Ok(Verification::Broken {
+            at_id: id,
+            reason: format!("the log ends at event {last_id}, but event {id} was recorded (events cut off the end)"),
+        }),
+        None => Ok(Verification::Broken {
+            at_id: last_id,
+            reason: "the record of the newest event is missing".into(),
+        }),
+    }
+}

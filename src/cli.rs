@@ -1,0 +1,174 @@
+//! The command line (contract: serve, user add, token create, audit verify).
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::app::{Application, Core};
+use crate::audit::{self, Source, Verification};
+use crate::auth::password::Password;
+use crate::auth::Role;
+use crate::config::Settings;
+
+/// Release websites that Apache serves, safely.
+#[derive(Parser, Debug)]
+#[command(name = "cutover", version)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "CUTOVER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Sub-commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the console until SIGINT/SIGTERM.
+    Serve,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `user …`
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        /// User name.
+        name: String,
+        /// viewer, operator, deployer or admin.
+        #[arg(long)]
+        role: Role,
+        /// Read the password from standard input (one line). Without it, one is generated and printed.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// `token …`
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an API token for a user; it is printed alone on the last line.
+    Create {
+        /// The user the token acts as.
+        name: String,
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+/// `audit …`
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain.
+    Verify,
+}
+
+impl std::str::FromStr for Box<Role> {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse::<Role>().map(Box::new)
+    }
+}
+
+/// `cli:<unix user>`, the audit actor of CLI commands.
+fn cli_actor() -> String {
+    let uid = nix::unistd::getuid();
+    let name = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("uid{uid}"));
+    format!("cli:{name}")
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::User(UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        }) => {
+            let core = Core::open(&settings).await?;
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                Some(Password::new(
+                    line.trim_end_matches(['\n', '\r']).to_owned(),
+                ))
+            } else {
+                None
+            };
+            let generated = core
+                .auth
+                .create_user(&cli_actor(), &Source::default(), &name, role, password)
+                .await?;
+            println!(
+                "created user {} with role {role}",
+                name.trim().to_lowercase()
+            );
+            if let Some(p) = generated {
+                println!("generated password (shown once; to be changed at first log-in):\n{p}");
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { name, label }) => {
+            let core = Core::open(&settings).await?;
+            let token = core
+                .auth
+                .create_token(&cli_actor(), &Source::default(), &name, &label)
+                .await?;
+            println!(
+                "API token for {} (label {label}); it is shown only this once:",
+                name.trim().to_lowercase()
+            );
+            println!("{token}");
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let core = Core::open(&settings).await?;
+            match audit::verify(&core.pool).await? {
+                Verification::Intact { events } => {
+                    println!("audit log intact, {events} events");
+                    Ok(())
+                }
+                Verification::Broken { at_id, reason } => {
+                    anyhow::bail!("audit log broken at event {at_id}: {reason}")
+                }
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings.clone()).await?;
+    let url = format!(
+        "http://{}",
+        settings.listen.replace(":0", &format!(":{}", app.port()))
+    );
+    println!("Cutover is running at {url}/");
+    if let Some(password) = app.first_run_password() {
+        println!("First run: created the user 'admin' with this password (shown only now):");
+        println!("    {password}");
+        println!("Log in at {url}/login as admin; you will be asked to choose your own password.");
+    }
+    app.run_until_stopped().await
+}

@@ -1,0 +1,210 @@
+//! Settings: embedded defaults → TOML file → `CUTOVER_*` environment (the contract's order).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Everything the console can be told; see README's configuration reference.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Console HTTP address.
+    pub listen: String,
+    /// SQLite database, uploads in progress, managed Apache files.
+    pub data_dir: PathBuf,
+    /// Where sites live; `<data_dir>/sites` when unset.
+    pub sites_root: Option<PathBuf>,
+    /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (e.g. the host's Apache).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Sessions and log-in behaviour.
+    pub session: SessionSettings,
+    /// How Apache is driven.
+    pub apache: ApacheSettings,
+}
+
+/// Session time-outs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionSettings {
+    /// A session unused this long ends.
+    pub idle_timeout_minutes: u64,
+    /// A session ends this long after log-in, used or not.
+    pub absolute_timeout_hours: u64,
+    /// `auto` (Secure when reached over HTTPS), `always` or `never`.
+    pub secure_cookie: SecureCookie,
+}
+
+/// When the session cookie carries `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecureCookie {
+    /// Whenever the request came over HTTPS (directly or through a trusted proxy).
+    Auto,
+    /// Always, e.g. when a proxy that is not listed terminates TLS.
+    Always,
+    /// Never (plain-HTTP test set-ups).
+    Never,
+}
+
+/// `[apache]`: managed (private instance) or system (host's Apache).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApacheSettings {
+    /// `managed` or `system`.
+    pub mode: ApacheMode,
+    /// Managed mode: where the private Apache listens.
+    pub listen: String,
+    /// Managed mode: the apache2 binary.
+    pub binary: PathBuf,
+    /// System mode: where `<site>.conf` is written.
+    pub vhost_dir: Option<PathBuf>,
+    /// System mode: configtest command as an argument list.
+    pub configtest: Vec<String>,
+    /// System mode: graceful reload command as an argument list.
+    pub reload: Vec<String>,
+}
+
+/// Who runs Apache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApacheMode {
+    /// Cutover runs its own private Apache.
+    Managed,
+    /// Cutover drives the host's Apache through configured commands.
+    System,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./cutover-data"),
+            sites_root: None,
+            trusted_proxies: vec![],
+            session: SessionSettings::default(),
+            apache: ApacheSettings::default(),
+        }
+    }
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout_minutes: 30,
+            absolute_timeout_hours: 12,
+            secure_cookie: SecureCookie::Auto,
+        }
+    }
+}
+
+impl Default for ApacheSettings {
+    fn default() -> Self {
+        Self {
+            mode: ApacheMode::Managed,
+            listen: "127.0.0.1:8081".into(),
+            binary: PathBuf::from("/usr/sbin/apache2"),
+            vhost_dir: None,
+            configtest: vec!["apachectl".into(), "configtest".into()],
+            reload: vec!["apachectl".into(), "graceful".into()],
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then the TOML file (if given), then `CUTOVER_*` variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            anyhow::ensure!(
+                path.is_file(),
+                "configuration file {} does not exist",
+                path.display()
+            );
+            figment = figment.merge(Toml::file(path));
+        }
+        // `CUTOVER_APACHE__MODE` reaches `apache.mode`; CUTOVER_CONFIG names the file, not a key.
+        let env = Env::prefixed("CUTOVER_").split("__").ignore(&["config"]);
+        let settings: Settings = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.listen.parse::<SocketAddr>().map_err(|_| {
+            anyhow::anyhow!(
+                "listen = {:?} is not an address like 127.0.0.1:8080",
+                self.listen
+            )
+        })?;
+        anyhow::ensure!(
+            self.session.idle_timeout_minutes > 0,
+            "session.idle_timeout_minutes must be at least 1"
+        );
+        anyhow::ensure!(
+            self.session.absolute_timeout_hours > 0,
+            "session.absolute_timeout_hours must be at least 1"
+        );
+        Ok(())
+    }
+
+    /// The sites folder, `<data_dir>/sites` unless set.
+    pub fn sites_root(&self) -> PathBuf {
+        self.sites_root
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("sites"))
+    }
+
+    /// The SQLite database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("cutover.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = Settings::default();
+        assert_eq!(s.listen, "127.0.0.1:8080");
+        assert_eq!(s.apache.mode, ApacheMode::Managed);
+        assert_eq!(s.apache.listen, "127.0.0.1:8081");
+        assert_eq!(s.sites_root(), PathBuf::from("./cutover-data/sites"));
+        assert_eq!(s.session.idle_timeout_minutes, 30);
+        assert_eq!(s.session.absolute_timeout_hours, 12);
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/x\"\n[apache]\nmode = \"system\"\n",
+            )?;
+            jail.set_env("CUTOVER_LISTEN", "127.0.0.1:9001");
+            let s = Settings::load(Some(Path::new("c.toml"))).expect("loads");
+            assert_eq!(s.listen, "127.0.0.1:9001");
+            assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+            assert_eq!(s.apache.mode, ApacheMode::System);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_addresses_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "lisen = \"x\"\n")?;
+            assert!(Settings::load(Some(Path::new("c.toml"))).is_err());
+            jail.create_file("d.toml", "listen = \"nowhere\"\n")?;
+            assert!(Settings::load(Some(Path::new("d.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

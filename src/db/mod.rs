@@ -1,0 +1,52 @@
+//! The SQLite pool: WAL, busy time-out, foreign keys, migrations at start-up.
+
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+/// A writing transaction.
+pub type WriteTx = Transaction<'static, Sqlite>;
+
+/// Opens (creating if needed) the database and applies pending migrations.
+pub async fn connect(path: &Path) -> anyhow::Result<SqlitePool> {
+    let url = format!("sqlite://{}", path.display());
+    let options = SqliteConnectOptions::from_str(&url)
+        .with_context(|| format!("opening database {}", path.display()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        // Writers queue behind BEGIN IMMEDIATE; this is how long one may wait for the lock.
+        .busy_timeout(Duration::from_secs(30));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("opening database {}", path.display()))?;
+    sqlx::migrate!("./migrations")
+        .run(&pool)
+        .await
+        .context("applying database migrations")?;
+    Ok(pool)
+}
+
+/// Starts a transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so concurrent
+/// writers wait for each other (busy time-out) instead of failing with SQLITE_BUSY on upgrade.
+pub async fn begin_write(pool: &SqlitePool) -> anyhow::Result<WriteTx> {
+    pool.begin_with("BEGIN IMMEDIATE")
+        .await
+        .context("starting a database transaction")
+}
+
+/// Seconds since the Unix epoch, the unit every timestamp column uses (except the audit log's text).
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

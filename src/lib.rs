@@ -1,0 +1,11 @@
+//! Cutover: a self-hosted console for releasing websites that Apache serves.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod web;

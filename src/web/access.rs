@@ -1,0 +1,323 @@
+//! The access guard: every request passes here before any handler. It finds the route's
+//! declared access in [`super::routes::ROUTES`] (no declaration: refused), recognises the
+//! caller, checks the role, and for state-changing browser requests checks CSRF.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpResponse};
+use serde_json::json;
+
+use super::client::ClientInfo;
+use super::pages::{error_page, PageCtx};
+use super::routes::{Access, ROUTES};
+use super::AppState;
+use crate::audit::{self, Event, Outcome};
+use crate::auth::{csrf, Identity};
+use crate::error::AppError;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "cutover_session";
+/// Name of the cookie holding the log-in form's CSRF token (before there is a session).
+pub const LOGIN_CSRF_COOKIE: &str = "cutover_login_csrf";
+/// Largest form body read to find the CSRF token.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// Set on identities whose password was generated: they may only change it (or log out).
+#[derive(Clone, Copy)]
+pub struct MustChangePassword;
+
+fn is_api(req: &ServiceRequest) -> bool {
+    req.path().starts_with("/api/")
+}
+
+/// The guard, wrapped around the whole app.
+pub async fn guard(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered")
+        .clone();
+    let client = ClientInfo::of(&req, &state.settings.trusted_proxies);
+    req.extensions_mut().insert(client.clone());
+    let api = is_api(&req);
+
+    match decide(&mut req, &state, &client, api).await {
+        Ok(()) => {}
+        Err(Refusal::Error(e)) => return Ok(render_error(req, e, api)),
+        Err(Refusal::Redirect(to)) => {
+            let res = HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, to))
+                .finish();
+            return Ok(req.into_response(res));
+        }
+    }
+    let res = next.call(req).await?.map_into_boxed_body();
+    // Handlers' errors become pages (keeping the layout) for browsers, JSON for the API.
+    if !api {
+        if let Some(e) = res
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<AppError>())
+        {
+            let status = res.status();
+            let (code, message) = (e.code(), e.to_string());
+            let (req, _) = res.into_parts();
+            let ctx = PageCtx::from_request(&req);
+            let page = error_page(&ctx, status, code, &message);
+            return Ok(ServiceResponse::new(req, page));
+        }
+    }
+    Ok(res)
+}
+
+enum Refusal {
+    Error(AppError),
+    Redirect(String),
+}
+
+impl From<AppError> for Refusal {
+    fn from(e: AppError) -> Self {
+        Refusal::Error(e)
+    }
+}
+
+fn render_error(req: ServiceRequest, e: AppError, api: bool) -> ServiceResponse<BoxBody> {
+    if api {
+        let res = actix_web::ResponseError::error_response(&e);
+        return req.into_response(res);
+    }
+    let status = actix_web::ResponseError::status_code(&e);
+    let ctx = PageCtx::from_request(req.request());
+    let page = error_page(&ctx, status, e.code(), &e.to_string());
+    req.into_response(page)
+}
+
+async fn decide(
+    req: &mut ServiceRequest,
+    state: &AppState,
+    client: &ClientInfo,
+    api: bool,
+) -> Result<(), Refusal> {
+    let Some(pattern) = req.match_pattern() else {
+        return Ok(()); // No route matches: the default service answers 404.
+    };
+    let declared: Vec<_> = ROUTES.iter().filter(|r| r.path == pattern).collect();
+    let Some(route) = declared.iter().find(|r| r.method == req.method()) else {
+        if declared.is_empty() {
+            // Registered but never declared: deny by default, loudly.
+            tracing::error!(%pattern, "route has no access declaration; refusing");
+            return Err(AppError::forbidden(
+                "This address has no access rule, so nobody may use it.",
+            )
+            .into());
+        }
+        return Err(AppError::invalid(
+            "method_not_allowed",
+            "This address does not accept that kind of request.",
+        )
+        .into());
+    };
+
+    let identity = identify(req, state, api).await?;
+    if let Some((who, must_change)) = &identity {
+        req.extensions_mut().insert(who.clone());
+        if *must_change {
+            req.extensions_mut().insert(MustChangePassword);
+        }
+    }
+    if let Access::Role(needed) = route.access {
+        let Some((who, must_change)) = &identity else {
+            if api {
+                return Err(AppError::Unauthorized.into());
+            }
+            let here = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let next = if req.method() == Method::GET {
+                format!("?next={}", urlencode(here))
+            } else {
+                String::new()
+            };
+            return Err(Refusal::Redirect(format!("/login{next}")));
+        };
+        if who.role < needed {
+            deny(
+                state,
+                client,
+                Some(who),
+                req,
+                "access_denied",
+                json!({"needed_role": needed.as_str()}),
+            )
+            .await?;
+            return Err(AppError::forbidden(format!(
+                "Your role ({}) does not allow this: it needs the {} role. Ask an admin if you need it.",
+                who.role, needed
+            ))
+            .into());
+        }
+        if *must_change && !route.allowed_before_password_change() && !api {
+            return Err(Refusal::Redirect("/account?notice=must-change".into()));
+        }
+    }
+    let bearer = identity
+        .as_ref()
+        .is_some_and(|(who, _)| who.csrf_token().is_none());
+    if !req.method().is_safe() && !bearer {
+        check_csrf(req, state, client, identity.as_ref().map(|(w, _)| w)).await?;
+    }
+    Ok(())
+}
+
+async fn identify(
+    req: &ServiceRequest,
+    state: &AppState,
+    api: bool,
+) -> Result<Option<(Identity, bool)>, AppError> {
+    if api {
+        let Some(auth) = req.headers().get(header::AUTHORIZATION) else {
+            return Ok(None);
+        };
+        let token = auth
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        return match token {
+            Some(t) => match state.auth.token_identity(t).await? {
+                Some(who) => Ok(Some((who, false))),
+                None => Err(AppError::Unauthorized),
+            },
+            None => Err(AppError::Unauthorized),
+        };
+    }
+    match req.cookie(SESSION_COOKIE) {
+        Some(c) => state.auth.session_identity(c.value()).await,
+        None => Ok(None),
+    }
+}
+
+async fn check_csrf(
+    req: &mut ServiceRequest,
+    state: &AppState,
+    client: &ClientInfo,
+    who: Option<&Identity>,
+) -> Result<(), AppError> {
+    let header_str = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+    };
+    if csrf::is_cross_site(
+        header_str("sec-fetch-site"),
+        header_str("origin"),
+        header_str("host"),
+    ) {
+        deny(
+            state,
+            client,
+            who,
+            req,
+            "csrf_refused",
+            json!({"reason": "cross-site request"}),
+        )
+        .await?;
+        return Err(AppError::Forbidden {
+            code: "cross_site_request",
+            message: "This request came from another website, so it was refused. Use the console's own pages.".into(),
+        });
+    }
+    let expected = match who {
+        Some(w) => w.csrf_token().map(str::to_owned),
+        None => req.cookie(LOGIN_CSRF_COOKIE).map(|c| c.value().to_owned()),
+    };
+    let provided = match header_str(csrf::HEADER) {
+        Some(t) => Some(t.to_owned()),
+        None => form_field(req, csrf::FIELD).await?,
+    };
+    let ok = matches!((&expected, &provided), (Some(e), Some(p)) if crate::auth::secret::same_secret(e, p));
+    if !ok {
+        let reason = if provided.is_none() {
+            "no token"
+        } else {
+            "wrong token"
+        };
+        deny(
+            state,
+            client,
+            who,
+            req,
+            "csrf_refused",
+            json!({"reason": reason}),
+        )
+        .await?;
+        return Err(AppError::Forbidden {
+            code: "csrf_failed",
+            message: "This form has expired or did not come from this console. Reload the page and try again.".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Reads a field of a URL-encoded form body, then puts the body back for the handler.
+async fn form_field(req: &mut ServiceRequest, field: &str) -> Result<Option<String>, AppError> {
+    if req.content_type() != "application/x-www-form-urlencoded" {
+        return Ok(None);
+    }
+    let mut body = web::BytesMut::new();
+    let mut payload = req.take_payload();
+    use futures_util::StreamExt;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            AppError::invalid("bad_request", format!("The form could not be read: {e}"))
+        })?;
+        if body.len() + chunk.len() > MAX_FORM_BYTES {
+            return Err(AppError::invalid("too_large", "The form is too large."));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    let value = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == field).map(|(_, v)| v));
+    let (_, mut replay) = actix_http::h1::Payload::create(true);
+    replay.unread_data(body);
+    req.set_payload(Payload::from(replay));
+    Ok(value)
+}
+
+async fn deny(
+    state: &AppState,
+    client: &ClientInfo,
+    who: Option<&Identity>,
+    req: &ServiceRequest,
+    action: &str,
+    mut detail: serde_json::Value,
+) -> Result<(), AppError> {
+    detail["method"] = json!(req.method().as_str());
+    detail["path"] = json!(req.path());
+    let actor = who
+        .map(Identity::actor)
+        .unwrap_or_else(|| "anonymous".into());
+    audit::record_alone(
+        &state.pool,
+        &Event::new(actor, action, Outcome::Denied)
+            .source(&client.source)
+            .detail(detail),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Percent-encodes a path for a `next=` parameter.
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|e| e[1..].to_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,33 @@
+//! The JSON API under `/api/v1` (contract: ../shared/docs/CONTRACT.md), and `/healthz`.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::audit::query::{self, Filter};
+use crate::auth::{Identity, Via};
+use crate::error::AppResult;
+use crate::web::AppState;
+
+/// `GET /healthz`: the console answers and its database is reachable.
+pub async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    sqlx::query("SELECT 1").execute(&state.pool).await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
+}
+
+/// `GET /api/v1/me`: who the token belongs to.
+pub async fn me(who: Identity) -> HttpResponse {
+    let token = match &who.via {
+        Via::Token { label, .. } => Some(label.clone()),
+        Via::Session { .. } => None,
+    };
+    HttpResponse::Ok().json(json!({"name": who.name, "role": who.role, "token_label": token}))
+}
+
+/// `GET /api/v1/audit`.
+pub async fn audit(
+    filter: web::Query<Filter>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let page = query::list(&state.pool, &filter).await?;
+    Ok(HttpResponse::Ok().json(page))
+}

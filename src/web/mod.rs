@@ -1,0 +1,62 @@
+//! HTTP: the route table, the access guard, pages and the JSON API. Handlers stay thin and
+//! call into `auth`, `audit` and the other domain modules.
+
+pub mod access;
+pub mod api;
+pub mod assets;
+pub mod client;
+pub mod error;
+pub mod headers;
+pub mod pages;
+pub mod routes;
+
+use std::sync::Arc;
+
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use sqlx::SqlitePool;
+
+use crate::auth::{Auth, Identity};
+use crate::config::Settings;
+use crate::error::AppError;
+use client::ClientInfo;
+
+/// What every handler can reach.
+pub struct AppState {
+    /// The database.
+    pub pool: SqlitePool,
+    /// Accounts, sessions, tokens.
+    pub auth: Auth,
+    /// Settings as loaded.
+    pub settings: Arc<Settings>,
+}
+
+impl FromRequest for Identity {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    /// The identity the access guard recognised; routes that declare a role always have one.
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(
+            req.extensions()
+                .get::<Identity>()
+                .cloned()
+                .ok_or(AppError::Unauthorized),
+        )
+    }
+}
+
+impl FromRequest for ClientInfo {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(
+            req.extensions()
+                .get::<ClientInfo>()
+                .cloned()
+                .ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("client info missing: guard not installed"))
+                }),
+        )
+    }
+}

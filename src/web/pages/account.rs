@@ -1,0 +1,228 @@
+//! The signed-in user's own account: password, sessions, API tokens.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{render, rfc3339, see_other, PageCtx};
+use crate::auth::password::Password;
+use crate::auth::{Identity, Via};
+use crate::db::{sessions, tokens};
+use crate::error::{AppError, AppResult};
+use crate::web::client::ClientInfo;
+use crate::web::AppState;
+
+/// A session line on the account page.
+pub struct SessionView {
+    id: i64,
+    this_one: bool,
+    started: String,
+    last_seen: String,
+    ip: String,
+    user_agent: String,
+}
+
+/// A token line, on this page and the admin's user page.
+pub struct TokenView {
+    /// Row id.
+    pub id: i64,
+    /// Label.
+    pub label: String,
+    /// RFC 3339.
+    pub created: String,
+    /// Who made it.
+    pub created_by: String,
+    /// RFC 3339 or empty.
+    pub last_used: String,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// Lists a user's tokens for display.
+pub async fn token_views(state: &AppState, user_id: i64) -> AppResult<Vec<TokenView>> {
+    Ok(tokens::list_for_user(&state.pool, user_id)
+        .await?
+        .into_iter()
+        .map(|t| TokenView {
+            id: t.id,
+            label: t.label,
+            created: rfc3339(t.created_at),
+            created_by: t.created_by,
+            last_used: t.last_used_at.map(rfc3339).unwrap_or_default(),
+            revoked: t.revoked_at.is_some(),
+        })
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "account/show.html")]
+struct AccountPage {
+    ctx: PageCtx,
+    name: String,
+    role: String,
+    role_text: &'static str,
+    sessions: Vec<SessionView>,
+    tokens: Vec<TokenView>,
+    new_token: Option<String>,
+    error: Option<String>,
+    revoke_base: &'static str,
+}
+
+async fn page(
+    state: &AppState,
+    ctx: PageCtx,
+    who: &Identity,
+    new_token: Option<String>,
+    error: Option<String>,
+) -> AppResult<AccountPage> {
+    let current = match who.via {
+        Via::Session { session_id, .. } => Some(session_id),
+        Via::Token { .. } => None,
+    };
+    let sessions = sessions::list_for_user(&state.pool, who.user_id)
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id,
+            this_one: Some(s.id) == current,
+            started: rfc3339(s.created_at),
+            last_seen: rfc3339(s.last_seen_at),
+            ip: s.ip,
+            user_agent: s.user_agent,
+        })
+        .collect();
+    Ok(AccountPage {
+        ctx,
+        name: who.name.clone(),
+        role: who.role.to_string(),
+        role_text: who.role.describe(),
+        sessions,
+        tokens: token_views(state, who.user_id).await?,
+        new_token,
+        error,
+        revoke_base: "/account",
+    })
+}
+
+/// `GET /account`.
+pub async fn show(
+    ctx: PageCtx,
+    who: Identity,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    render(StatusCode::OK, &page(&state, ctx, &who, None, None).await?)
+}
+
+/// Submitted fields.
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+    confirm: String,
+}
+
+/// `POST /account/password`.
+pub async fn change_password(
+    ctx: PageCtx,
+    who: Identity,
+    client: ClientInfo,
+    form: web::Form<PasswordForm>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let result = if form.new != form.confirm {
+        Err(AppError::invalid(
+            "passwords_differ",
+            "The new password and its confirmation differ. Type them again.",
+        ))
+    } else {
+        state
+            .auth
+            .change_own_password(
+                &who,
+                &Password::new(form.current),
+                &Password::new(form.new),
+                &client.source,
+            )
+            .await
+    };
+    match result {
+        Ok(()) => Ok(see_other("/account?notice=password-changed")),
+        Err(e @ AppError::Invalid { .. }) => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render(
+                status,
+                &page(&state, ctx, &who, None, Some(e.to_string())).await?,
+            )
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /account/sessions/{id}/end`.
+pub async fn end_session(
+    who: Identity,
+    client: ClientInfo,
+    id: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    state
+        .auth
+        .end_own_session(&who, id.into_inner(), &client.source)
+        .await?;
+    Ok(see_other("/account?notice=session-ended"))
+}
+
+/// Submitted fields.
+#[derive(Deserialize)]
+pub struct TokenForm {
+    label: String,
+}
+
+/// `POST /account/tokens`: shows the new token once, on the page itself (not after a redirect).
+pub async fn create_token(
+    ctx: PageCtx,
+    who: Identity,
+    client: ClientInfo,
+    form: web::Form<TokenForm>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    match state
+        .auth
+        .create_token(&who.actor(), &client.source, &who.name, &form.label)
+        .await
+    {
+        Ok(secret) => {
+            let mut res = render(
+                StatusCode::CREATED,
+                &page(&state, ctx, &who, Some(secret), None).await?,
+            )?;
+            // The page holds a secret: keep it out of every cache.
+            res.headers_mut().insert(
+                actix_web::http::header::CACHE_CONTROL,
+                "no-store".parse().expect("valid"),
+            );
+            Ok(res)
+        }
+        Err(e @ AppError::Invalid { .. }) => render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &page(&state, ctx, &who, None, Some(e.to_string())).await?,
+        ),
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /account/tokens/{id}/revoke`.
+pub async fn revoke_token(
+    who: Identity,
+    client: ClientInfo,
+    id: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    state
+        .auth
+        .revoke_token(&who.actor(), &client.source, who.user_id, id.into_inner())
+        .await?;
+    Ok(see_other("/account?notice=token-revoked"))
+}

@@ -1,0 +1,122 @@
+//! Every route and who may use it. The access guard refuses any route not declared here,
+//! and the route × role test walks this table.
+
+use actix_web::http::Method;
+use actix_web::web;
+
+use super::{api, assets, pages};
+use crate::auth::Role;
+
+/// Who may use a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, logged in or not.
+    Public,
+    /// Logged-in users with at least this role.
+    Role(Role),
+}
+
+/// One declared route.
+#[derive(Debug)]
+pub struct RouteSpec {
+    /// HTTP method.
+    pub method: Method,
+    /// actix path pattern.
+    pub path: &'static str,
+    /// Who may use it.
+    pub access: Access,
+}
+
+impl RouteSpec {
+    /// Routes a user with a generated password may still use (to change it, or leave).
+    pub fn allowed_before_password_change(&self) -> bool {
+        matches!(self.path, "/account" | "/account/password" | "/logout")
+    }
+}
+
+const fn r(method: Method, path: &'static str, access: Access) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        access,
+    }
+}
+
+use Access::{Public, Role as R};
+use Role::{Admin, Viewer};
+
+/// The declarations.
+pub static ROUTES: &[RouteSpec] = &[
+    r(Method::GET, "/healthz", Public),
+    r(Method::GET, "/static/{file}", Public),
+    r(Method::GET, "/login", Public),
+    r(Method::POST, "/login", Public),
+    r(Method::POST, "/logout", R(Viewer)),
+    r(Method::GET, "/", R(Viewer)),
+    r(Method::GET, "/audit", R(Viewer)),
+    r(Method::GET, "/account", R(Viewer)),
+    r(Method::POST, "/account/password", R(Viewer)),
+    r(Method::POST, "/account/sessions/{id}/end", R(Viewer)),
+    r(Method::POST, "/account/tokens", R(Viewer)),
+    r(Method::POST, "/account/tokens/{id}/revoke", R(Viewer)),
+    r(Method::GET, "/admin/users", R(Admin)),
+    r(Method::POST, "/admin/users", R(Admin)),
+    r(Method::GET, "/admin/users/{name}", R(Admin)),
+    r(Method::POST, "/admin/users/{name}/role", R(Admin)),
+    r(Method::POST, "/admin/users/{name}/disable", R(Admin)),
+    r(Method::POST, "/admin/users/{name}/enable", R(Admin)),
+    r(Method::POST, "/admin/users/{name}/password", R(Admin)),
+    r(Method::POST, "/admin/users/{name}/tokens", R(Admin)),
+    r(
+        Method::POST,
+        "/admin/users/{name}/tokens/{id}/revoke",
+        R(Admin),
+    ),
+    r(Method::GET, "/api/v1/me", R(Viewer)),
+    r(Method::GET, "/api/v1/audit", R(Viewer)),
+];
+
+/// Registers the handlers. Each path here needs its declarations above.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    use web::{get, post, resource};
+    cfg.service(resource("/healthz").route(get().to(api::healthz)))
+        .service(resource("/static/{file}").route(get().to(assets::serve)))
+        .service(
+            resource("/login")
+                .route(get().to(pages::login::form))
+                .route(post().to(pages::login::submit)),
+        )
+        .service(resource("/logout").route(post().to(pages::login::logout)))
+        .service(resource("/").route(get().to(pages::home::show)))
+        .service(resource("/audit").route(get().to(pages::audit::list)))
+        .service(resource("/account").route(get().to(pages::account::show)))
+        .service(resource("/account/password").route(post().to(pages::account::change_password)))
+        .service(
+            resource("/account/sessions/{id}/end").route(post().to(pages::account::end_session)),
+        )
+        .service(resource("/account/tokens").route(post().to(pages::account::create_token)))
+        .service(
+            resource("/account/tokens/{id}/revoke").route(post().to(pages::account::revoke_token)),
+        )
+        .service(
+            resource("/admin/users")
+                .route(get().to(pages::users::list))
+                .route(post().to(pages::users::create)),
+        )
+        .service(resource("/admin/users/{name}").route(get().to(pages::users::show)))
+        .service(resource("/admin/users/{name}/role").route(post().to(pages::users::set_role)))
+        .service(resource("/admin/users/{name}/disable").route(post().to(pages::users::disable)))
+        .service(resource("/admin/users/{name}/enable").route(post().to(pages::users::enable)))
+        .service(
+            resource("/admin/users/{name}/password").route(post().to(pages::users::reset_password)),
+        )
+        .service(
+            resource("/admin/users/{name}/tokens").route(post().to(pages::users::create_token)),
+        )
+        .service(
+            resource("/admin/users/{name}/tokens/{id}/revoke")
+                .route(post().to(pages::users::revoke_token)),
+        )
+        .service(resource("/api/v1/me").route(get().to(api::me)))
+        .service(resource("/api/v1/audit").route(get().to(api::audit)));
+}
