@@ -59,7 +59,7 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 
 /// The running console.
 pub struct Application {
-    port: u16,
+    addr: std::net::SocketAddr,
     server: Server,
     pool: SqlitePool,
     first_run_password: Option<String>,
@@ -73,7 +73,7 @@ impl Application {
         let first_run_password = core.auth.bootstrap_admin().await?;
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("listening on {}", settings.listen))?;
-        let port = listener.local_addr()?.port();
+        let addr = listener.local_addr()?;
         audit::record_alone(
             &core.pool,
             &Event::new("system", "console_start", Outcome::Ok)
@@ -100,7 +100,7 @@ impl Application {
         .listen(listener)?
         .run();
         Ok(Self {
-            port,
+            addr,
             server,
             pool: core.pool,
             first_run_password,
@@ -109,7 +109,12 @@ impl Application {
 
     /// The port the console listens on.
     pub fn port(&self) -> u16 {
-        self.port
+        self.addr.port()
+    }
+
+    /// The address the console listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
     }
 
     /// On first run, the generated password of `admin` (to print once).

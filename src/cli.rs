@@ -159,16 +159,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let app = Application::build(settings.clone()).await?;
-    let url = format!(
-        "http://{}",
-        settings.listen.replace(":0", &format!(":{}", app.port()))
-    );
-    println!("Cutover is running at {url}/");
+    let app = Application::build(settings).await?;
+    let url = format!("http://{}", app.addr());
     if let Some(password) = app.first_run_password() {
         println!("First run: created the user 'admin' with this password (shown only now):");
         println!("    {password}");
         println!("Log in at {url}/login as admin; you will be asked to choose your own password.");
     }
+    // Printed last: scripts wait for this line to know the console is up.
+    println!("Cutover is running at {url}/");
     app.run_until_stopped().await
 }

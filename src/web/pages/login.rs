@@ -63,25 +63,13 @@ fn cookie<'a>(name: &'a str, value: String, client: &ClientInfo, state: &AppStat
 
 fn login_page(
     status: StatusCode,
-    ctx: PageCtx,
-    login_csrf: String,
-    next: String,
-    user_name: String,
-    error: Option<String>,
+    page: LoginPage,
     client: &ClientInfo,
     state: &AppState,
 ) -> AppResult<HttpResponse> {
-    let mut res = render(
-        status,
-        &LoginPage {
-            ctx,
-            login_csrf: login_csrf.clone(),
-            next,
-            user_name,
-            error,
-        },
-    )?;
-    res.add_cookie(&cookie(LOGIN_CSRF_COOKIE, login_csrf, client, state))
+    let token = page.login_csrf.clone();
+    let mut res = render(status, &page)?;
+    res.add_cookie(&cookie(LOGIN_CSRF_COOKIE, token, client, state))
         .map_err(|e| AppError::Internal(e.into()))?;
     Ok(res)
 }
@@ -103,16 +91,14 @@ pub async fn form(
         .cookie(LOGIN_CSRF_COOKIE)
         .map(|c| c.value().to_owned())
         .unwrap_or_else(random_token);
-    login_page(
-        StatusCode::OK,
+    let page = LoginPage {
         ctx,
-        token,
+        login_csrf: token,
         next,
-        String::new(),
-        None,
-        &client,
-        &state,
-    )
+        user_name: String::new(),
+        error: None,
+    };
+    login_page(StatusCode::OK, page, &client, &state)
 }
 
 /// Submitted fields.
@@ -171,16 +157,14 @@ pub async fn submit(
                 .cookie(LOGIN_CSRF_COOKIE)
                 .map(|c| c.value().to_owned())
                 .unwrap_or_else(random_token);
-            let mut res = login_page(
-                status,
+            let page = LoginPage {
                 ctx,
-                token,
+                login_csrf: token,
                 next,
-                form.user_name.trim().chars().take(64).collect(),
-                Some(e.to_string()),
-                &client,
-                &state,
-            )?;
+                user_name: form.user_name.trim().chars().take(64).collect(),
+                error: Some(e.to_string()),
+            };
+            let mut res = login_page(status, page, &client, &state)?;
             if let AppError::Throttled { retry_after, .. } = e {
                 res.headers_mut()
                     .insert(actix_web::http::header::RETRY_AFTER, retry_after.into());

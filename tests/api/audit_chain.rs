@@ -1,0 +1,143 @@
+//! The audit log: what is recorded, and that tampering is detected.
+
+use cutover::audit::{self, Event, Outcome, Verification};
+use cutover::auth::Role;
+use sqlx::SqlitePool;
+
+use crate::helpers::{run_cli, spawn_app};
+
+async fn actions(pool: &SqlitePool) -> Vec<(String, String, String)> {
+    sqlx::query_as("SELECT actor, action, outcome FROM audit_events ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn account_events_are_recorded_exactly_once() {
+    let app = spawn_app().await;
+    let pw = app.add_user("lee", Role::Viewer).await;
+    let core = app.core().await;
+    let before = actions(&core.pool).await.len();
+    let b = app.browser();
+    assert_eq!(b.login("lee", "definitely wrong pw").await.status(), 401);
+    assert_eq!(b.login("lee", &pw).await.status(), 303);
+    assert_eq!(b.get("/admin/users").await.status(), 403);
+    assert_eq!(
+        b.post("/account/tokens", &[("label", "t1")]).await.status(),
+        201
+    );
+    assert_eq!(b.post("/logout", &[]).await.status(), 303);
+    let got: Vec<_> = actions(&core.pool).await.into_iter().skip(before).collect();
+    let expected = [
+        ("anonymous", "login", "failed"),
+        ("user:lee", "login", "ok"),
+        ("user:lee", "access_denied", "denied"),
+        ("user:lee", "token_create", "ok"),
+        ("user:lee", "logout", "ok"),
+    ];
+    let got_ref: Vec<(&str, &str, &str)> = got
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    assert_eq!(got_ref, expected);
+    // Source and request id are there.
+    let (ip, ua, rid): (Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT ip, user_agent, request_id FROM audit_events WHERE action = 'logout'",
+    )
+    .fetch_one(&core.pool)
+    .await
+    .unwrap();
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+    assert!(ua.is_some() || rid.is_some());
+    assert!(rid.is_some());
+}
+
+#[tokio::test]
+async fn the_table_refuses_updates_and_deletes() {
+    let app = spawn_app().await;
+    let core = app.core().await;
+    assert!(sqlx::query("UPDATE audit_events SET actor = 'x'")
+        .execute(&core.pool)
+        .await
+        .is_err());
+    assert!(sqlx::query("DELETE FROM audit_events")
+        .execute(&core.pool)
+        .await
+        .is_err());
+}
+
+async fn tampered(f: &str) -> Verification {
+    let app = spawn_app().await;
+    let core = app.core().await;
+    for i in 0..5 {
+        audit::record_alone(
+            &core.pool,
+            &Event::new("test", "poke", Outcome::Ok).detail(serde_json::json!({"n": i})),
+        )
+        .await
+        .unwrap();
+    }
+    assert!(matches!(
+        audit::verify(&core.pool).await.unwrap(),
+        Verification::Intact { .. }
+    ));
+    sqlx::query("DROP TRIGGER audit_events_no_update")
+        .execute(&core.pool)
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER audit_events_no_delete")
+        .execute(&core.pool)
+        .await
+        .unwrap();
+    for stmt in f.split(';').filter(|s| !s.trim().is_empty()) {
+        sqlx::query(stmt).execute(&core.pool).await.unwrap();
+    }
+    let verdict = audit::verify(&core.pool).await.unwrap();
+    // The CLI says the same, with a non-zero exit.
+    let config = app.dir.path().join("c.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\n", app.settings.data_dir)).unwrap();
+    let (ok, _, err) = run_cli(&config, &["audit", "verify"], None);
+    assert!(!ok, "verify must fail on a tampered log");
+    assert!(err.contains("broken at event"), "{err}");
+    verdict
+}
+
+#[tokio::test]
+async fn editing_a_row_is_detected() {
+    let v = tampered("UPDATE audit_events SET detail = '{\"n\":99}' WHERE id = 3").await;
+    assert!(matches!(v, Verification::Broken { at_id: 3, .. }), "{v:?}");
+}
+
+#[tokio::test]
+async fn deleting_a_row_is_detected() {
+    let v = tampered("DELETE FROM audit_events WHERE id = 3").await;
+    assert!(matches!(v, Verification::Broken { at_id: 4, .. }), "{v:?}");
+}
+
+#[tokio::test]
+async fn reordering_is_detected() {
+    let v = tampered(
+        "UPDATE audit_events SET id = -1 WHERE id = 3; UPDATE audit_events SET id = 3 WHERE id = 4; \
+         UPDATE audit_events SET id = 4 WHERE id = -1",
+    )
+    .await;
+    assert!(matches!(v, Verification::Broken { at_id: 3, .. }), "{v:?}");
+}
+
+#[tokio::test]
+async fn cutting_off_the_end_is_detected() {
+    let v = tampered("DELETE FROM audit_events WHERE id >= (SELECT MAX(id) - 1 FROM audit_events)")
+        .await;
+    assert!(matches!(v, Verification::Broken { .. }), "{v:?}");
+}
+
+#[tokio::test]
+async fn verify_passes_on_an_untouched_log() {
+    let app = spawn_app().await;
+    let config = app.dir.path().join("c.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\n", app.settings.data_dir)).unwrap();
+    let (ok, out, err) = run_cli(&config, &["audit", "verify"], None);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("audit log intact, "), "{out}");
+}

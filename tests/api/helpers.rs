@@ -1,0 +1,299 @@
+//! Test helpers: an in-process console on port 0 with its own data folder, browser-like
+//! clients, and the real binary run as a child process (stopped by its process group).
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cutover::app::{Application, Core};
+use cutover::auth::password::Password;
+use cutover::auth::Role;
+use cutover::config::Settings;
+use regex::Regex;
+use reqwest::redirect::Policy;
+use tempfile::TempDir;
+
+/// A running console and what a test needs to drive it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The data folder (kept until the test ends).
+    pub dir: TempDir,
+    /// The generated first-run admin password.
+    pub admin_password: String,
+    /// Settings it runs with.
+    pub settings: Settings,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stops accepting; the runtime ends with the test anyway.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Settings for a throwaway console.
+pub fn test_settings(dir: &Path) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.join("data"),
+        ..Default::default()
+    }
+}
+
+/// Starts the real application in-process.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = test_settings(dir.path());
+    let app = Application::build(settings.clone())
+        .await
+        .expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let admin_password = app
+        .first_run_password()
+        .expect("first run creates admin")
+        .to_owned();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        dir,
+        admin_password,
+        settings,
+        handle,
+    }
+}
+
+impl TestApp {
+    /// Opens the same database as the app (a second pool: WAL allows it).
+    pub async fn core(&self) -> Core {
+        Core::open(&self.settings).await.expect("core opens")
+    }
+
+    /// Creates a user with a known password, returns the password.
+    pub async fn add_user(&self, name: &str, role: Role) -> String {
+        let password = "swift amber kettle 9472".to_owned();
+        self.core()
+            .await
+            .auth
+            .create_user(
+                "test",
+                &Default::default(),
+                name,
+                role,
+                Some(Password::new(password.clone())),
+            )
+            .await
+            .expect("user created");
+        password
+    }
+
+    /// Creates an API token for `name`.
+    pub async fn token_for(&self, name: &str) -> String {
+        self.core()
+            .await
+            .auth
+            .create_token("test", &Default::default(), name, "test")
+            .await
+            .expect("token")
+    }
+
+    /// A new browser-like client (cookies kept, redirects not followed).
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.base)
+    }
+
+    /// A browser logged in as `name`.
+    pub async fn logged_in(&self, name: &str, password: &str) -> Browser {
+        let b = self.browser();
+        let res = b.login(name, password).await;
+        assert_eq!(res.status(), 303, "log-in of {name} failed");
+        b
+    }
+
+    /// A GET with a bearer token.
+    pub async fn api_get(&self, path: &str, token: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// A client that behaves like a browser for our purposes.
+pub struct Browser {
+    /// The reqwest client with a cookie store.
+    pub client: reqwest::Client,
+    /// Base URL.
+    pub base: String,
+}
+
+/// The first `csrf_token` hidden field of a page.
+pub fn csrf_in(html: &str) -> String {
+    let re = Regex::new(r#"name="csrf_token" value="([^"]+)""#).expect("regex");
+    re.captures(html)
+        .map(|c| c[1].to_owned())
+        .unwrap_or_default()
+}
+
+impl Browser {
+    fn new(base: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            client,
+            base: base.to_owned(),
+        }
+    }
+
+    /// GET a path.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// GET a page and return its body.
+    pub async fn page(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("body")
+    }
+
+    /// POST a form as is (the caller includes any CSRF token).
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// POST a form with the session's CSRF token taken from the account page.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf().await;
+        let mut fields = vec![("csrf_token", token.as_str())];
+        fields.extend_from_slice(form);
+        self.post_form(path, &fields).await
+    }
+
+    /// The session's CSRF token.
+    pub async fn csrf(&self) -> String {
+        csrf_in(&self.page("/account").await)
+    }
+
+    /// Logs in through the form; returns the POST's answer.
+    pub async fn login(&self, name: &str, password: &str) -> reqwest::Response {
+        let form = self.page("/login").await;
+        // Already logged in, /login redirects: a new log-in then carries the session's token.
+        let token = match csrf_in(&form) {
+            t if t.is_empty() => self.csrf().await,
+            t => t,
+        };
+        assert!(!token.is_empty(), "log-in form has a CSRF token");
+        self.post_form(
+            "/login",
+            &[
+                ("csrf_token", &token),
+                ("user_name", name),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+}
+
+/// Polls `f` until it returns `Some`, or panics after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The real `cutover` binary.
+pub fn cutover_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cutover"))
+}
+
+/// A child process in its own process group, killed (group and all) when dropped.
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// Spawns `cmd` in a new process group.
+    pub fn spawn(mut cmd: Command) -> Self {
+        cmd.process_group(0);
+        Self(cmd.spawn().expect("spawn child"))
+    }
+
+    /// Sends SIGTERM to the group and waits for the exit status (bounded).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pgid = nix::unistd::Pid::from_raw(-(self.0.id() as i32));
+        let _ = nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "child did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let pgid = nix::unistd::Pid::from_raw(-(self.0.id() as i32));
+            let _ = nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGKILL);
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Runs a CLI command against a config file; returns (success, stdout, stderr).
+pub fn run_cli(config: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write;
+    let mut cmd = Command::new(cutover_bin());
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn cutover");
+    if let Some(input) = stdin {
+        // The command may refuse before reading (e.g. a bad role): a closed pipe is fine.
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes());
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait cutover");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
