@@ -32,6 +32,12 @@ impl Core {
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         create_private_dir(&settings.data_dir)?;
         let pool = crate::db::connect(&settings.database_path()).await?;
+        // Password hashes and the audit log: readable by this user only.
+        std::fs::set_permissions(
+            settings.database_path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .context("restricting the database file's permissions")?;
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -48,9 +54,10 @@ impl Core {
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if !dir.exists() {
+        // 0711: private listing, but Apache's workers may pass through to the sites below.
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(0o711)
             .create(dir)
             .with_context(|| format!("creating the data folder {}", dir.display()))?;
     }

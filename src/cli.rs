@@ -35,9 +35,40 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage sites.
+    #[command(subcommand)]
+    Site(SiteCommand),
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+/// `site …`
+#[derive(Subcommand, Debug)]
+pub enum SiteCommand {
+    /// Create a site.
+    Add {
+        /// Short name (lower-case letters, digits, hyphens).
+        name: String,
+        /// The host name visitors use.
+        #[arg(long)]
+        server_name: String,
+        /// Another host name (repeatable; `*.example.org` allowed).
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        /// Usable releases kept on disk.
+        #[arg(long)]
+        keep: Option<u32>,
+        /// `pinned` (default) or `symlink`.
+        #[arg(long = "switch")]
+        switch_mode: Option<String>,
+        /// Path checked after going live (default `/`).
+        #[arg(long)]
+        health_path: Option<String>,
+        /// Folder shared by all releases (repeatable).
+        #[arg(long = "shared")]
+        shared_paths: Vec<String>,
+    },
 }
 
 /// `user …`
@@ -141,6 +172,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 name.trim().to_lowercase()
             );
             println!("{token}");
+            Ok(())
+        }
+        Command::Site(SiteCommand::Add {
+            name,
+            server_name,
+            aliases,
+            keep,
+            switch_mode,
+            health_path,
+            shared_paths,
+        }) => {
+            let core = Core::open(&settings).await?;
+            let name = crate::sites::parse_name(&name)?;
+            let input = crate::sites::SettingsInput {
+                server_name: Some(server_name),
+                aliases,
+                keep_releases: keep,
+                switch_mode,
+                health_path,
+                shared_paths,
+                reload_always: false,
+            };
+            let site = crate::sites::store::create(
+                &core.pool,
+                &settings.sites_root(),
+                &cli_actor(),
+                &Source::default(),
+                &name,
+                &input.validate()?,
+            )
+            .await?;
+            println!(
+                "created site {} ({}), folder {}",
+                site.name,
+                site.settings.server_name,
+                settings.sites_root().join(&site.name).display()
+            );
             Ok(())
         }
         Command::Audit(AuditCommand::Verify) => {

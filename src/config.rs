@@ -23,6 +23,36 @@ pub struct Settings {
     pub session: SessionSettings,
     /// How Apache is driven.
     pub apache: ApacheSettings,
+    /// Upload and archive limits.
+    pub uploads: UploadSettings,
+}
+
+/// `[uploads]`: limits on what an upload may be and unpack to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadSettings {
+    /// Largest archive accepted, in bytes (enforced while streaming).
+    pub max_bytes: u64,
+    /// Largest total unpacked size.
+    pub max_unpacked_bytes: u64,
+    /// Largest single file in an archive.
+    pub max_file_bytes: u64,
+    /// Most files and folders in an archive.
+    pub max_entries: u64,
+    /// Highest unpacked/archive size ratio (decompression bombs), past 64 MiB unpacked.
+    pub max_ratio: u64,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes: 2 << 30,
+            max_unpacked_bytes: 8 << 30,
+            max_file_bytes: 2 << 30,
+            max_entries: 100_000,
+            max_ratio: 200,
+        }
+    }
 }
 
 /// Session time-outs.
@@ -86,6 +116,7 @@ impl Default for Settings {
             trusted_proxies: vec![],
             session: SessionSettings::default(),
             apache: ApacheSettings::default(),
+            uploads: UploadSettings::default(),
         }
     }
 }

@@ -8,4 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod releases;
+pub mod sites;
 pub mod web;

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::client::ClientInfo;
 use super::pages::{error_page, PageCtx};
 use super::routes::{Access, ROUTES};
+use super::upload::PendingCsrf;
 use super::AppState;
 use crate::audit::{self, Event, Outcome};
 use crate::auth::{csrf, Identity};
@@ -170,7 +171,14 @@ async fn decide(
         .as_ref()
         .is_some_and(|(who, _)| who.csrf_token().is_none());
     if !req.method().is_safe() && !bearer {
-        check_csrf(req, state, client, identity.as_ref().map(|(w, _)| w)).await?;
+        check_csrf(
+            req,
+            state,
+            client,
+            identity.as_ref().map(|(w, _)| w),
+            route.multipart,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -208,6 +216,7 @@ async fn check_csrf(
     state: &AppState,
     client: &ClientInfo,
     who: Option<&Identity>,
+    multipart_ok: bool,
 ) -> Result<(), AppError> {
     let header_str = |name| {
         req.headers()
@@ -237,8 +246,17 @@ async fn check_csrf(
         Some(w) => w.csrf_token().map(str::to_owned),
         None => req.cookie(LOGIN_CSRF_COOKIE).map(|c| c.value().to_owned()),
     };
-    let provided = match header_str(csrf::HEADER) {
-        Some(t) => Some(t.to_owned()),
+    let header_token = header_str(csrf::HEADER).map(str::to_owned);
+    if header_token.is_none() && req.content_type() == "multipart/form-data" {
+        // Uploads carry the token as their first field: the receiver checks it before
+        // reading anything else. Only routes declared for uploads may do this.
+        if let (true, Some(e)) = (multipart_ok, &expected) {
+            req.extensions_mut().insert(PendingCsrf(e.clone()));
+            return Ok(());
+        }
+    }
+    let provided = match header_token {
+        Some(t) => Some(t),
         None => form_field(req, csrf::FIELD).await?,
     };
     let ok = matches!((&expected, &provided), (Some(e), Some(p)) if crate::auth::secret::same_secret(e, p));

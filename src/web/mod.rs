@@ -9,6 +9,7 @@ pub mod error;
 pub mod headers;
 pub mod pages;
 pub mod routes;
+pub mod upload;
 
 use std::sync::Arc;
 

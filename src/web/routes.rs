@@ -25,6 +25,8 @@ pub struct RouteSpec {
     pub path: &'static str,
     /// Who may use it.
     pub access: Access,
+    /// Whether a multipart body may carry the CSRF token as its first field (uploads).
+    pub multipart: bool,
 }
 
 impl RouteSpec {
@@ -39,11 +41,22 @@ const fn r(method: Method, path: &'static str, access: Access) -> RouteSpec {
         method,
         path,
         access,
+        multipart: false,
+    }
+}
+
+/// An upload route: a multipart body may carry its CSRF token as the first field.
+const fn upload(path: &'static str, access: Access) -> RouteSpec {
+    RouteSpec {
+        method: Method::POST,
+        path,
+        access,
+        multipart: true,
     }
 }
 
 use Access::{Public, Role as R};
-use Role::{Admin, Viewer};
+use Role::{Admin, Deployer, Viewer};
 
 /// The declarations.
 pub static ROUTES: &[RouteSpec] = &[
@@ -72,8 +85,45 @@ pub static ROUTES: &[RouteSpec] = &[
         "/admin/users/{name}/tokens/{id}/revoke",
         R(Admin),
     ),
+    r(Method::GET, "/sites/new", R(Admin)),
+    r(Method::POST, "/sites", R(Admin)),
+    r(Method::GET, "/sites/{site}", R(Viewer)),
+    r(Method::GET, "/sites/{site}/settings", R(Admin)),
+    r(Method::POST, "/sites/{site}/settings", R(Admin)),
+    upload("/sites/{site}/releases", R(Deployer)),
+    r(Method::GET, "/sites/{site}/releases/{id}", R(Viewer)),
+    r(Method::POST, "/sites/{site}/releases/{id}/pin", R(Deployer)),
+    r(
+        Method::POST,
+        "/sites/{site}/releases/{id}/unpin",
+        R(Deployer),
+    ),
+    r(Method::POST, "/sites/{site}/releases/{id}/delete", R(Admin)),
+    r(Method::GET, "/sites/{site}/compare", R(Viewer)),
     r(Method::GET, "/api/v1/me", R(Viewer)),
     r(Method::GET, "/api/v1/audit", R(Viewer)),
+    r(Method::GET, "/api/v1/sites", R(Viewer)),
+    r(Method::POST, "/api/v1/sites", R(Admin)),
+    r(Method::GET, "/api/v1/sites/{site}", R(Viewer)),
+    r(Method::GET, "/api/v1/sites/{site}/releases", R(Viewer)),
+    upload("/api/v1/sites/{site}/releases", R(Deployer)),
+    r(Method::GET, "/api/v1/sites/{site}/releases/{id}", R(Viewer)),
+    r(
+        Method::DELETE,
+        "/api/v1/sites/{site}/releases/{id}",
+        R(Admin),
+    ),
+    r(
+        Method::POST,
+        "/api/v1/sites/{site}/releases/{id}/pin",
+        R(Deployer),
+    ),
+    r(
+        Method::POST,
+        "/api/v1/sites/{site}/releases/{id}/unpin",
+        R(Deployer),
+    ),
+    r(Method::GET, "/api/v1/sites/{site}/compare", R(Viewer)),
 ];
 
 /// Registers the handlers. Each path here needs its declarations above.
@@ -87,7 +137,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(post().to(pages::login::submit)),
         )
         .service(resource("/logout").route(post().to(pages::login::logout)))
-        .service(resource("/").route(get().to(pages::home::show)))
+        .service(resource("/").route(get().to(pages::sites::list)))
         .service(resource("/audit").route(get().to(pages::audit::list)))
         .service(resource("/account").route(get().to(pages::account::show)))
         .service(resource("/account/password").route(post().to(pages::account::change_password)))
@@ -117,6 +167,49 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/admin/users/{name}/tokens/{id}/revoke")
                 .route(post().to(pages::users::revoke_token)),
         )
+        .service(resource("/sites/new").route(get().to(pages::sites::new_form)))
+        .service(resource("/sites").route(post().to(pages::sites::create)))
+        .service(resource("/sites/{site}").route(get().to(pages::sites::show)))
+        .service(
+            resource("/sites/{site}/settings")
+                .route(get().to(pages::sites::settings_form))
+                .route(post().to(pages::sites::update)),
+        )
+        .service(resource("/sites/{site}/releases").route(post().to(pages::releases::upload)))
+        .service(resource("/sites/{site}/releases/{id}").route(get().to(pages::releases::show)))
+        .service(resource("/sites/{site}/releases/{id}/pin").route(post().to(pages::releases::pin)))
+        .service(
+            resource("/sites/{site}/releases/{id}/unpin").route(post().to(pages::releases::unpin)),
+        )
+        .service(
+            resource("/sites/{site}/releases/{id}/delete")
+                .route(post().to(pages::releases::delete)),
+        )
+        .service(resource("/sites/{site}/compare").route(get().to(pages::releases::compare)))
+        .service(
+            resource("/api/v1/sites")
+                .route(get().to(api::sites::list))
+                .route(post().to(api::sites::create)),
+        )
+        .service(resource("/api/v1/sites/{site}").route(get().to(api::sites::show)))
+        .service(
+            resource("/api/v1/sites/{site}/releases")
+                .route(get().to(api::releases::list))
+                .route(post().to(api::releases::upload)),
+        )
+        .service(
+            resource("/api/v1/sites/{site}/releases/{id}")
+                .route(get().to(api::releases::show))
+                .route(web::delete().to(api::releases::delete)),
+        )
+        .service(
+            resource("/api/v1/sites/{site}/releases/{id}/pin").route(post().to(api::releases::pin)),
+        )
+        .service(
+            resource("/api/v1/sites/{site}/releases/{id}/unpin")
+                .route(post().to(api::releases::unpin)),
+        )
+        .service(resource("/api/v1/sites/{site}/compare").route(get().to(api::releases::compare)))
         .service(resource("/api/v1/me").route(get().to(api::me)))
         .service(resource("/api/v1/audit").route(get().to(api::audit)));
 }

@@ -45,8 +45,14 @@ pub fn test_settings(dir: &Path) -> Settings {
 
 /// Starts the real application in-process.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the real application in-process with adjusted settings.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let settings = test_settings(dir.path());
+    let mut settings = test_settings(dir.path());
+    adjust(&mut settings);
     let app = Application::build(settings.clone())
         .await
         .expect("app builds");
@@ -111,6 +117,53 @@ impl TestApp {
         let res = b.login(name, password).await;
         assert_eq!(res.status(), 303, "log-in of {name} failed");
         b
+    }
+
+    /// An admin API token (made once per call; cheap).
+    pub async fn admin_token(&self) -> String {
+        self.token_for("admin").await
+    }
+
+    /// Creates a site through the API; panics unless 201.
+    pub async fn create_site(&self, token: &str, body: serde_json::Value) -> serde_json::Value {
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/sites", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST site");
+        assert_eq!(res.status(), 201, "site creation failed");
+        res.json().await.expect("site json")
+    }
+
+    /// Uploads archive bytes through the API.
+    pub async fn upload(
+        &self,
+        token: &str,
+        site: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+        note: &str,
+    ) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "archive",
+                reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()),
+            )
+            .text("note", note.to_owned());
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/sites/{site}/releases", self.base))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload")
+    }
+
+    /// `<sites_root>/<site>`.
+    pub fn site_dir(&self, site: &str) -> PathBuf {
+        self.settings.sites_root().join(site)
     }
 
     /// A GET with a bearer token.

@@ -1,10 +1,13 @@
 //! Integration tests: one binary (see helpers.rs for how the console is started).
 
+mod archives;
 mod helpers;
 
 mod audit_chain;
 mod cli;
 mod csrf;
+mod releases;
 mod routes;
 mod sessions;
+mod sites;
 mod tokens;

@@ -1,5 +1,8 @@
 //! The JSON API under `/api/v1` (contract: ../shared/docs/CONTRACT.md), and `/healthz`.
 
+pub mod releases;
+pub mod sites;
+
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 

@@ -2,8 +2,9 @@
 
 pub mod account;
 pub mod audit;
-pub mod home;
 pub mod login;
+pub mod releases;
+pub mod sites;
 pub mod users;
 
 use actix_web::http::header::{ContentType, LOCATION};
@@ -48,6 +49,12 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "role-changed" => "The role was changed.",
         "user-disabled" => "The user was disabled and all their sessions were ended.",
         "user-enabled" => "The user was enabled.",
+        "site-created" => "The site was created. Upload its first release below.",
+        "site-saved" => "The site's settings were saved.",
+        "uploaded" => "The release was uploaded and checked. It is ready to go live.",
+        "pinned" => "The release is pinned: clean-up will keep it.",
+        "unpinned" => "The release is no longer pinned.",
+        "release-deleted" => "The release was deleted.",
         _ => return None,
     })
 }

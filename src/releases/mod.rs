@@ -1,0 +1,142 @@
+//! Releases: safe archive intake, the release store, shared paths and retention.
+
+pub mod archive;
+pub mod ingest;
+pub mod manage;
+pub mod retention;
+pub mod shared;
+pub mod store;
+
+use serde::Serialize;
+
+/// A release as the API and pages show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Release {
+    /// Row id.
+    #[serde(skip)]
+    pub pk: i64,
+    /// The release id (also its folder name).
+    pub id: String,
+    /// `live`, `previous`, `ready`, `failed`, `deleted` (live/previous come from activations).
+    pub state: String,
+    /// SHA-256 of the uploaded archive.
+    pub sha256: String,
+    /// Archive size.
+    pub bytes: i64,
+    /// Unpacked size.
+    pub unpacked_bytes: i64,
+    /// Number of files.
+    pub files: i64,
+    /// Archive format.
+    pub format: Option<String>,
+    /// Audit actor of the uploader.
+    pub uploaded_by: String,
+    /// RFC 3339 UTC.
+    pub uploaded_at: String,
+    /// Free text from the uploader.
+    pub note: String,
+    /// The uploaded file's name (display only; never a path).
+    pub original_name: String,
+    /// Kept by retention whatever its age.
+    pub pinned: bool,
+    /// Why the upload was refused, for failed ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+/// Why an upload was refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// Stable code.
+    pub code: String,
+    /// Sentence for people.
+    pub message: String,
+}
+
+impl Release {
+    /// The first 12 hex digits of the archive's hash, for people.
+    pub fn short_hash(&self) -> &str {
+        &self.sha256[..self.sha256.len().min(12)]
+    }
+
+    /// Whether this release can go live (it is on disk and complete).
+    pub fn usable(&self) -> bool {
+        matches!(self.state.as_str(), "ready" | "live" | "previous")
+    }
+}
+
+/// A new release id: UTC time to the second plus 4 random hex digits, e.g.
+/// `20261126-135745-a3f9`. Sorts by creation time; only `[0-9a-f-]`, so it is a safe folder name.
+pub fn new_release_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    let mut r = [0u8; 2];
+    getrandom::fill(&mut r).expect("the operating system's random source failed");
+    format!(
+        "{}-{}",
+        now.format(&fmt).expect("formatting the time cannot fail"),
+        hex::encode(r)
+    )
+}
+
+/// Whether `s` has the shape of a release id (checked before it is used in a path).
+pub fn is_release_id(s: &str) -> bool {
+    s.len() == 20
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 15 => b == b'-',
+            _ => b.is_ascii_digit() || (i > 15 && (b'a'..=b'f').contains(&b)),
+        })
+}
+
+/// A byte count of any integer type (templates pass references).
+pub trait ByteCount {
+    /// As a float, for display.
+    fn bytes(&self) -> f64;
+}
+impl ByteCount for i64 {
+    fn bytes(&self) -> f64 {
+        (*self).max(0) as f64
+    }
+}
+impl ByteCount for u64 {
+    fn bytes(&self) -> f64 {
+        *self as f64
+    }
+}
+impl<T: ByteCount> ByteCount for &T {
+    fn bytes(&self) -> f64 {
+        (*self).bytes()
+    }
+}
+
+/// Human size: 1.2 MB.
+pub fn human_bytes(n: impl ByteCount) -> String {
+    let n = n.bytes();
+    match n {
+        n if n >= 1e9 => format!("{:.1} GB", n / 1e9),
+        n if n >= 1e6 => format!("{:.1} MB", n / 1e6),
+        n if n >= 1e3 => format!("{:.0} kB", n / 1e3),
+        n => format!("{n} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_ids_are_safe_and_sortable() {
+        let id = new_release_id();
+        assert!(is_release_id(&id), "{id}");
+        for bad in [
+            "",
+            "../../etc",
+            "20261126-135745-a3f",
+            "20261126-135745-A3F9",
+            "20261126/135745-a3f9",
+        ] {
+            assert!(!is_release_id(bad), "{bad}");
+        }
+        assert_eq!(human_bytes(1_234_567i64), "1.2 MB");
+    }
+}

@@ -1,0 +1,346 @@
+//! Releases in the database: records, manifests, states, comparison.
+
+use anyhow::Context;
+use sqlx::{FromRow, SqliteConnection, SqlitePool};
+
+use super::archive::ManifestEntry;
+use super::{Failure, Release};
+use crate::error::{AppError, AppResult};
+
+#[derive(FromRow)]
+struct Row {
+    id: i64,
+    release_id: String,
+    state: String,
+    sha256: String,
+    archive_bytes: i64,
+    unpacked_bytes: i64,
+    files: i64,
+    format: Option<String>,
+    uploaded_by: String,
+    uploaded_at: String,
+    note: String,
+    original_name: String,
+    pinned: bool,
+    failure_code: Option<String>,
+    failure_message: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, release_id, state, sha256, archive_bytes, unpacked_bytes, files, format, uploaded_by, \
+                       uploaded_at, note, original_name, pinned, failure_code, failure_message";
+
+/// Live and previous release of a site, from the record of activations.
+#[derive(Debug, Clone, Default)]
+pub struct LiveInfo {
+    /// The live release.
+    pub live: Option<String>,
+    /// The one live before it.
+    pub previous: Option<String>,
+}
+
+fn to_release(r: Row, live: &LiveInfo) -> Release {
+    let state = if r.state == "ready" && live.live.as_deref() == Some(&r.release_id) {
+        "live".to_owned()
+    } else if r.state == "ready" && live.previous.as_deref() == Some(&r.release_id) {
+        "previous".to_owned()
+    } else {
+        r.state
+    };
+    let failure = r.failure_code.map(|code| Failure {
+        code,
+        message: r.failure_message.unwrap_or_default(),
+    });
+    Release {
+        pk: r.id,
+        id: r.release_id,
+        state,
+        sha256: r.sha256,
+        bytes: r.archive_bytes,
+        unpacked_bytes: r.unpacked_bytes,
+        files: r.files,
+        format: r.format,
+        uploaded_by: r.uploaded_by,
+        uploaded_at: r.uploaded_at,
+        note: r.note,
+        original_name: r.original_name,
+        pinned: r.pinned,
+        failure,
+    }
+}
+
+/// The live release and the distinct one live before it.
+pub async fn live_info(pool: &SqlitePool, site_id: i64) -> AppResult<LiveInfo> {
+    let live: Option<String> = sqlx::query_scalar("SELECT active_release FROM sites WHERE id = ?")
+        .bind(site_id)
+        .fetch_optional(pool)
+        .await?
+        .flatten();
+    let previous: Option<String> = match &live {
+        Some(l) => sqlx::query_scalar("SELECT release_id FROM activations WHERE site_id = ? AND release_id != ? ORDER BY id DESC LIMIT 1")
+            .bind(site_id)
+            .bind(l)
+            .fetch_optional(pool)
+            .await?,
+        None => None,
+    };
+    Ok(LiveInfo { live, previous })
+}
+
+/// A page of a site's releases, newest first (`before` is a row id cursor).
+pub async fn list(
+    pool: &SqlitePool,
+    site_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> AppResult<Vec<Release>> {
+    let live = live_info(pool, site_id).await?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM releases WHERE site_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+    );
+    let rows: Vec<Row> = sqlx::query_as(&sql)
+        .bind(site_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(|r| to_release(r, &live)).collect())
+}
+
+/// One release of a site, or a 404 that says so.
+pub async fn get(pool: &SqlitePool, site_id: i64, release_id: &str) -> AppResult<Release> {
+    let live = live_info(pool, site_id).await?;
+    let sql = format!("SELECT {COLUMNS} FROM releases WHERE site_id = ? AND release_id = ?");
+    let row: Option<Row> = sqlx::query_as(&sql)
+        .bind(site_id)
+        .bind(release_id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| to_release(r, &live)).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "This site has no release {}.",
+            release_id.chars().take(40).collect::<String>()
+        ))
+    })
+}
+
+/// A usable release with this archive hash, if any.
+pub async fn find_same_archive(
+    pool: &SqlitePool,
+    site_id: i64,
+    sha256: &str,
+) -> AppResult<Option<Release>> {
+    let sql = format!("SELECT {COLUMNS} FROM releases WHERE site_id = ? AND sha256 = ? AND state = 'ready' ORDER BY id DESC LIMIT 1");
+    let row: Option<Row> = sqlx::query_as(&sql)
+        .bind(site_id)
+        .bind(sha256)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|r| to_release(r, &LiveInfo::default())))
+}
+
+/// What is recorded about any upload.
+pub struct NewRelease<'a> {
+    /// Site row id.
+    pub site_id: i64,
+    /// Generated id.
+    pub release_id: &'a str,
+    /// Archive hash.
+    pub sha256: &'a str,
+    /// Archive size.
+    pub archive_bytes: u64,
+    /// Uploader's audit actor.
+    pub uploaded_by: &'a str,
+    /// Note.
+    pub note: &'a str,
+    /// Original file name.
+    pub original_name: &'a str,
+}
+
+/// Records a ready release and its manifest (inside the caller's transaction).
+pub async fn insert_ready(
+    conn: &mut SqliteConnection,
+    r: &NewRelease<'_>,
+    format: &str,
+    unpacked_bytes: u64,
+    files: &[ManifestEntry],
+) -> anyhow::Result<i64> {
+    let pk = sqlx::query(
+        "INSERT INTO releases (site_id, release_id, state, sha256, archive_bytes, unpacked_bytes, files, format, \
+         uploaded_by, uploaded_at, note, original_name) VALUES (?, ?, 'ready', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(r.site_id)
+    .bind(r.release_id)
+    .bind(r.sha256)
+    .bind(r.archive_bytes as i64)
+    .bind(unpacked_bytes as i64)
+    .bind(files.len() as i64)
+    .bind(format)
+    .bind(r.uploaded_by)
+    .bind(crate::audit::now_text())
+    .bind(r.note)
+    .bind(r.original_name)
+    .execute(&mut *conn)
+    .await
+    .context("recording a release")?
+    .last_insert_rowid();
+    for f in files {
+        sqlx::query(
+            "INSERT INTO release_files (release_pk, path, size, sha256) VALUES (?, ?, ?, ?)",
+        )
+        .bind(pk)
+        .bind(&f.path)
+        .bind(f.size as i64)
+        .bind(&f.sha256)
+        .execute(&mut *conn)
+        .await
+        .context("recording a release's manifest")?;
+    }
+    Ok(pk)
+}
+
+/// Records a refused upload (no folder exists for it).
+pub async fn insert_failed(
+    conn: &mut SqliteConnection,
+    r: &NewRelease<'_>,
+    code: &str,
+    message: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO releases (site_id, release_id, state, sha256, archive_bytes, uploaded_by, uploaded_at, note, \
+         original_name, failure_code, failure_message) VALUES (?, ?, 'failed', ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(r.site_id)
+    .bind(r.release_id)
+    .bind(r.sha256)
+    .bind(r.archive_bytes as i64)
+    .bind(r.uploaded_by)
+    .bind(crate::audit::now_text())
+    .bind(r.note)
+    .bind(r.original_name)
+    .bind(code)
+    .bind(message)
+    .execute(conn)
+    .await
+    .context("recording a refused upload")?;
+    Ok(())
+}
+
+/// Pins or unpins.
+pub async fn set_pinned(conn: &mut SqliteConnection, pk: i64, pinned: bool) -> anyhow::Result<()> {
+    sqlx::query("UPDATE releases SET pinned = ? WHERE id = ?")
+        .bind(pinned)
+        .bind(pk)
+        .execute(conn)
+        .await
+        .context("pinning a release")?;
+    Ok(())
+}
+
+/// Marks a release deleted (its folder is removed after the commit).
+pub async fn mark_deleted(conn: &mut SqliteConnection, pk: i64, by: &str) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE releases SET state = 'deleted', deleted_at = ?, deleted_by = ? WHERE id = ?",
+    )
+    .bind(crate::audit::now_text())
+    .bind(by)
+    .bind(pk)
+    .execute(conn)
+    .await
+    .context("marking a release deleted")?;
+    Ok(())
+}
+
+/// Every file of a release, by path.
+pub async fn manifest(pool: &SqlitePool, pk: i64) -> AppResult<Vec<ManifestEntry>> {
+    let rows: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT path, size, sha256 FROM release_files WHERE release_pk = ? ORDER BY path",
+    )
+    .bind(pk)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(path, size, sha256)| ManifestEntry {
+            path,
+            size: size as u64,
+            sha256,
+        })
+        .collect())
+}
+
+/// Files added, removed and changed from `a` to `b`.
+#[derive(Debug, Default, Serialize)]
+pub struct Comparison {
+    /// In b only.
+    pub added: Vec<String>,
+    /// In a only.
+    pub removed: Vec<String>,
+    /// In both, different content.
+    pub changed: Vec<String>,
+    /// In both, same content.
+    pub unchanged: usize,
+}
+
+use serde::Serialize;
+
+/// Compares two manifests (both sorted by path).
+pub fn compare(a: &[ManifestEntry], b: &[ManifestEntry]) -> Comparison {
+    let mut out = Comparison::default();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x.path == y.path => {
+                if x.sha256 == y.sha256 {
+                    out.unchanged += 1
+                } else {
+                    out.changed.push(x.path.clone())
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x.path < y.path => {
+                out.removed.push(x.path.clone());
+                i += 1;
+            }
+            (Some(_), Some(y)) => {
+                out.added.push(y.path.clone());
+                j += 1;
+            }
+            (Some(x), None) => {
+                out.removed.push(x.path.clone());
+                i += 1;
+            }
+            (None, Some(y)) => {
+                out.added.push(y.path.clone());
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(path: &str, hash: &str) -> ManifestEntry {
+        ManifestEntry {
+            path: path.into(),
+            size: 1,
+            sha256: hash.into(),
+        }
+    }
+
+    #[test]
+    fn comparison_finds_added_removed_changed() {
+        let a = [m("a", "1"), m("b", "2"), m("d", "4")];
+        let b = [m("b", "2"), m("c", "3"), m("d", "5")];
+        let c = compare(&a, &b);
+        assert_eq!(c.added, ["c"]);
+        assert_eq!(c.removed, ["a"]);
+        assert_eq!(c.changed, ["d"]);
+        assert_eq!(c.unchanged, 1);
+    }
+}

@@ -1,0 +1,246 @@
+//! Sites: their settings (validated at the edge), their folders, and the per-site lock.
+
+pub mod lock;
+pub mod store;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, AppResult};
+
+/// How going live switches Apache to a release (see the contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwitchMode {
+    /// The vhost's DocumentRoot names the release folder; going live reloads gracefully.
+    Pinned,
+    /// DocumentRoot is `current`, a symlink renamed atomically over the old one.
+    Symlink,
+}
+
+impl SwitchMode {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwitchMode::Pinned => "pinned",
+            SwitchMode::Symlink => "symlink",
+        }
+    }
+}
+
+impl std::str::FromStr for SwitchMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pinned" => Ok(SwitchMode::Pinned),
+            "symlink" => Ok(SwitchMode::Symlink),
+            _ => Err("The switch mode is pinned (recommended) or symlink.".into()),
+        }
+    }
+}
+
+/// The editable settings of a site, all validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    /// RFC 1123 host name.
+    pub server_name: String,
+    /// More host names (a leading `*.` allowed).
+    pub aliases: Vec<String>,
+    /// Usable releases kept on disk (1–100).
+    pub keep_releases: u32,
+    /// How going live switches.
+    #[serde(rename = "switch")]
+    pub switch_mode: SwitchMode,
+    /// Path requested through Apache after a switch; 2xx means healthy.
+    pub health_path: String,
+    /// Relative folders shared by every release (symlinked into each).
+    pub shared_paths: Vec<String>,
+    /// Symlink mode: reload Apache on every switch (PHP opcode caches need it).
+    pub reload_always: bool,
+}
+
+/// Raw input for site settings (from a form, JSON, or the CLI).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SettingsInput {
+    /// Required.
+    pub server_name: Option<String>,
+    /// Optional.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Default 5.
+    pub keep_releases: Option<u32>,
+    /// Default pinned.
+    #[serde(rename = "switch")]
+    pub switch_mode: Option<String>,
+    /// Default `/`.
+    pub health_path: Option<String>,
+    /// Default none.
+    #[serde(default)]
+    pub shared_paths: Vec<String>,
+    /// Default false.
+    #[serde(default)]
+    pub reload_always: bool,
+}
+
+fn invalid(code: &'static str, message: String) -> AppError {
+    AppError::invalid(code, message)
+}
+
+impl SettingsInput {
+    /// Checks every field against its allow-list.
+    pub fn validate(self) -> AppResult<Settings> {
+        let server_name = self
+            .server_name
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        validate::server_name(&server_name).map_err(|m| invalid("invalid_server_name", m))?;
+        let mut aliases = Vec::new();
+        for a in self
+            .aliases
+            .iter()
+            .map(|a| a.trim().to_ascii_lowercase())
+            .filter(|a| !a.is_empty())
+        {
+            validate::alias(&a).map_err(|m| invalid("invalid_alias", m))?;
+            if a != server_name && !aliases.contains(&a) {
+                aliases.push(a);
+            }
+        }
+        if aliases.len() > 20 {
+            return Err(invalid(
+                "invalid_alias",
+                "A site can have at most 20 aliases.".into(),
+            ));
+        }
+        let keep_releases = self.keep_releases.unwrap_or(5);
+        if !(1..=100).contains(&keep_releases) {
+            return Err(invalid(
+                "invalid_keep",
+                "Releases to keep is a number from 1 to 100.".into(),
+            ));
+        }
+        let switch_mode = match self.switch_mode.as_deref().map(str::trim) {
+            None | Some("") => SwitchMode::Pinned,
+            Some(s) => s.parse().map_err(|m| invalid("invalid_switch", m))?,
+        };
+        let health_path = self
+            .health_path
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/".into());
+        validate::health_path(&health_path).map_err(|m| invalid("invalid_health_path", m))?;
+        let mut shared_paths = Vec::new();
+        for p in self
+            .shared_paths
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+        {
+            validate::shared_path(p).map_err(|m| invalid("invalid_shared_path", m))?;
+            if !shared_paths.iter().any(|q: &String| q == p) {
+                shared_paths.push(p.to_owned());
+            }
+        }
+        if shared_paths.len() > 20 {
+            return Err(invalid(
+                "invalid_shared_path",
+                "A site can have at most 20 shared paths.".into(),
+            ));
+        }
+        // One shared path inside another would make two links fight over the same folder.
+        for a in &shared_paths {
+            if shared_paths
+                .iter()
+                .any(|b| b != a && b.starts_with(&format!("{a}/")))
+            {
+                return Err(invalid(
+                    "invalid_shared_path",
+                    format!(
+                        "The shared path {a} contains another shared path; keep only one of them."
+                    ),
+                ));
+            }
+        }
+        Ok(Settings {
+            server_name,
+            aliases,
+            keep_releases,
+            switch_mode,
+            health_path,
+            shared_paths,
+            reload_always: self.reload_always,
+        })
+    }
+}
+
+/// A validated site name (it becomes a folder name and a vhost file name).
+pub fn parse_name(raw: &str) -> AppResult<String> {
+    let name = raw.trim().to_owned();
+    validate::site_name(&name).map_err(|m| invalid("invalid_site_name", m))?;
+    Ok(name)
+}
+
+/// A site as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Site {
+    /// Row id.
+    #[serde(skip)]
+    pub id: i64,
+    /// Slug.
+    pub name: String,
+    /// Its settings.
+    #[serde(flatten)]
+    pub settings: Settings,
+    /// The live release, if any.
+    pub active_release: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// Where a site's files are.
+#[derive(Debug, Clone)]
+pub struct SitePaths {
+    /// `<sites_root>/<site>`.
+    pub dir: PathBuf,
+}
+
+impl SitePaths {
+    /// Paths of site `name` under `sites_root`.
+    pub fn new(sites_root: &Path, name: &str) -> Self {
+        Self {
+            dir: sites_root.join(name),
+        }
+    }
+    /// `releases/`.
+    pub fn releases(&self) -> PathBuf {
+        self.dir.join("releases")
+    }
+    /// `releases/<id>`.
+    pub fn release(&self, id: &str) -> PathBuf {
+        self.releases().join(id)
+    }
+    /// `shared/`.
+    pub fn shared(&self) -> PathBuf {
+        self.dir.join("shared")
+    }
+    /// `current`.
+    pub fn current(&self) -> PathBuf {
+        self.dir.join("current")
+    }
+
+    /// Creates `releases/`, `shared/` and each shared folder (0755: Apache's workers read them).
+    pub fn create(&self, shared_paths: &[String]) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true).mode(0o755);
+        builder.create(self.releases())?;
+        builder.create(self.shared())?;
+        for p in shared_paths {
+            builder.create(self.shared().join(p))?;
+        }
+        Ok(())
+    }
+}

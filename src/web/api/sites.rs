@@ -1,0 +1,50 @@
+//! `/api/v1/sites`.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::auth::Identity;
+use crate::error::AppResult;
+use crate::sites::{self, store, SettingsInput};
+use crate::web::client::ClientInfo;
+use crate::web::AppState;
+
+/// `GET /api/v1/sites`.
+pub async fn list(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(store::list(&state.pool).await?))
+}
+
+/// `GET /api/v1/sites/{site}`.
+pub async fn show(name: web::Path<String>, state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(store::get(&state.pool, &name).await?))
+}
+
+/// Body of `POST /api/v1/sites`.
+#[derive(Deserialize)]
+pub struct NewSite {
+    name: String,
+    #[serde(flatten)]
+    settings: SettingsInput,
+}
+
+/// `POST /api/v1/sites`.
+pub async fn create(
+    who: Identity,
+    client: ClientInfo,
+    body: web::Json<NewSite>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let NewSite { name, settings } = body.into_inner();
+    let name = sites::parse_name(&name)?;
+    let settings = settings.validate()?;
+    let site = store::create(
+        &state.pool,
+        &state.settings.sites_root(),
+        &who.actor(),
+        &client.source,
+        &name,
+        &settings,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(site))
+}
