@@ -12,11 +12,13 @@ use serde_json::json;
 use sqlx::SqlitePool;
 use tracing_actix_web::TracingLogger;
 
+use crate::apache::ApacheCtl;
 use crate::audit::{self, Event, Outcome};
 use crate::auth::password::Hasher;
 use crate::auth::throttle::Throttle;
 use crate::auth::Auth;
 use crate::config::Settings;
+use crate::golive::GoLive;
 use crate::web::{self, AppState};
 
 /// The opened database and accounts service, shared by `serve` and the CLI commands.
@@ -67,6 +69,9 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 /// The running console.
 pub struct Application {
     addr: std::net::SocketAddr,
+    apache: Arc<ApacheCtl>,
+    /// Problems found at start-up that people should see (printed by `serve`).
+    pub warnings: Vec<String>,
     server: Server,
     pool: SqlitePool,
     first_run_password: Option<String>,
@@ -87,10 +92,22 @@ impl Application {
                 .detail(json!({"listen": listener.local_addr()?.to_string(), "version": env!("CARGO_PKG_VERSION")})),
         )
         .await?;
+        let (apache, warnings) = start_apache(&settings, &core.pool).await?;
+        let golive = GoLive {
+            pool: core.pool.clone(),
+            sites_root: settings.sites_root(),
+            apache: apache.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .context("building the HTTP client")?,
+            health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
+        };
         let state = actix_web::web::Data::new(AppState {
             pool: core.pool.clone(),
             auth: core.auth,
             settings,
+            golive,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -108,10 +125,17 @@ impl Application {
         .run();
         Ok(Self {
             addr,
+            apache,
+            warnings,
             server,
             pool: core.pool,
             first_run_password,
         })
+    }
+
+    /// The Apache this console drives.
+    pub fn apache(&self) -> Arc<ApacheCtl> {
+        self.apache.clone()
     }
 
     /// The port the console listens on.
@@ -150,9 +174,14 @@ impl Application {
             handle.stop(true).await;
         });
         let sweeper = tokio::spawn(sweep_sessions(self.pool.clone()));
+        let monitor = tokio::spawn(watch_apache(self.apache.clone(), self.pool.clone()));
         let result = self.server.await.context("running the HTTP server");
         signals.abort();
         sweeper.abort();
+        monitor.abort();
+        if let Err(e) = self.apache.stop().await {
+            tracing::error!(error = ?e, "could not stop the private Apache");
+        }
         self.pool.close().await;
         result
     }
@@ -182,5 +211,73 @@ async fn sweep_sessions(pool: SqlitePool) {
         if let Err(e) = crate::db::sessions::delete_expired(&pool, 24 * 3600, 7 * 24 * 3600).await {
             tracing::warn!(error = ?e, "could not sweep expired sessions");
         }
+    }
+}
+
+/// Sets up Apache: reconciles disk with the records, then starts the managed instance.
+/// Problems are returned as warnings (the console still runs, to show them).
+async fn start_apache(
+    settings: &Settings,
+    pool: &SqlitePool,
+) -> anyhow::Result<(Arc<ApacheCtl>, Vec<String>)> {
+    let apache = Arc::new(ApacheCtl::from_settings(settings));
+    let mut warnings = Vec::new();
+    if let ApacheCtl::Unavailable(reason) = apache.as_ref() {
+        warnings.push(reason.clone());
+    }
+    std::fs::create_dir_all(settings.sites_root())
+        .with_context(|| format!("creating {}", settings.sites_root().display()))?;
+    let vhosts = apache.clone();
+    crate::golive::reconcile::reconcile(pool, &settings.sites_root(), move |site| {
+        vhosts.vhost_path(site).unwrap_or_default()
+    })
+    .await?;
+    if let ApacheCtl::Managed { .. } = apache.as_ref() {
+        if let Err(why) = apache.check_reach(&settings.sites_root()).await {
+            warnings.push(why);
+        }
+        match apache.start().await {
+            Ok(()) => tracing::info!(base = %apache.check_base(), "private Apache running"),
+            Err(e) => warnings.push(format!("The private Apache did not start: {e:#}")),
+        }
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    Ok((apache, warnings))
+}
+
+/// Notices when the managed Apache dies: records it, then starts it again.
+async fn watch_apache(apache: Arc<ApacheCtl>, pool: SqlitePool) {
+    if !matches!(apache.as_ref(), ApacheCtl::Managed { .. }) {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut was_alive = apache.is_alive().await;
+    loop {
+        tick.tick().await;
+        let alive = apache.is_alive().await;
+        if was_alive && !alive {
+            tracing::error!("the private Apache stopped running");
+            let _ = audit::record_alone(
+                &pool,
+                &Event::new("system", "apache_died", Outcome::Failed)
+                    .detail(json!({"base": apache.check_base()})),
+            )
+            .await;
+            let restarted = apache.ensure_running().await;
+            let outcome = if restarted.is_ok() {
+                Outcome::Ok
+            } else {
+                Outcome::Failed
+            };
+            let detail = json!({"error": restarted.as_ref().err().map(|e| format!("{e:#}"))});
+            let _ = audit::record_alone(
+                &pool,
+                &Event::new("system", "apache_restart", outcome).detail(detail),
+            )
+            .await;
+        }
+        was_alive = apache.is_alive().await;
     }
 }

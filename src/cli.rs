@@ -234,6 +234,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("    {password}");
         println!("Log in at {url}/login as admin; you will be asked to choose your own password.");
     }
+    for w in &app.warnings {
+        println!("Warning: {w}");
+    }
+    let apache = app.apache();
+    if apache.is_alive().await {
+        println!(
+            "Apache (private, managed by Cutover) serves the sites at {}/",
+            apache.check_base()
+        );
+    }
     // Printed last: scripts wait for this line to know the console is up.
     println!("Cutover is running at {url}/");
     app.run_until_stopped().await

@@ -95,6 +95,12 @@ pub struct ApacheSettings {
     pub configtest: Vec<String>,
     /// System mode: graceful reload command as an argument list.
     pub reload: Vec<String>,
+    /// System mode: where the health check reaches the host's Apache.
+    pub check_url: String,
+    /// System mode: where per-site access and error logs are written.
+    pub log_dir: PathBuf,
+    /// Seconds the health check may take before the release is rolled back.
+    pub health_timeout_seconds: u64,
 }
 
 /// Who runs Apache.
@@ -140,6 +146,9 @@ impl Default for ApacheSettings {
             vhost_dir: None,
             configtest: vec!["apachectl".into(), "configtest".into()],
             reload: vec!["apachectl".into(), "graceful".into()],
+            check_url: "http://127.0.0.1:80".into(),
+            log_dir: PathBuf::from("/var/log/apache2"),
+            health_timeout_seconds: 10,
         }
     }
 }

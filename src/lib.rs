@@ -1,6 +1,7 @@
 //! Cutover: a self-hosted console for releasing websites that Apache serves.
 #![forbid(unsafe_code)]
 
+pub mod apache;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -8,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod golive;
 pub mod releases;
 pub mod sites;
 pub mod web;

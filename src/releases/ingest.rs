@@ -116,12 +116,19 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
     let dest = staging_dir.clone();
     let releases_dir = paths.releases();
     let outcome = tokio::task::spawn_blocking(move || -> Result<archive::Extracted, AppError> {
-        let extracted = archive::extract(&archive_path, bytes, &dest, &limits).map_err(|e| {
-            AppError::Invalid {
-                code: e.code,
-                message: e.message,
-            }
-        })?;
+        let extracted =
+            archive::extract(&archive_path, bytes, &dest, &limits).map_err(|e| match e.code {
+                // The server's fault, not the archive's: a 500 with the cause logged.
+                "io_error" | "destination_exists" => AppError::Internal(anyhow::anyhow!(
+                    "extracting an upload: {} ({:?})",
+                    e.message,
+                    e.entry
+                )),
+                _ => AppError::Invalid {
+                    code: e.code,
+                    message: e.message,
+                },
+            })?;
         shared::link_all(&dest, &shared_paths)?;
         sync_tree_and_dir(&dest, &releases_dir)
             .map_err(|e| AppError::Internal(anyhow::anyhow!("syncing the release to disk: {e}")))?;

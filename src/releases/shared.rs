@@ -37,6 +37,8 @@ pub fn link_all(release_dir: &Path, shared_paths: &[String]) -> Result<(), AppEr
                 std::fs::remove_dir(&at).map_err(internal)?;
             }
             Ok(_) => return Err(conflict(p)),
+            // A parent that is a file: something in the archive sits where the link must go.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Err(conflict(p)),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 // A parent that is a file (e.g. "media" for "media/cache") is a conflict too.
                 let mut parent = at.parent();

@@ -344,3 +344,35 @@ mod tests {
         assert_eq!(c.unchanged, 1);
     }
 }
+
+/// One time a release went live.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct Activation {
+    /// The release.
+    pub release_id: String,
+    /// activate, rollback, …
+    pub kind: String,
+    /// Audit actor.
+    pub activated_by: String,
+    /// RFC 3339.
+    pub activated_at: String,
+    /// RFC 3339, when it stopped being live.
+    pub ended_at: Option<String>,
+    /// replaced, rolled back, …
+    pub ended_how: Option<String>,
+}
+
+/// A site's activations, newest first.
+pub async fn activations(
+    pool: &SqlitePool,
+    site_id: i64,
+    limit: i64,
+) -> AppResult<Vec<Activation>> {
+    Ok(sqlx::query_as(
+        "SELECT release_id, kind, activated_by, activated_at, ended_at, ended_how FROM activations WHERE site_id = ? ORDER BY id DESC LIMIT ?",
+    )
+    .bind(site_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

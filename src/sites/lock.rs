@@ -89,7 +89,18 @@ pub fn try_lock(site_dir: &Path, who: &str, what: &str) -> Result<SiteLock, AppE
             );
             Ok(SiteLock { _file: locked })
         }
-        Err((_, Errno::EWOULDBLOCK)) => Err(busy(read_holder(site_dir))),
+        Err((_, Errno::EWOULDBLOCK)) => {
+            // The holder writes its note just after locking: give it a moment to appear.
+            let mut holder = read_holder(site_dir);
+            for _ in 0..20 {
+                if holder.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                holder = read_holder(site_dir);
+            }
+            Err(busy(holder))
+        }
         Err((_, e)) => Err(AppError::Internal(anyhow::anyhow!(
             "locking site {}: {e}",
             site_dir.display()

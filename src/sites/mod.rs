@@ -196,6 +196,9 @@ pub struct Site {
     pub settings: Settings,
     /// The live release, if any.
     pub active_release: Option<String>,
+    /// What start-up found on disk that disagrees with the records (a banner), if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
     /// RFC 3339.
     pub created_at: String,
 }

@@ -22,6 +22,7 @@ struct Row {
     reload_always: bool,
     active_release: Option<String>,
     created_at: String,
+    drift: Option<String>,
 }
 
 impl TryFrom<Row> for Site {
@@ -44,6 +45,7 @@ impl TryFrom<Row> for Site {
             },
             active_release: r.active_release,
             created_at: r.created_at,
+            drift: r.drift,
         })
     }
 }
@@ -192,7 +194,7 @@ pub async fn set_active(
     site_id: i64,
     release: Option<&str>,
 ) -> anyhow::Result<()> {
-    sqlx::query("UPDATE sites SET active_release = ? WHERE id = ?")
+    sqlx::query("UPDATE sites SET active_release = ?, drift = NULL WHERE id = ?")
         .bind(release)
         .bind(site_id)
         .execute(conn)

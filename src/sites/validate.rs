@@ -1,52 +1,9 @@
 //! Allow-lists for every site setting: each ends up in an Apache config or a path, so anything
 //! not plainly safe is refused with a sentence saying what is allowed.
 
-/// A site name: 1–40 of `a-z 0-9 -`, starting with a letter or digit, not ending with `-`.
-pub fn site_name(s: &str) -> Result<(), String> {
-    let ok = (1..=40).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-');
-    ok.then_some(()).ok_or_else(|| {
-        "A site name is 1 to 40 lower-case letters, digits or hyphens, like shop or blog-2 \
-         (no spaces, no hyphen at either end)."
-            .into()
-    })
-}
-
-fn label_ok(label: &str) -> bool {
-    (1..=63).contains(&label.len())
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !label.starts_with('-')
-        && !label.ends_with('-')
-}
-
-/// A server name: an RFC 1123 host name in lower case (labels 1–63, total ≤ 253).
-pub fn server_name(s: &str) -> Result<(), String> {
-    let ok = (1..=253).contains(&s.len()) && s.split('.').all(label_ok);
-    ok.then_some(()).ok_or_else(|| {
-        format!(
-            "{:?} is not a valid server name. Use a host name like www.example.org: lower-case \
-             letters, digits, hyphens and dots, each part 1 to 63 characters.",
-            shorten(s)
-        )
-    })
-}
-
-/// An alias: a server name, or `*.` followed by one.
-pub fn alias(s: &str) -> Result<(), String> {
-    let rest = s.strip_prefix("*.").unwrap_or(s);
-    server_name(rest).map_err(|_| {
-        format!(
-            "{:?} is not a valid alias. Use a host name like example.org, or *.example.org for \
-             every subdomain.",
-            shorten(s)
-        )
-    })
-}
+// Names end up in Apache's configuration: the Apache module owns their allow-lists, and
+// every caller validates through these (one source of truth).
+pub use crate::apache::validate::{alias, server_name, site_name};
 
 /// The health-check path: `/` then URL-safe characters only.
 pub fn health_path(s: &str) -> Result<(), String> {

@@ -29,6 +29,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Settings as loaded.
     pub settings: Arc<Settings>,
+    /// Going live and rolling back (and the Apache it drives).
+    pub golive: crate::golive::GoLive,
 }
 
 impl FromRequest for Identity {

@@ -56,7 +56,7 @@ const fn upload(path: &'static str, access: Access) -> RouteSpec {
 }
 
 use Access::{Public, Role as R};
-use Role::{Admin, Deployer, Viewer};
+use Role::{Admin, Deployer, Operator, Viewer};
 
 /// The declarations.
 pub static ROUTES: &[RouteSpec] = &[
@@ -100,6 +100,20 @@ pub static ROUTES: &[RouteSpec] = &[
     ),
     r(Method::POST, "/sites/{site}/releases/{id}/delete", R(Admin)),
     r(Method::GET, "/sites/{site}/compare", R(Viewer)),
+    r(
+        Method::GET,
+        "/sites/{site}/releases/{id}/activate",
+        R(Operator),
+    ),
+    r(
+        Method::POST,
+        "/sites/{site}/releases/{id}/activate",
+        R(Operator),
+    ),
+    r(Method::GET, "/sites/{site}/rollback", R(Operator)),
+    r(Method::POST, "/sites/{site}/rollback", R(Operator)),
+    r(Method::GET, "/sites/{site}/config", R(Admin)),
+    r(Method::POST, "/sites/{site}/config/check", R(Admin)),
     r(Method::GET, "/api/v1/me", R(Viewer)),
     r(Method::GET, "/api/v1/audit", R(Viewer)),
     r(Method::GET, "/api/v1/sites", R(Viewer)),
@@ -124,6 +138,14 @@ pub static ROUTES: &[RouteSpec] = &[
         R(Deployer),
     ),
     r(Method::GET, "/api/v1/sites/{site}/compare", R(Viewer)),
+    r(
+        Method::POST,
+        "/api/v1/sites/{site}/releases/{id}/activate",
+        R(Operator),
+    ),
+    r(Method::POST, "/api/v1/sites/{site}/rollback", R(Operator)),
+    r(Method::GET, "/api/v1/sites/{site}/vhost", R(Admin)),
+    r(Method::POST, "/api/v1/sites/{site}/configtest", R(Admin)),
 ];
 
 /// Registers the handlers. Each path here needs its declarations above.
@@ -210,6 +232,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(post().to(api::releases::unpin)),
         )
         .service(resource("/api/v1/sites/{site}/compare").route(get().to(api::releases::compare)))
+        .service(
+            resource("/sites/{site}/releases/{id}/activate")
+                .route(get().to(pages::golive::confirm_activate))
+                .route(post().to(pages::golive::activate)),
+        )
+        .service(
+            resource("/sites/{site}/rollback")
+                .route(get().to(pages::golive::confirm_rollback))
+                .route(post().to(pages::golive::rollback)),
+        )
+        .service(resource("/sites/{site}/config").route(get().to(pages::golive::show_config)))
+        .service(
+            resource("/sites/{site}/config/check").route(post().to(pages::golive::check_config)),
+        )
+        .service(
+            resource("/api/v1/sites/{site}/releases/{id}/activate")
+                .route(post().to(api::golive::activate)),
+        )
+        .service(resource("/api/v1/sites/{site}/rollback").route(post().to(api::golive::rollback)))
+        .service(resource("/api/v1/sites/{site}/vhost").route(get().to(api::golive::vhost)))
+        .service(
+            resource("/api/v1/sites/{site}/configtest").route(post().to(api::golive::configtest)),
+        )
         .service(resource("/api/v1/me").route(get().to(api::me)))
         .service(resource("/api/v1/audit").route(get().to(api::audit)));
 }

@@ -24,6 +24,8 @@ pub struct TestApp {
     pub admin_password: String,
     /// Settings it runs with.
     pub settings: Settings,
+    /// The private Apache's pid, when the app runs one.
+    pub apache_pid: Option<i32>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -31,16 +33,58 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         // Stops accepting; the runtime ends with the test anyway.
         drop(self.handle.stop(false));
+        if let Some(pid) = self.apache_pid.take() {
+            kill_apache(pid);
+        }
     }
+}
+
+/// Stops a private Apache we started: SIGTERM to its process group (it runs in its own
+/// session), then SIGKILL if it is still there after a few seconds.
+pub fn kill_apache(pid: i32) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let group = Pid::from_raw(-pid);
+    let _ = kill(group, Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && kill(Pid::from_raw(pid), None).is_ok() && !is_zombie(pid) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = kill(group, Signal::SIGKILL);
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.contains(") Z "))
+        .unwrap_or(true)
+}
+
+/// The apache2 binary; tests that need it fail loudly without it.
+pub fn apache_binary() -> PathBuf {
+    let p = PathBuf::from("/usr/sbin/apache2");
+    assert!(p.is_file(), "/usr/sbin/apache2 is missing: these tests need a real Apache (the README's test command installs it)");
+    p
+}
+
+/// A free port on 127.0.0.1 (racy: callers retry when Apache finds it taken).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Settings for a throwaway console.
 pub fn test_settings(dir: &Path) -> Settings {
-    Settings {
+    let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.join("data"),
         ..Default::default()
-    }
+    };
+    // Most tests need no Apache: a missing binary makes the console run without one.
+    settings.apache.binary = PathBuf::from("/nonexistent/apache2");
+    settings
 }
 
 /// Starts the real application in-process.
@@ -53,22 +97,92 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(dir.path());
     adjust(&mut settings);
+    match start(dir, settings, None).await {
+        Ok(app) => app,
+        Err((_, why)) => panic!("app did not start: {why}"),
+    }
+}
+
+/// Starts the app on `settings`; when it is configured with a real apache2, insists that its
+/// private Apache runs.
+async fn start(
+    dir: TempDir,
+    settings: Settings,
+    admin_password: Option<String>,
+) -> Result<TestApp, (TempDir, String)> {
     let app = Application::build(settings.clone())
         .await
         .expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let admin_password = app
         .first_run_password()
-        .expect("first run creates admin")
-        .to_owned();
+        .map(str::to_owned)
+        .or(admin_password)
+        .unwrap_or_default();
+    let apache = app.apache();
+    let apache_pid = apache.pid().await;
+    let wants_apache = settings.apache.binary.is_file();
     let handle = app.handle();
+    if wants_apache && apache_pid.is_none() {
+        let why = app.warnings.join("; ");
+        drop(handle.stop(false));
+        return Err((dir, why));
+    }
     tokio::spawn(app.run_until_stopped());
-    TestApp {
+    Ok(TestApp {
         base,
         dir,
         admin_password,
         settings,
+        apache_pid,
         handle,
+    })
+}
+
+/// Starts the app with a private Apache on a free port (retrying when the port was taken).
+pub async fn spawn_app_with_apache(adjust: impl Fn(&mut Settings)) -> TestApp {
+    let binary = apache_binary();
+    let mut dir = tempfile::tempdir().expect("temp dir");
+    // Apache's workers (www-data when we are root) must pass through the test's folder.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut last = String::new();
+    for _ in 0..10 {
+        let mut settings = test_settings(dir.path());
+        settings.apache.binary = binary.clone();
+        settings.apache.listen = format!("127.0.0.1:{}", free_port());
+        settings.apache.health_timeout_seconds = 5;
+        adjust(&mut settings);
+        match start(dir, settings, None).await {
+            Ok(app) => return app,
+            Err((d, why)) if why.contains("in use") => {
+                dir = d;
+                last = why;
+            }
+            Err((_, why)) => panic!("the private Apache did not start: {why}"),
+        }
+    }
+    panic!("no free port for Apache after 10 tries: {last}");
+}
+
+impl TestApp {
+    /// Stops this console (and its Apache), then starts a new one on the same data folder.
+    pub async fn restart(mut self) -> TestApp {
+        let settings = self.settings.clone();
+        let password = std::mem::take(&mut self.admin_password);
+        self.handle.stop(true).await;
+        if let Some(pid) = self.apache_pid.take() {
+            kill_apache(pid);
+        }
+        let old_dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        drop(self);
+        match start(old_dir, settings, Some(password)).await {
+            Ok(app) => app,
+            Err((_, why)) => panic!("restart failed: {why}"),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod helpers;
 mod audit_chain;
 mod cli;
 mod csrf;
+mod golive;
 mod releases;
 mod routes;
 mod sessions;

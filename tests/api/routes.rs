@@ -127,6 +127,13 @@ async fn a_route_missing_from_the_table_is_refused() {
         pool: core.pool.clone(),
         auth: core.auth,
         settings: std::sync::Arc::new(app.settings.clone()),
+        golive: cutover::golive::GoLive {
+            pool: core.pool.clone(),
+            sites_root: app.settings.sites_root(),
+            apache: std::sync::Arc::new(cutover::apache::ApacheCtl::Unavailable("test".into())),
+            http: reqwest::Client::new(),
+            health_timeout: std::time::Duration::from_secs(1),
+        },
     });
     let service = test::init_service(
         App::new()

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1` (contract: ../shared/docs/CONTRACT.md), and `/healthz`.
 
+pub mod golive;
 pub mod releases;
 pub mod sites;
 
@@ -11,10 +12,11 @@ use crate::auth::{Identity, Via};
 use crate::error::AppResult;
 use crate::web::AppState;
 
-/// `GET /healthz`: the console answers and its database is reachable.
+/// `GET /healthz`: the console answers, its database is reachable; and how Apache is.
 pub async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     sqlx::query("SELECT 1").execute(&state.pool).await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
+    let apache = state.golive.apache.status().await;
+    Ok(HttpResponse::Ok().json(json!({"status": "ok", "apache": apache})))
 }
 
 /// `GET /api/v1/me`: who the token belongs to.

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod golive;
 pub mod login;
 pub mod releases;
 pub mod sites;

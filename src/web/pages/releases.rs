@@ -74,6 +74,7 @@ struct ShowPage {
     others: Vec<Release>,
     can_pin: bool,
     can_delete: bool,
+    can_operate: bool,
 }
 
 /// Files listed on the page (the API has them all).
@@ -106,6 +107,7 @@ pub async fn show(
         others,
         can_pin: who.role >= Role::Deployer,
         can_delete: who.role >= Role::Admin,
+        can_operate: who.role >= Role::Operator,
     };
     render(StatusCode::OK, &page)
 }

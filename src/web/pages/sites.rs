@@ -43,7 +43,21 @@ struct ShowPage {
     releases: Vec<Release>,
     older: Option<i64>,
     can_upload: bool,
+    can_operate: bool,
     max_upload: String,
+    /// The newest activation (who put the live release live, and when).
+    live_since: Option<releases::Activation>,
+    /// Where "Roll back" goes, and when that release was last live.
+    rollback_to: Option<(Release, Option<releases::Activation>)>,
+    activations: Vec<releases::Activation>,
+    apache: &'static str,
+}
+
+impl ShowPage {
+    /// The latest time `id` went live, for the history list.
+    fn last_live(&self, id: &str) -> Option<&releases::Activation> {
+        self.activations.iter().find(|a| a.release_id == id)
+    }
 }
 
 /// Query of the dashboard (history paging).
@@ -70,13 +84,32 @@ pub async fn show(
         Some(id) => Some(releases::get(&state.pool, site.id, id).await?),
         None => None,
     };
+    let activations = releases::activations(&state.pool, site.id, 200).await?;
+    let rollback_to = match state.golive.rollback_target(&site).await? {
+        Some(id) => {
+            let release = releases::get(&state.pool, site.id, &id).await?;
+            Some((
+                release,
+                activations.iter().find(|a| a.release_id == id).cloned(),
+            ))
+        }
+        None => None,
+    };
     let page = ShowPage {
         ctx,
+        live_since: activations
+            .first()
+            .filter(|a| a.ended_at.is_none())
+            .cloned(),
+        rollback_to,
+        activations,
+        apache: state.golive.apache.status().await,
         site,
         live,
         releases: list,
         older: older.flatten(),
         can_upload: who.role >= Role::Deployer,
+        can_operate: who.role >= Role::Operator,
         max_upload: crate::releases::human_bytes(state.settings.uploads.max_bytes),
     };
     render(StatusCode::OK, &page)

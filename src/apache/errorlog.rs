@@ -1,0 +1,53 @@
+//! Reading what Apache wrote to its main error log after a given moment.
+//!
+//! Once daemonized, Apache only speaks through this log: the outcome of a graceful
+//! restart (which `-k graceful` itself does not wait for) is only visible here.
+
+use std::path::Path;
+
+/// Apache's notice when a (re)start has bound its ports and serves (AH00489).
+const RESUMED: &str = "resuming normal operations";
+/// Apache's words when a (re)start failed and the parent exits.
+const FAILED: [&str; 3] = ["AH00019", "AH00015", "shutting down"];
+
+/// The log's current size, to read only what a command adds after it.
+pub(crate) fn len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The text written after offset `from` (whole log if it was truncated meanwhile).
+pub(crate) fn since(path: &Path, from: u64) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let from = usize::try_from(from).unwrap_or(0);
+    let from = if from > bytes.len() { 0 } else { from };
+    String::from_utf8_lossy(&bytes[from..]).into_owned()
+}
+
+/// The last `n` lines of `text`, trimmed, for error messages.
+pub(crate) fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .join("\n")
+        .trim()
+        .to_string()
+}
+
+/// What the log says about the latest (re)start: `Some(true)` done, `Some(false)` failed.
+pub(crate) fn restart_outcome(text: &str) -> Option<bool> {
+    if FAILED.iter().any(|f| text.contains(f)) {
+        Some(false)
+    } else if text.contains(RESUMED) {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// `s`, or `fallback` when `s` is blank.
+pub(crate) fn nonempty<'a>(s: &'a str, fallback: &'a str) -> &'a str {
+    if s.trim().is_empty() {
+        fallback
+    } else {
+        s
+    }
+}

@@ -1,0 +1,150 @@
+//! The file-system half of a switch: the vhost file (written whole, then renamed into place)
+//! and the `current` symlink (a fresh uniquely named link renamed over it: never rm + ln).
+
+use std::fs::{self, File};
+use std::io;
+use std::path::Path;
+
+use crate::sites::SitePaths;
+
+/// Prefix of temporary `current` links (removed before each switch and at start-up).
+pub const TMP_LINK_PREFIX: &str = ".current-tmp-";
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Removes temporary links a crash may have left next to `current`.
+pub fn remove_leftover_links(paths: &SitePaths) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(&paths.dir)? {
+        let entry = entry?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(TMP_LINK_PREFIX)
+        {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Points `current` at `releases/<id>` atomically, and syncs the folder so it survives a crash.
+pub fn point_current(paths: &SitePaths, release_id: &str) -> io::Result<()> {
+    remove_leftover_links(paths)?;
+    let tmp = paths
+        .dir
+        .join(format!("{TMP_LINK_PREFIX}{}", uuid::Uuid::new_v4()));
+    std::os::unix::fs::symlink(format!("releases/{release_id}"), &tmp)?;
+    if let Err(e) = fs::rename(&tmp, paths.current()) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(&paths.dir)
+}
+
+/// Removes `current` (only when undoing a site's very first activation).
+pub fn remove_current(paths: &SitePaths) -> io::Result<()> {
+    match fs::remove_file(paths.current()) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => sync_dir(&paths.dir),
+    }
+}
+
+/// The release `current` points at, if it is one of ours.
+pub fn current_release(paths: &SitePaths) -> Option<String> {
+    let target = fs::read_link(paths.current()).ok()?;
+    let id = target.strip_prefix("releases").ok()?.to_str()?.to_owned();
+    crate::releases::is_release_id(&id).then_some(id)
+}
+
+/// Writes a vhost file whole (temp file, fsync, rename); returns what was there before.
+pub fn write_vhost(path: &Path, content: &str) -> io::Result<Option<String>> {
+    let old = match fs::read_to_string(path) {
+        Ok(s) => Some(s),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    replace_file(path, content)?;
+    Ok(old)
+}
+
+fn replace_file(path: &Path, content: &str) -> io::Result<()> {
+    crate::apache::write_config_file(path, content)
+}
+
+/// Puts back what `write_vhost` replaced (or removes the file if there was none).
+pub fn restore_vhost(path: &Path, old: Option<&str>) -> io::Result<()> {
+    match old {
+        Some(content) => replace_file(path, content),
+        None => match fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => sync_dir(path.parent().unwrap_or(Path::new("/"))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn current_is_swapped_by_rename_and_leftovers_are_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = SitePaths::new(dir.path(), "s");
+        paths.create(&[]).unwrap();
+        for id in ["20260101-000000-aaaa", "20260101-000001-bbbb"] {
+            fs::create_dir(paths.release(id)).unwrap();
+        }
+        // A leftover from a crash: with `ln -sf` semantics it would put the next link inside.
+        std::os::unix::fs::symlink(
+            "releases/x",
+            paths.dir.join(format!("{TMP_LINK_PREFIX}old")),
+        )
+        .unwrap();
+        point_current(&paths, "20260101-000000-aaaa").unwrap();
+        assert_eq!(
+            current_release(&paths).as_deref(),
+            Some("20260101-000000-aaaa")
+        );
+        point_current(&paths, "20260101-000001-bbbb").unwrap();
+        assert_eq!(
+            current_release(&paths).as_deref(),
+            Some("20260101-000001-bbbb")
+        );
+        assert!(
+            !paths
+                .release("20260101-000000-aaaa")
+                .join("20260101-000001-bbbb")
+                .exists(),
+            "no link inside the old release"
+        );
+        let names: Vec<String> = fs::read_dir(&paths.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.starts_with(TMP_LINK_PREFIX)),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn vhosts_are_replaced_whole_and_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.conf");
+        assert_eq!(write_vhost(&path, "one").unwrap(), None);
+        assert_eq!(write_vhost(&path, "two").unwrap().as_deref(), Some("one"));
+        restore_vhost(&path, Some("one")).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "one");
+        restore_vhost(&path, None).unwrap();
+        assert!(!path.exists());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no temp files left"
+        );
+    }
+}

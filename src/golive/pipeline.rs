@@ -1,0 +1,504 @@
+//! The switch itself (see the module doc for the order of steps).
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{disk, health, GoLive, Kind, Report, Step};
+use crate::apache::vhost::{self, VhostSpec};
+use crate::audit::{self, Event, Outcome, Source};
+use crate::db;
+use crate::error::{AppError, AppResult};
+use crate::releases::{retention, store};
+use crate::sites::{lock, store as sites, Site, SitePaths, SwitchMode};
+
+/// Why a switch stopped, and whether the site had already been switched.
+struct Failure {
+    code: &'static str,
+    message: String,
+    switched: bool,
+}
+
+struct Steps(Vec<Step>);
+
+impl Steps {
+    fn push(&mut self, step: &str, started: Instant, ok: bool, detail: impl Into<String>) {
+        self.0.push(Step {
+            step: step.to_owned(),
+            ok,
+            ms: started.elapsed().as_millis() as u64,
+            detail: detail.into(),
+        });
+    }
+}
+
+impl GoLive {
+    /// Makes `release_id` live on `site`. A refused or failed switch comes back as a report
+    /// with `ok: false` (the site as it was); "busy", unknown or unusable releases as errors.
+    pub async fn activate(
+        &self,
+        site_name: &str,
+        release_id: &str,
+        kind: Kind,
+        actor: &str,
+        source: &Source,
+    ) -> AppResult<Report> {
+        let site = sites::get(&self.pool, site_name).await?;
+        let paths = SitePaths::new(&self.sites_root, &site.name);
+        let _lock = lock::try_lock(&paths.dir, actor, &format!("putting {release_id} live"))?;
+        // Re-read under the lock: the live release may have changed while we waited.
+        let site = sites::get(&self.pool, site_name).await?;
+        let release = store::get(&self.pool, site.id, release_id).await?;
+        if !release.usable() {
+            return Err(AppError::invalid(
+                "not_usable",
+                format!(
+                    "Release {release_id} is {} and cannot go live.",
+                    release.state
+                ),
+            ));
+        }
+        let before = site.active_release.clone();
+        let mut steps = Steps(Vec::new());
+        let t = Instant::now();
+        let missing = self.check_complete(&paths, release.pk, release_id).await?;
+        steps.push(
+            "check release files",
+            t,
+            missing.is_none(),
+            missing
+                .clone()
+                .unwrap_or_else(|| format!("{} files present", release.files)),
+        );
+        if let Some(m) = missing {
+            return Err(AppError::invalid("release_incomplete", m));
+        }
+        let event = |outcome| {
+            Event::new(actor, kind.as_str(), outcome)
+                .source(source)
+                .site(&site.name)
+                .release(release_id)
+        };
+        audit::record_alone(
+            &self.pool,
+            &event(Outcome::Started).detail(json!({"from": before, "to": release_id})),
+        )
+        .await?;
+
+        let result = self
+            .switch(&site, &paths, release_id, &mut steps, actor, source)
+            .await;
+        let mut report = Report {
+            site: site.name.clone(),
+            active: before.clone(),
+            previous: None,
+            requested: release_id.to_owned(),
+            kind,
+            ok: false,
+            rolled_back: false,
+            code: None,
+            message: String::new(),
+            steps: Vec::new(),
+        };
+        match result {
+            Ok(()) => {
+                self.record_live(&site, release_id, kind, actor, source, &steps.0)
+                    .await?;
+                report.ok = true;
+                report.active = Some(release_id.to_owned());
+                report.previous = before.clone();
+                report.message = format!("Release {release_id} is live.");
+                retention::apply(
+                    &self.pool,
+                    &self.sites_root,
+                    &sites::get(&self.pool, &site.name).await?,
+                    actor,
+                    source,
+                )
+                .await?;
+            }
+            Err(f) => {
+                if f.switched {
+                    let restored = self
+                        .put_back(&site, &paths, before.as_deref(), &mut steps, actor, source)
+                        .await;
+                    report.rolled_back = restored;
+                    report.message = match (&before, restored) {
+                        (Some(b), true) => format!(
+                            "{} Release {b} was put back automatically and is live again.",
+                            f.message
+                        ),
+                        (None, true) => format!(
+                            "{} The site was returned to having nothing live.",
+                            f.message
+                        ),
+                        (_, false) => format!(
+                            "{} Putting the previous release back also failed: check the site now.",
+                            f.message
+                        ),
+                    };
+                } else {
+                    report.message = format!(
+                        "{} Nothing was changed: the live site is as it was.",
+                        f.message
+                    );
+                }
+                report.code = Some(f.code);
+                audit::record_alone(&self.pool, &event(Outcome::Failed).detail(json!({"from": before, "to": release_id, "code": f.code, "reason": report.message, "rolled_back": report.rolled_back, "steps": steps.0}))).await?;
+            }
+        }
+        report.steps = steps.0;
+        Ok(report)
+    }
+
+    /// Rolls back to `to`, or to the release live before the current one (from the record of
+    /// activations, never from folder names or times).
+    pub async fn rollback(
+        &self,
+        site_name: &str,
+        to: Option<&str>,
+        actor: &str,
+        source: &Source,
+    ) -> AppResult<Report> {
+        let site = sites::get(&self.pool, site_name).await?;
+        let target = match to {
+            Some(id) => id.to_owned(),
+            None => self.rollback_target(&site).await?.ok_or_else(|| {
+                AppError::invalid("nothing_to_roll_back_to", "There is no earlier release to go back to: this site has had only one live release (or none).")
+            })?,
+        };
+        self.activate(site_name, &target, Kind::Rollback, actor, source)
+            .await
+    }
+
+    /// The newest earlier live release that is still on disk.
+    pub async fn rollback_target(&self, site: &Site) -> AppResult<Option<String>> {
+        let Some(live) = &site.active_release else {
+            return Ok(None);
+        };
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT a.release_id FROM activations a JOIN releases r ON r.site_id = a.site_id AND r.release_id = a.release_id \
+             WHERE a.site_id = ? AND a.release_id != ? AND r.state = 'ready' ORDER BY a.id DESC LIMIT 1",
+        )
+        .bind(site.id)
+        .bind(live)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn check_complete(
+        &self,
+        paths: &SitePaths,
+        pk: i64,
+        release_id: &str,
+    ) -> AppResult<Option<String>> {
+        let manifest = store::manifest(&self.pool, pk).await?;
+        let dir = paths.release(release_id);
+        let id = release_id.to_owned();
+        let missing = tokio::task::spawn_blocking(move || {
+            if !dir.is_dir() {
+                return Some(format!("The folder of release {id} is missing from the server. Upload it again."));
+            }
+            manifest.iter().find(|f| std::fs::metadata(dir.join(&f.path)).map(|m| m.len() != f.size).unwrap_or(true)).map(|f| {
+                format!("Release {id} is damaged on the server ({} is missing or has changed). Upload it again.", f.path)
+            })
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+        Ok(missing)
+    }
+
+    fn render(&self, site: &Site, paths: &SitePaths, release_id: &str) -> Result<String, String> {
+        let pinned = site.settings.switch_mode == SwitchMode::Pinned;
+        let document_root = if pinned {
+            paths.release(release_id)
+        } else {
+            paths.current()
+        };
+        let log_dir = self.apache.log_dir();
+        vhost::render(&VhostSpec {
+            site: &site.name,
+            server_name: &site.settings.server_name,
+            aliases: &site.settings.aliases,
+            document_root: &document_root,
+            site_dir: &paths.dir,
+            log_dir: &log_dir,
+            release: pinned.then_some(release_id),
+        })
+    }
+
+    /// The steps from writing the vhost to the health check.
+    async fn switch(
+        &self,
+        site: &Site,
+        paths: &SitePaths,
+        release_id: &str,
+        steps: &mut Steps,
+        actor: &str,
+        source: &Source,
+    ) -> Result<(), Failure> {
+        let fail = |code, message: String, switched| Failure {
+            code,
+            message,
+            switched,
+        };
+        let vhost_path = self
+            .apache
+            .vhost_path(&site.name)
+            .map_err(|m| fail("config_refused", m, false))?;
+        let t = Instant::now();
+        let content = self
+            .render(site, paths, release_id)
+            .map_err(|m| fail("config_refused", m, false))?;
+        let old = disk::write_vhost(&vhost_path, &content).map_err(|e| {
+            fail(
+                "config_write_failed",
+                format!("The Apache configuration could not be written: {e}."),
+                false,
+            )
+        })?;
+        steps.push(
+            "write Apache configuration",
+            t,
+            true,
+            vhost_path.display().to_string(),
+        );
+
+        let t = Instant::now();
+        let test = self.apache.configtest().await;
+        let (ok, output) = match &test {
+            Ok(o) => (o.ok, o.output.clone()),
+            Err(e) => (false, format!("{e:#}")),
+        };
+        steps.push("configtest", t, ok, output.clone());
+        self.audit_step((actor, source), site, release_id, "configtest", ok, &output)
+            .await;
+        if !ok {
+            let _ = disk::restore_vhost(&vhost_path, old.as_deref());
+            return Err(fail(
+                "configtest_failed",
+                format!("Apache refused the new configuration: {output}"),
+                false,
+            ));
+        }
+
+        let t = Instant::now();
+        disk::point_current(paths, release_id).map_err(|e| {
+            fail(
+                "switch_failed",
+                format!("Switching `current` failed: {e}."),
+                true,
+            )
+        })?;
+        steps.push(
+            "switch current",
+            t,
+            true,
+            format!("current → releases/{release_id}"),
+        );
+
+        let config_changed = old.as_deref() != Some(content.as_str());
+        if site.settings.switch_mode == SwitchMode::Pinned
+            || config_changed
+            || site.settings.reload_always
+        {
+            let t = Instant::now();
+            let reload = self.apache.reload().await;
+            let (ok, output) = match &reload {
+                Ok(o) => (o.ok, o.output.clone()),
+                Err(e) => (false, format!("{e:#}")),
+            };
+            steps.push("graceful reload", t, ok, output.clone());
+            self.audit_step((actor, source), site, release_id, "reload", ok, &output)
+                .await;
+            if !ok {
+                return Err(fail(
+                    "reload_failed",
+                    format!("Apache did not reload: {output}"),
+                    true,
+                ));
+            }
+        }
+
+        let t = Instant::now();
+        let alive = self.apache.is_alive().await;
+        steps.push(
+            "Apache still running",
+            t,
+            alive,
+            if alive {
+                "yes"
+            } else {
+                "Apache stopped after the reload"
+            },
+        );
+        if !alive {
+            return Err(fail(
+                "apache_died",
+                "Apache stopped running after the reload.".into(),
+                true,
+            ));
+        }
+
+        let t = Instant::now();
+        let header_release =
+            (site.settings.switch_mode == SwitchMode::Pinned).then_some(release_id);
+        let verdict = health::check(
+            &self.http,
+            &self.apache.check_base(),
+            &site.settings.server_name,
+            &site.settings.health_path,
+            header_release,
+            self.health_timeout,
+        )
+        .await;
+        steps.push("health check", t, verdict.healthy, verdict.detail.clone());
+        self.audit_step(
+            (actor, source),
+            site,
+            release_id,
+            "health_check",
+            verdict.healthy,
+            &verdict.detail,
+        )
+        .await;
+        if !verdict.healthy {
+            return Err(fail(
+                "health_check_failed",
+                format!(
+                    "The new release failed its health check: {}.",
+                    verdict.detail
+                ),
+                true,
+            ));
+        }
+        Ok(())
+    }
+
+    /// After a failure past the switch: the previous release back the same way (or, on a
+    /// site's first activation, no vhost and no `current`). True when that worked.
+    async fn put_back(
+        &self,
+        site: &Site,
+        paths: &SitePaths,
+        before: Option<&str>,
+        steps: &mut Steps,
+        actor: &str,
+        source: &Source,
+    ) -> bool {
+        let t = Instant::now();
+        if !self.apache.is_alive().await {
+            if let Err(e) = self.apache.ensure_running().await {
+                steps.push("restart Apache", t, false, format!("{e:#}"));
+            }
+        }
+        let ok = match before {
+            Some(prev) => {
+                let mut undo = Steps(Vec::new());
+                let r = self
+                    .switch(site, paths, prev, &mut undo, actor, source)
+                    .await;
+                steps.0.extend(undo.0.into_iter().map(|mut s| {
+                    s.step = format!("put back: {}", s.step);
+                    s
+                }));
+                r.is_ok()
+            }
+            None => {
+                let undone = match self.apache.vhost_path(&site.name) {
+                    Ok(vhost_path) => {
+                        disk::restore_vhost(&vhost_path, None).is_ok()
+                            && disk::remove_current(paths).is_ok()
+                    }
+                    Err(_) => false,
+                };
+                undone && self.apache.reload().await.map(|o| o.ok).unwrap_or(false)
+            }
+        };
+        steps.push(
+            "automatic rollback",
+            t,
+            ok,
+            before
+                .map(|b| format!("back to {b}"))
+                .unwrap_or_else(|| "back to nothing live".into()),
+        );
+        let outcome = if ok { Outcome::Ok } else { Outcome::Failed };
+        let _ = audit::record_alone(
+            &self.pool,
+            &Event::new(actor, "auto_rollback", outcome)
+                .source(source)
+                .site(&site.name)
+                .detail(json!({"to": before})),
+        )
+        .await;
+        ok
+    }
+
+    /// Records one step's result; `who` is (actor, source).
+    async fn audit_step(
+        &self,
+        who: (&str, &Source),
+        site: &Site,
+        release_id: &str,
+        action: &str,
+        ok: bool,
+        output: &str,
+    ) {
+        let (actor, source) = who;
+        let outcome = if ok { Outcome::Ok } else { Outcome::Failed };
+        let event = Event::new(actor, action, outcome)
+            .source(source)
+            .site(&site.name)
+            .release(release_id)
+            .detail(json!({"output": output}));
+        if let Err(e) = audit::record_alone(&self.pool, &event).await {
+            tracing::error!(error = ?e, "could not record {action}");
+        }
+    }
+
+    /// Records the new live release: the previous activation ends, a new one starts.
+    async fn record_live(
+        &self,
+        site: &Site,
+        release_id: &str,
+        kind: Kind,
+        actor: &str,
+        source: &Source,
+        steps: &[super::Step],
+    ) -> AppResult<()> {
+        let now = audit::now_text();
+        let ended_how = match kind {
+            Kind::Activate => "replaced",
+            Kind::Rollback => "rolled back",
+        };
+        let mut tx = db::begin_write(&self.pool).await?;
+        sqlx::query("UPDATE activations SET ended_at = ?, ended_how = ? WHERE site_id = ? AND ended_at IS NULL")
+            .bind(&now)
+            .bind(ended_how)
+            .bind(site.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO activations (site_id, release_id, kind, activated_by, activated_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(site.id)
+            .bind(release_id)
+            .bind(kind.as_str())
+            .bind(actor)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        sites::set_active(&mut tx, site.id, Some(release_id)).await?;
+        let event = Event::new(actor, kind.as_str(), Outcome::Ok)
+            .source(source)
+            .site(&site.name)
+            .release(release_id);
+        audit::record(
+            &mut tx,
+            &event.detail(json!({"from": site.active_release, "to": release_id, "steps": steps})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

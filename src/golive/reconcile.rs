@@ -1,0 +1,152 @@
+//! Start-up reconciliation: compare what is on disk (`current`, the vhost) with what the
+//! database says is live, record drift without switching anything, and clear leftovers
+//! (temporary links, partial or deleted release folders, audit intents without an outcome).
+
+use std::path::Path;
+
+use serde_json::json;
+use sqlx::SqlitePool;
+
+use super::disk;
+use crate::audit::{self, Event, Outcome};
+use crate::error::AppResult;
+use crate::sites::{store as sites, SitePaths, SwitchMode};
+
+/// The release a pinned vhost names in its DocumentRoot.
+fn vhost_release(vhost: &str) -> Option<String> {
+    let line = vhost
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("DocumentRoot"))?;
+    let path = line
+        .trim_start_matches("DocumentRoot")
+        .trim()
+        .trim_matches('"');
+    let id = Path::new(path).file_name()?.to_str()?.to_owned();
+    crate::releases::is_release_id(&id).then_some(id)
+}
+
+/// Runs once at start-up, before Apache is (re)started.
+pub async fn reconcile(
+    pool: &SqlitePool,
+    sites_root: &Path,
+    vhost_path: impl Fn(&str) -> std::path::PathBuf,
+) -> AppResult<()> {
+    mark_interrupted(pool).await?;
+    for site in sites::list(pool).await? {
+        let paths = SitePaths::new(sites_root, &site.name);
+        if !paths.dir.is_dir() {
+            continue;
+        }
+        clean_leftovers(pool, &paths, site.id).await?;
+        let on_disk = disk::current_release(&paths);
+        let vhost = std::fs::read_to_string(vhost_path(&site.name)).ok();
+        let in_vhost = vhost.as_deref().and_then(vhost_release);
+        let db = site.active_release.clone();
+        let mut problems = Vec::new();
+        if on_disk != db {
+            problems.push(format!(
+                "`current` points at {} but the records say {} is live",
+                show(&on_disk),
+                show(&db)
+            ));
+        }
+        if site.settings.switch_mode == SwitchMode::Pinned && db.is_some() && in_vhost != db {
+            problems.push(format!(
+                "the Apache configuration serves {} but the records say {} is live",
+                show(&in_vhost),
+                show(&db)
+            ));
+        }
+        if db.is_some() && vhost.is_none() {
+            problems.push("the site's Apache configuration file is missing".into());
+        }
+        let drift = (!problems.is_empty()).then(|| {
+            format!("At start-up Cutover found that {}. Nothing was switched automatically: put the right release live to fix this.", problems.join("; and "))
+        });
+        if drift.is_some() {
+            audit::record_alone(
+                pool,
+                &Event::new("system", "drift", Outcome::Failed).site(&site.name).detail(json!({"records": db, "current": on_disk, "vhost": in_vhost, "problems": problems})),
+            )
+            .await?;
+        }
+        sqlx::query("UPDATE sites SET drift = ? WHERE id = ?")
+            .bind(&drift)
+            .bind(site.id)
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
+fn show(id: &Option<String>) -> String {
+    id.clone().unwrap_or_else(|| "nothing".into())
+}
+
+/// Removes temporary links, staging/trash folders, and folders of releases not (or no
+/// longer) recorded as usable — except whatever `current` points at.
+async fn clean_leftovers(pool: &SqlitePool, paths: &SitePaths, site_id: i64) -> AppResult<()> {
+    let _ = disk::remove_leftover_links(paths);
+    let usable: Vec<String> =
+        sqlx::query_scalar("SELECT release_id FROM releases WHERE site_id = ? AND state = 'ready'")
+            .bind(site_id)
+            .fetch_all(pool)
+            .await?;
+    let current = disk::current_release(paths);
+    let Ok(entries) = std::fs::read_dir(paths.releases()) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let keep = usable.contains(&name) || current.as_deref() == Some(name.as_str());
+        if !keep {
+            tracing::info!(folder = %entry.path().display(), "removing a leftover release folder");
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// id, actor, action, site, release of an intent row.
+type OpenIntent = (i64, String, String, Option<String>, Option<String>);
+
+/// Intents ("started") that never got an outcome: the process died. Each gets an
+/// `interrupted` row so the log says what happened.
+async fn mark_interrupted(pool: &SqlitePool) -> AppResult<()> {
+    let open: Vec<OpenIntent> = sqlx::query_as(
+        "SELECT s.id, s.actor, s.action, s.site, s.release FROM audit_events s WHERE s.outcome = 'started' AND NOT EXISTS \
+         (SELECT 1 FROM audit_events o WHERE o.id > s.id AND o.action = s.action AND o.site IS s.site \
+          AND o.release IS s.release AND o.outcome != 'started')",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (id, actor, action, site, release) in open {
+        let mut event = Event::new(actor, &action, Outcome::Interrupted)
+            .detail(json!({"intent": id, "reason": "the console stopped before this finished"}));
+        if let Some(s) = site {
+            event = event.site(s);
+        }
+        if let Some(r) = release {
+            event = event.release(r);
+        }
+        audit::record_alone(pool, &event).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_release_is_read_from_a_pinned_vhost() {
+        let v = "# generated\n<VirtualHost *:80 *:*>\n    DocumentRoot \"/srv/sites/shop/releases/20260101-000000-abcd\"\n";
+        assert_eq!(
+            super::vhost_release(v).as_deref(),
+            Some("20260101-000000-abcd")
+        );
+        assert_eq!(
+            super::vhost_release("DocumentRoot \"/srv/sites/shop/current\""),
+            None
+        );
+    }
+}

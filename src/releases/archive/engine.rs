@@ -1,0 +1,361 @@
+//! The per-entry machinery behind `extract`: name checks, the record of what was created,
+//! metered reading, and the tar and zip walks.
+
+use super::{check_path, io_failure, read_err, refuse, set_mode, shown, zip_err};
+use super::{ArchiveError as Error, Extracted, Format, Limits, ManifestEntry, RATIO_FLOOR};
+use sha2::{Digest, Sha256};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fs::{DirBuilder, File, OpenOptions, Permissions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use zip::{CompressionMethod as M, ZipArchive};
+
+/// Size of the read and copy buffers.
+pub(super) const BUF: usize = 256 * 1024;
+/// Most bytes the tar reader may consume between two entries (headers, long names, pax records,
+/// skipped data): the tar crate holds long names and pax records in memory without a limit.
+const META_BUDGET: u64 = 8 << 20;
+
+/// Shared counters for a decompressed stream; a tripped limit is remembered here because the
+/// tar and zip crates turn our read errors into their own.
+#[derive(Default)]
+pub(super) struct Gauge {
+    total: Cell<u64>,
+    ratio_cap: Cell<u64>,
+    meta: Cell<u64>,
+    in_data: Cell<bool>,
+    pub(super) tripped: Cell<Option<&'static str>>,
+}
+
+/// Counts every decompressed byte as it is read and stops a bomb before it is unpacked.
+struct Meter<'g, R>(R, &'g Gauge);
+
+impl<R: Read> Read for Meter<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (n, g) = (self.0.read(buf)?, self.1);
+        g.total.set(g.total.get() + n as u64);
+        // Only bytes the tar crate consumes on its own (between our file copies) are metadata.
+        let meta = if g.in_data.get() { 0 } else { n as u64 };
+        g.meta.set(g.meta.get() + meta);
+        let over_ratio = g.total.get() > RATIO_FLOOR.max(g.ratio_cap.get());
+        let code = match (over_ratio, g.meta.get() > META_BUDGET) {
+            (true, _) => "compression_ratio",
+            (_, true) => "corrupt_archive",
+            _ => return Ok(n),
+        };
+        g.tripped.set(Some(code));
+        Err(io::Error::other(code))
+    }
+}
+
+/// Starts a gauge for one archive, with the ratio limit turned into a byte count.
+fn gauge(tree: &Tree) -> Gauge {
+    let g = Gauge::default();
+    g.ratio_cap
+        .set(tree.limits.max_ratio.saturating_mul(tree.archive_bytes));
+    g
+}
+
+/// What a path already present in the release is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    /// A folder only implied by the paths below it, so far.
+    Implied,
+    Dir,
+}
+
+/// What has been created under dest so far, keyed by lower-cased path to catch case-only duplicates.
+pub(super) struct Tree<'a> {
+    dest: &'a Path,
+    limits: &'a Limits,
+    archive_bytes: u64,
+    seen: HashMap<String, (String, Kind)>,
+    files: Vec<ManifestEntry>,
+    dirs: u64,
+    entries: u64,
+    unpacked: u64,
+    top: Option<String>,
+    single_top: bool,
+    buf: Vec<u8>,
+}
+
+impl<'a> Tree<'a> {
+    /// Starts an empty record for extraction into `dest`.
+    pub(super) fn new(dest: &'a Path, limits: &'a Limits, archive_bytes: u64) -> Self {
+        Tree {
+            dest,
+            limits,
+            archive_bytes,
+            seen: HashMap::new(),
+            files: Vec::new(),
+            dirs: 0,
+            entries: 0,
+            unpacked: 0,
+            top: None,
+            single_top: true,
+            buf: vec![0; BUF],
+        }
+    }
+
+    /// Counts one entry (an archive member, or a folder only implied by a path).
+    fn count(&mut self, entry: &str) -> Result<(), Error> {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(refuse("too_many_entries", Some(entry), self.limits));
+        }
+        Ok(())
+    }
+
+    /// Records `path`; returns whether it is new. Errors on duplicates and file/folder clashes.
+    fn claim(&mut self, path: &str, kind: Kind) -> Result<bool, Error> {
+        use Kind::{Dir, File, Implied};
+        let key = path.to_lowercase();
+        let code = match (self.seen.get_mut(&key), kind) {
+            (None, _) => None,
+            // Same path in another case: one would shadow the other on case-insensitive clients.
+            (Some((name, _)), _) if name != path => Some("duplicate_entry"),
+            (Some((_, Implied | Dir)), Implied) => return Ok(false),
+            (Some((_, old @ Implied)), Dir) => {
+                *old = Dir;
+                return Ok(false);
+            }
+            (Some((_, old)), new) if (*old == File) == (new == File) => Some("duplicate_entry"),
+            _ => Some("path_conflict"),
+        };
+        if let Some(code) = code {
+            return Err(refuse(code, Some(&shown(path.as_bytes())), self.limits));
+        }
+        self.seen.insert(key, (path.to_owned(), kind));
+        let top = path.split('/').next().unwrap_or_default();
+        self.single_top &= self.top.as_deref().is_none_or(|t| t == top);
+        self.single_top &= kind != File || path.contains('/');
+        self.top.get_or_insert_with(|| top.to_owned());
+        Ok(true)
+    }
+
+    /// Creates the folders above `path` that do not exist yet.
+    fn parents(&mut self, path: &str) -> Result<(), Error> {
+        for (i, _) in path.match_indices('/') {
+            if self.claim(&path[..i], Kind::Implied)? {
+                self.count(&shown(&path.as_bytes()[..i]))?;
+                self.mkdir(&path[..i])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates one folder, mode 0755 whatever the umask.
+    fn mkdir(&mut self, path: &str) -> Result<(), Error> {
+        let full = self.dest.join(path);
+        let made = DirBuilder::new().mode(0o755).create(&full);
+        made.map_err(|e| io_failure(&e))?;
+        self.dirs += 1;
+        set_mode(&full, 0o755)
+    }
+
+    /// Adds an explicit folder entry.
+    fn add_dir(&mut self, path: &str) -> Result<(), Error> {
+        self.parents(path)?;
+        if self.claim(path, Kind::Dir)? {
+            self.mkdir(path)?;
+        }
+        Ok(())
+    }
+
+    /// Writes one file from `src`, hashing it on the way, counting real bytes; returns its size.
+    fn add_file(&mut self, path: &str, src: &mut dyn Read, g: &Gauge) -> Result<u64, Error> {
+        self.parents(path)?;
+        self.claim(path, Kind::File)?;
+        let name = shown(path.as_bytes());
+        let l = self.limits;
+        // create_new is O_EXCL: never overwrites and never follows a link at the final component.
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true).mode(0o644);
+        let mut out = options
+            .open(self.dest.join(path))
+            .map_err(|e| io_failure(&e))?;
+        let chmod = out.set_permissions(Permissions::from_mode(0o644));
+        chmod.map_err(|e| io_failure(&e))?;
+        let (mut hash, mut size) = (Sha256::new(), 0u64);
+        g.in_data.set(true);
+        loop {
+            let n = match src.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_err(e, g, Some(&name), l)),
+            };
+            size += n as u64;
+            if size > l.max_file_bytes {
+                return Err(refuse("file_too_large", Some(&name), l));
+            }
+            if self.unpacked + size > l.max_unpacked_bytes {
+                return Err(refuse("unpacked_too_large", Some(&name), l));
+            }
+            hash.update(&self.buf[..n]);
+            out.write_all(&self.buf[..n]).map_err(|e| io_failure(&e))?;
+            #[cfg(test)]
+            super::tests::WRITTEN.with(|w| w.set(w.get() + n as u64));
+        }
+        g.in_data.set(false);
+        self.unpacked += size;
+        let (path, sha256) = (path.to_owned(), hex::encode(hash.finalize()));
+        self.files.push(ManifestEntry { path, size, sha256 });
+        Ok(size)
+    }
+
+    /// Sorts the manifest and applies the single-folder unwrap to it.
+    pub(super) fn finish(mut self, format: Format) -> Extracted {
+        let unwrapped = self.top.filter(|_| self.single_top);
+        if let Some(top) = &unwrapped {
+            for f in &mut self.files {
+                f.path.drain(..=top.len());
+            }
+        }
+        self.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        Extracted {
+            format,
+            files: self.files,
+            unpacked_bytes: self.unpacked,
+            dirs: self.dirs,
+            unwrapped,
+        }
+    }
+}
+
+/// Walks a tar stream in one pass, checking and writing each entry.
+pub(super) fn untar<R: Read>(src: R, tree: &mut Tree) -> Result<(), Error> {
+    let (g, l) = (gauge(tree), tree.limits);
+    let mut ar = tar::Archive::new(Meter(BufReader::with_capacity(BUF, src), &g));
+    for item in ar.entries().map_err(|e| read_err(e, &g, None, l))? {
+        let mut entry = item.map_err(|e| read_err(e, &g, None, l))?;
+        tar_entry(&mut entry, tree, &g)?;
+        g.meta.set(0);
+    }
+    // Reading to the end makes gzip and zstd verify their checksums, so damage is not accepted.
+    io::copy(&mut ar.into_inner(), &mut io::sink()).map_err(|e| read_err(e, &g, None, l))?;
+    Ok(())
+}
+
+/// Checks and writes one tar member.
+fn tar_entry<R: Read>(entry: &mut tar::Entry<R>, tree: &mut Tree, g: &Gauge) -> Result<(), Error> {
+    use tar::EntryType as T;
+    let (raw, l) = (entry.path_bytes().into_owned(), tree.limits);
+    let name = shown(&raw);
+    tree.count(&name)?;
+    let dir = match entry.header().entry_type() {
+        T::Regular | T::Continuous => false,
+        T::Directory => true,
+        // `git archive` writes a pax global header holding the commit id; it describes no file.
+        T::XGlobalHeader => return Ok(()),
+        T::Symlink => return Err(refuse("symlink", Some(&name), l)),
+        T::Link => return Err(refuse("hard_link", Some(&name), l)),
+        T::Char | T::Block | T::Fifo => return Err(refuse("special_file", Some(&name), l)),
+        T::GNUSparse => return Err(refuse("sparse_file", Some(&name), l)),
+        _ => return Err(refuse("unsupported_entry", Some(&name), l)),
+    };
+    // PAX-format sparse files look regular; their data would be a sparse map, not the file.
+    let pax = entry
+        .pax_extensions()
+        .map_err(|_| refuse("corrupt_archive", Some(&name), l))?;
+    let mut pax = pax.into_iter().flatten().flatten();
+    if pax.any(|ext| ext.key_bytes().starts_with(b"GNU.sparse.")) {
+        return Err(refuse("sparse_file", Some(&name), l));
+    }
+    let Some((path, slash)) = check_path(&raw, l)? else {
+        return Ok(());
+    };
+    match (dir, slash) {
+        (true, _) => tree.add_dir(&path),
+        // Old tars mark folders only by a trailing '/' on a regular entry.
+        (false, true) if entry.size() == 0 => tree.add_dir(&path),
+        (false, true) => Err(refuse("bad_path", Some(&name), l)),
+        (false, false) => {
+            let declared = entry.size();
+            if tree.add_file(&path, entry, g)? != declared {
+                return Err(refuse("corrupt_archive", Some(&name), l));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Opens a zip and reads its central directory, refusing duplicates the zip crate would hide.
+pub(super) fn open_zip(path: &Path, l: &Limits) -> Result<ZipArchive<BufReader<File>>, Error> {
+    let open = || File::open(path).map_err(|e| io_failure(&e));
+    let zip = ZipArchive::new(BufReader::new(open()?)).map_err(|e| zip_err(e, None, l))?;
+    if zip.len() as u64 > l.max_entries {
+        return Err(refuse("too_many_entries", None, l));
+    }
+    // The zip crate keeps only one of several entries with the same name, so count the records.
+    let names = central_names(open()?, zip.central_directory_start());
+    let names = names.map_err(|e| io_failure(&e))?;
+    if names.len() != zip.len() {
+        let mut seen = std::collections::HashSet::new();
+        let dup = names
+            .iter()
+            .find(|n| !seen.insert(String::from_utf8_lossy(n).to_lowercase()));
+        let code = dup.map_or("corrupt_archive", |_| "duplicate_entry");
+        return Err(refuse(code, dup.map(|n| shown(n)).as_deref(), l));
+    }
+    Ok(zip)
+}
+
+/// Raw names of the central directory records starting at `start`.
+fn central_names(file: File, start: u64) -> io::Result<Vec<Vec<u8>>> {
+    let mut r = BufReader::new(file);
+    r.seek(SeekFrom::Start(start))?;
+    let (mut names, mut fixed) = (Vec::new(), [0u8; 46]);
+    while r.read_exact(&mut fixed).is_ok() && fixed.starts_with(b"PK\x01\x02") {
+        let len = |at: usize| u16::from_le_bytes([fixed[at], fixed[at + 1]]) as usize;
+        let mut name = vec![0; len(28)];
+        r.read_exact(&mut name)?;
+        r.seek_relative((len(30) + len(32)) as i64)?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Walks a zip through its central directory, checking and writing each entry.
+pub(super) fn unzip(mut zip: ZipArchive<BufReader<File>>, tree: &mut Tree) -> Result<(), Error> {
+    let (g, l) = (gauge(tree), tree.limits);
+    for i in 0..zip.len() {
+        let (raw, dir) = {
+            let f = zip.by_index_raw(i).map_err(|e| zip_err(e, None, l))?;
+            let name = shown(f.name_raw());
+            let kind = f.unix_mode().map_or(0, |m| m & 0o170000);
+            let code = match kind {
+                0o120000 => Some("symlink"),
+                0 | 0o100000 | 0o040000 => None,
+                _ => Some("special_file"),
+            };
+            let supported = matches!(f.compression(), M::Stored | M::Deflated | M::Zstd);
+            let code = code.or(f.encrypted().then_some("encrypted"));
+            let code = code.or((!supported && !f.is_dir()).then_some("unsupported_compression"));
+            if let Some(code) = code {
+                return Err(refuse(code, Some(&name), l));
+            }
+            (f.name_raw().to_vec(), kind == 0o040000)
+        };
+        tree.count(&shown(&raw))?;
+        let Some((path, slash)) = check_path(&raw, l)? else {
+            continue;
+        };
+        // macOS Finder adds "__MACOSX/" resource-fork copies of every file; they are never site content.
+        if path == "__MACOSX" || path.starts_with("__MACOSX/") {
+            continue;
+        }
+        if dir || slash {
+            tree.add_dir(&path)?;
+        } else {
+            let f = zip
+                .by_index(i)
+                .map_err(|e| zip_err(e, Some(&shown(&raw)), l))?;
+            tree.add_file(&path, &mut Meter(f, &g), &g)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! Going live and rolling back from the browser: a confirmation page naming the releases,
+//! then a plain form post (works without JavaScript), then the result with every step.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{render, PageCtx};
+use crate::auth::Identity;
+use crate::error::{AppError, AppResult};
+use crate::golive::{Kind, Report};
+use crate::releases::{store, Release};
+use crate::sites::{store as sites, Site};
+use crate::web::client::ClientInfo;
+use crate::web::AppState;
+
+#[derive(Template)]
+#[template(path = "golive/confirm.html")]
+struct ConfirmPage {
+    ctx: PageCtx,
+    site: Site,
+    kind: Kind,
+    target: Release,
+    live: Option<Release>,
+    /// When the target was last live and until when (rollback).
+    was_live: Option<(String, String)>,
+}
+
+async fn live_release(state: &AppState, site: &Site) -> AppResult<Option<Release>> {
+    match &site.active_release {
+        Some(id) => Ok(Some(store::get(&state.pool, site.id, id).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn was_live(
+    state: &AppState,
+    site: &Site,
+    release: &str,
+) -> AppResult<Option<(String, String)>> {
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT activated_at, ended_at FROM activations WHERE site_id = ? AND release_id = ? ORDER BY id DESC LIMIT 1")
+            .bind(site.id)
+            .bind(release)
+            .fetch_optional(&state.pool)
+            .await?;
+    Ok(row.map(|(from, to)| (from, to.unwrap_or_default())))
+}
+
+/// `GET /sites/{site}/releases/{id}/activate`: "Put X live?".
+pub async fn confirm_activate(
+    ctx: PageCtx,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let (name, id) = path.into_inner();
+    let site = sites::get(&state.pool, &name).await?;
+    let target = store::get(&state.pool, site.id, &id).await?;
+    let live = live_release(&state, &site).await?;
+    render(
+        StatusCode::OK,
+        &ConfirmPage {
+            ctx,
+            site,
+            kind: Kind::Activate,
+            target,
+            live,
+            was_live: None,
+        },
+    )
+}
+
+/// Query of the rollback confirmation.
+#[derive(Deserialize)]
+pub struct RollbackQuery {
+    to: Option<String>,
+}
+
+/// `GET /sites/{site}/rollback`: "Roll back from X to Y?".
+pub async fn confirm_rollback(
+    ctx: PageCtx,
+    name: web::Path<String>,
+    q: web::Query<RollbackQuery>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let site = sites::get(&state.pool, &name).await?;
+    let to = match &q.to {
+        Some(t) => Some(t.clone()),
+        None => state.golive.rollback_target(&site).await?,
+    };
+    let to = to.ok_or_else(|| {
+        AppError::invalid(
+            "nothing_to_roll_back_to",
+            "There is no earlier release to go back to yet.",
+        )
+    })?;
+    let target = store::get(&state.pool, site.id, &to).await?;
+    let live = live_release(&state, &site).await?;
+    let was = was_live(&state, &site, &to).await?;
+    render(
+        StatusCode::OK,
+        &ConfirmPage {
+            ctx,
+            site,
+            kind: Kind::Rollback,
+            target,
+            live,
+            was_live: was,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "golive/result.html")]
+struct ResultPage {
+    ctx: PageCtx,
+    report: Report,
+}
+
+fn result(ctx: PageCtx, report: Report) -> AppResult<HttpResponse> {
+    let status = if report.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render(status, &ResultPage { ctx, report })
+}
+
+/// `POST /sites/{site}/releases/{id}/activate`.
+pub async fn activate(
+    ctx: PageCtx,
+    who: Identity,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let (name, id) = path.into_inner();
+    let report = state
+        .golive
+        .activate(&name, &id, Kind::Activate, &who.actor(), &client.source)
+        .await?;
+    result(ctx, report)
+}
+
+/// Form of the rollback.
+#[derive(Deserialize)]
+pub struct RollbackForm {
+    to: Option<String>,
+}
+
+/// `POST /sites/{site}/rollback`.
+pub async fn rollback(
+    ctx: PageCtx,
+    who: Identity,
+    client: ClientInfo,
+    name: web::Path<String>,
+    form: web::Form<RollbackForm>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let to = form.to.as_deref().filter(|t| !t.is_empty());
+    let report = state
+        .golive
+        .rollback(&name, to, &who.actor(), &client.source)
+        .await?;
+    result(ctx, report)
+}
+
+#[derive(Template)]
+#[template(path = "golive/config.html")]
+struct ConfigPage {
+    ctx: PageCtx,
+    site: Site,
+    path: String,
+    config: Option<String>,
+    check: Option<(bool, String)>,
+}
+
+async fn config_page(
+    ctx: PageCtx,
+    state: &AppState,
+    name: &str,
+    check: Option<(bool, String)>,
+) -> AppResult<HttpResponse> {
+    let site = sites::get(&state.pool, name).await?;
+    let path = state
+        .golive
+        .apache
+        .vhost_path(&site.name)
+        .map_err(|m| AppError::Conflict {
+            code: "apache_unavailable",
+            message: m,
+        })?;
+    let config = std::fs::read_to_string(&path).ok();
+    render(
+        StatusCode::OK,
+        &ConfigPage {
+            ctx,
+            site,
+            path: path.display().to_string(),
+            config,
+            check,
+        },
+    )
+}
+
+/// `GET /sites/{site}/config`: the generated VirtualHost.
+pub async fn show_config(
+    ctx: PageCtx,
+    name: web::Path<String>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    config_page(ctx, &state, &name, None).await
+}
+
+/// `POST /sites/{site}/config/check`: runs configtest and shows Apache's own words.
+pub async fn check_config(
+    ctx: PageCtx,
+    who: Identity,
+    client: ClientInfo,
+    name: web::Path<String>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let site = sites::get(&state.pool, &name).await?;
+    let out = state
+        .golive
+        .check_config(&site.name, &who.actor(), &client.source)
+        .await?;
+    config_page(ctx, &state, &name, Some((out.ok, out.output))).await
+}

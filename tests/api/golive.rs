@@ -1,0 +1,382 @@
+//! Going live and rolling back against a real private Apache.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::archives::targz;
+use crate::helpers::{eventually, spawn_app_with_apache, TestApp};
+
+const HOST: &str = "shop.example.test";
+
+async fn setup(app: &TestApp, extra: Value) -> String {
+    let token = app.admin_token().await;
+    let mut body = json!({"name": "shop", "server_name": HOST});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    app.create_site(&token, body).await;
+    token
+}
+
+async fn upload(app: &TestApp, token: &str, content: &str, extra: &[(&str, &[u8])]) -> String {
+    let mut files: Vec<(&str, &[u8])> = vec![("index.html", content.as_bytes())];
+    files.extend_from_slice(extra);
+    let res = app
+        .upload(token, "shop", "r.tgz", targz(&files), content)
+        .await;
+    assert_eq!(res.status(), 201);
+    res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// What Apache serves for the site right now.
+async fn served(app: &TestApp) -> String {
+    let url = format!("http://{}/", app.settings.apache.listen);
+    let res = reqwest::Client::new()
+        .get(url)
+        .header("Host", HOST)
+        .send()
+        .await
+        .expect("Apache answers");
+    res.text().await.unwrap()
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn activate(app: &TestApp, token: &str, id: &str) -> (u16, Value) {
+    post(
+        app,
+        token,
+        &format!("/api/v1/sites/shop/releases/{id}/activate"),
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn go_live_and_roll_back_in_both_modes() {
+    for mode in ["pinned", "symlink"] {
+        let app = spawn_app_with_apache(|_| {}).await;
+        let token = setup(&app, json!({"switch": mode})).await;
+        let a = upload(&app, &token, "release A", &[]).await;
+        let b = upload(&app, &token, "release B", &[]).await;
+        let c = upload(&app, &token, "release C", &[]).await;
+
+        let (status, r) = activate(&app, &token, &a).await;
+        assert_eq!(status, 200, "{mode}: {r}");
+        assert_eq!(r["active"], a.as_str());
+        assert_eq!(r["previous"], Value::Null);
+        assert!(
+            r["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["ok"] == true && s["ms"].is_u64()),
+            "{r}"
+        );
+        assert_eq!(served(&app).await, "release A", "{mode}");
+        let current = std::fs::read_link(app.site_dir("shop").join("current")).unwrap();
+        assert_eq!(current.to_str().unwrap(), format!("releases/{a}"));
+
+        let (status, r) = activate(&app, &token, &b).await;
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(r["previous"], a.as_str());
+        assert_eq!(served(&app).await, "release B", "{mode}");
+
+        // Rollback goes to the release live before (A), from the record of activations.
+        let (status, r) = post(&app, &token, "/api/v1/sites/shop/rollback", None).await;
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(r["active"], a.as_str());
+        assert_eq!(served(&app).await, "release A");
+        // …and to any ready release on request.
+        let (status, r) = post(
+            &app,
+            &token,
+            "/api/v1/sites/shop/rollback",
+            Some(json!({"to": c})),
+        )
+        .await;
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(served(&app).await, "release C");
+
+        let site: Value = app
+            .api_get("/api/v1/sites/shop", &token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(site["active_release"], c.as_str());
+        let list: Value = app
+            .api_get("/api/v1/sites/shop/releases", &token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let state = |id: &str| {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == id)
+                .unwrap()["state"]
+                .clone()
+        };
+        assert_eq!(state(&c), "live");
+        assert_eq!(state(&a), "previous");
+        let vhost: Value = app
+            .api_get("/api/v1/sites/shop/vhost", &token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let config = vhost["config"].as_str().unwrap();
+        let root = if mode == "pinned" {
+            format!("releases/{c}\"")
+        } else {
+            "/current\"".into()
+        };
+        assert!(
+            config
+                .lines()
+                .any(|l| l.trim().starts_with("DocumentRoot") && l.contains(&root)),
+            "{config}"
+        );
+        let audit: Value = app
+            .api_get("/api/v1/audit?site=shop&action=rollback", &token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let outcomes: Vec<&str> = audit["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(outcomes, ["ok", "started", "ok", "started"]);
+    }
+}
+
+#[tokio::test]
+async fn a_config_that_fails_configtest_changes_nothing() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = setup(&app, json!({})).await;
+    let a = upload(&app, &token, "release A", &[]).await;
+    let b = upload(&app, &token, "release B", &[]).await;
+    assert_eq!(activate(&app, &token, &a).await.0, 200);
+    let vhost_path = app.settings.data_dir.join("apache/sites/shop.conf");
+    let before = std::fs::read_to_string(&vhost_path).unwrap();
+    // Someone breaks an included file on disk.
+    std::fs::write(
+        app.settings.data_dir.join("apache/sites/zz-broken.conf"),
+        "ThisIsNotADirective yes\n",
+    )
+    .unwrap();
+    let (status, r) = activate(&app, &token, &b).await;
+    assert_eq!(status, 422, "{r}");
+    assert_eq!(r["error"]["code"], "configtest_failed");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ThisIsNotADirective"),
+        "Apache's own words: {r}"
+    );
+    assert_eq!(r["active"], a.as_str());
+    assert_eq!(
+        std::fs::read_to_string(&vhost_path).unwrap(),
+        before,
+        "previous vhost restored"
+    );
+    assert_eq!(served(&app).await, "release A");
+    let current = std::fs::read_link(app.site_dir("shop").join("current")).unwrap();
+    assert!(current.ends_with(&a), "current untouched");
+}
+
+#[tokio::test]
+async fn a_release_that_fails_its_health_check_is_rolled_back_automatically() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = setup(&app, json!({"health_path": "/health.txt"})).await;
+    let a = upload(&app, &token, "release A", &[("health.txt", b"ok")]).await;
+    let broken = upload(&app, &token, "release without health", &[]).await;
+    assert_eq!(activate(&app, &token, &a).await.0, 200);
+    let (status, r) = activate(&app, &token, &broken).await;
+    assert_eq!(status, 422, "{r}");
+    assert_eq!(r["error"]["code"], "health_check_failed");
+    assert_eq!(r["rolled_back"], true);
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("put back automatically"),
+        "{r}"
+    );
+    assert!(
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["step"] == "automatic rollback" && s["ok"] == true),
+        "{r}"
+    );
+    assert_eq!(served(&app).await, "release A");
+    let site: Value = app
+        .api_get("/api/v1/sites/shop", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(site["active_release"], a.as_str());
+    let audit: Value = app
+        .api_get("/api/v1/audit?site=shop&action=auto_rollback", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["events"][0]["outcome"], "ok");
+    let health: Value = app
+        .api_get(
+            "/api/v1/audit?site=shop&action=health_check&outcome=failed",
+            &token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(health["events"][0]["detail"]["output"]
+        .as_str()
+        .unwrap()
+        .contains("404"));
+}
+
+#[tokio::test]
+async fn simultaneous_switches_get_one_busy_answer() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = setup(&app, json!({})).await;
+    let a = upload(&app, &token, "release A", &[]).await;
+    let b = upload(&app, &token, "release B", &[]).await;
+    let (ra, rb) = tokio::join!(activate(&app, &token, &a), activate(&app, &token, &b));
+    let mut statuses = [ra.0, rb.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{ra:?} {rb:?}");
+    let busy = if ra.0 == 409 { ra.1 } else { rb.1 };
+    assert_eq!(busy["error"]["code"], "busy");
+    assert!(
+        busy["error"]["message"].as_str().unwrap().contains("since"),
+        "{busy}"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_private_apache_is_noticed_and_restarted() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = setup(&app, json!({})).await;
+    let a = upload(&app, &token, "release A", &[]).await;
+    assert_eq!(activate(&app, &token, &a).await.0, 200);
+    let pid = app.apache_pid.unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(-pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    eventually(Duration::from_secs(20), "the apache_died event", || async {
+        let audit: Value = app
+            .api_get("/api/v1/audit?action=apache_died", &token)
+            .await
+            .json()
+            .await
+            .ok()?;
+        (!audit["events"].as_array()?.is_empty()).then_some(())
+    })
+    .await;
+    let restarted: Value = eventually(
+        Duration::from_secs(20),
+        "the apache_restart event",
+        || async {
+            let audit: Value = app
+                .api_get("/api/v1/audit?action=apache_restart", &token)
+                .await
+                .json()
+                .await
+                .ok()?;
+            audit["events"].as_array()?.first().cloned()
+        },
+    )
+    .await;
+    assert_eq!(restarted["outcome"], "ok");
+    assert_eq!(served(&app).await, "release A");
+    // The restarted instance is stopped with the test: find it by its pid file.
+    let pidfile = app.settings.data_dir.join("apache/run/httpd.pid");
+    let new_pid: i32 = std::fs::read_to_string(pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    crate::helpers::kill_apache(new_pid);
+}
+
+#[tokio::test]
+async fn drift_found_at_start_up_is_reported_not_fixed() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = setup(&app, json!({})).await;
+    let a = upload(&app, &token, "release A", &[]).await;
+    let b = upload(&app, &token, "release B", &[]).await;
+    assert_eq!(activate(&app, &token, &a).await.0, 200);
+    // A switch by hand behind Cutover's back, plus a leftover temporary link.
+    let site = app.site_dir("shop");
+    std::os::unix::fs::symlink(format!("releases/{b}"), site.join("hand")).unwrap();
+    std::fs::rename(site.join("hand"), site.join("current")).unwrap();
+    std::os::unix::fs::symlink("releases/x", site.join(".current-tmp-leftover")).unwrap();
+    std::fs::create_dir(site.join("releases/.tmp-20260101-000000-dead")).unwrap();
+    let app = app.restart().await;
+    let audit: Value = app
+        .api_get("/api/v1/audit?action=drift", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let event = &audit["events"][0];
+    assert_eq!(event["site"], "shop");
+    assert_eq!(event["detail"]["records"], a.as_str());
+    assert_eq!(event["detail"]["current"], b.as_str());
+    // Nothing was switched: the link still points where the hand put it; the records say A.
+    assert!(std::fs::read_link(site.join("current"))
+        .unwrap()
+        .ends_with(&b));
+    let info: Value = app
+        .api_get("/api/v1/sites/shop", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["active_release"], a.as_str());
+    assert!(info["drift"]
+        .as_str()
+        .unwrap()
+        .contains("Nothing was switched"));
+    assert!(!site.join(".current-tmp-leftover").exists());
+    assert!(!site.join("releases/.tmp-20260101-000000-dead").exists());
+    // Going live clears the banner.
+    assert_eq!(activate(&app, &token, &a).await.0, 200);
+    let info: Value = app
+        .api_get("/api/v1/sites/shop", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(info.get("drift").is_none());
+}
