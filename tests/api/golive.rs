@@ -380,3 +380,93 @@ async fn drift_found_at_start_up_is_reported_not_fixed() {
         .unwrap();
     assert!(info.get("drift").is_none());
 }
+
+#[tokio::test]
+async fn going_live_and_rolling_back_from_the_pages_without_javascript() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = setup(&app, json!({})).await;
+    let a = upload(&app, &token, "release A", &[]).await;
+    let b = upload(&app, &token, "release B", &[]).await;
+    let pw = app.add_user("oncall", cutover::auth::Role::Operator).await;
+    let phone = app.logged_in("oncall", &pw).await;
+
+    // Go live: the confirmation names the release, the form posts, the result lists the steps.
+    let confirm = phone
+        .page(&format!("/sites/shop/releases/{a}/activate"))
+        .await;
+    assert!(confirm.contains(&format!("Put release {a} live?")));
+    let res = phone
+        .post(&format!("/sites/shop/releases/{a}/activate"), &[])
+        .await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("data-outcome=\"ok\"")
+            && page.contains("health check")
+            && page.contains(" ms")
+    );
+    assert_eq!(served(&app).await, "release A");
+    assert_eq!(
+        phone
+            .post(&format!("/sites/shop/releases/{b}/activate"), &[])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(served(&app).await, "release B");
+
+    // Roll back: the dashboard's button names the target; the confirmation names both.
+    let dashboard = phone.page("/sites/shop").await;
+    assert!(
+        dashboard.contains(&format!("Roll back to {a}")),
+        "rollback button names its target"
+    );
+    let confirm = phone.page("/sites/shop/rollback").await;
+    assert!(confirm.contains(&a) && confirm.contains(&b));
+    let res = phone.post("/sites/shop/rollback", &[("to", &a)]).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("data-outcome=\"ok\""));
+    assert_eq!(served(&app).await, "release A");
+
+    // A viewer sees the dashboard but cannot switch.
+    let vpw = app.add_user("watcher", cutover::auth::Role::Viewer).await;
+    let viewer = app.logged_in("watcher", &vpw).await;
+    assert!(!viewer.page("/sites/shop").await.contains("Roll back to"));
+    assert_eq!(viewer.post("/sites/shop/rollback", &[]).await.status(), 403);
+}
+
+#[tokio::test]
+async fn the_config_page_shows_the_vhost_and_apaches_own_words() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = setup(&app, json!({})).await;
+    let a = upload(&app, &token, "release A", &[]).await;
+    assert_eq!(activate(&app, &token, &a).await.0, 200);
+    let pw = app.add_user("boss", cutover::auth::Role::Admin).await;
+    let admin = app.logged_in("boss", &pw).await;
+    let page = admin.page("/sites/shop/config").await;
+    assert!(
+        page.contains("ServerName shop.example.test") && page.contains("AllowOverride None"),
+        "{page}"
+    );
+    let res = admin.post("/sites/shop/config/check", &[]).await;
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("data-outcome=\"ok\"") && page.contains("Syntax OK"),
+        "{page}"
+    );
+    std::fs::write(
+        app.settings.data_dir.join("apache/sites/zz-broken.conf"),
+        "Bogus directive\n",
+    )
+    .unwrap();
+    let page = admin
+        .post("/sites/shop/config/check", &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-outcome=\"failed\"") && page.contains("Bogus"),
+        "{page}"
+    );
+}
