@@ -1,11 +1,13 @@
-//! Reading the audit log: filters and keyset pagination (newest first).
+//! Reading the audit log: filters, keyset pagination (newest first), streamed exports.
 
 use anyhow::Context;
 use serde::Serialize;
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
 
-/// Filters of the review page and `GET /api/v1/audit`.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+use crate::error::{AppError, AppResult};
+
+/// Filters of the review page, `GET /api/v1/audit` and the exports.
+#[derive(Debug, Default, Clone, serde::Deserialize, Serialize)]
 pub struct Filter {
     /// Only this site.
     pub site: Option<String>,
@@ -15,6 +17,10 @@ pub struct Filter {
     pub action: Option<String>,
     /// Only this outcome.
     pub outcome: Option<String>,
+    /// From this UTC time (RFC 3339, or a date: its start).
+    pub from: Option<String>,
+    /// Until this UTC time (RFC 3339, or a date: its end), inclusive.
+    pub to: Option<String>,
     /// Cursor: only events with a smaller id.
     pub before: Option<i64>,
     /// Page size (1–500, default 50).
@@ -64,33 +70,123 @@ fn blank(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Events matching `f`, newest first.
-pub async fn list(pool: &SqlitePool, f: &Filter) -> anyhow::Result<Page> {
-    let limit = f.limit.unwrap_or(50).clamp(1, 500) as i64;
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "SELECT id, at, actor, ip, user_agent, action, site, release, outcome, detail, request_id \
-         FROM audit_events WHERE 1 = 1",
+/// A time bound in the stored form (`2026-11-26T13:44:07.123Z`), from RFC 3339 or a date.
+fn bound(raw: &str, end_of_day: bool) -> AppResult<String> {
+    use time::format_description::well_known::Rfc3339;
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
-    for (column, value) in [
-        ("site", blank(&f.site)),
-        ("actor", blank(&f.actor)),
-        ("action", blank(&f.action)),
-        ("outcome", blank(&f.outcome)),
-    ] {
-        if let Some(v) = value {
-            q.push(format_args!(" AND {column} = "))
-                .push_bind(v.to_owned());
+    let date_fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let minute_fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let t = if let Ok(t) = time::OffsetDateTime::parse(raw, &Rfc3339) {
+        t.to_offset(time::UtcOffset::UTC)
+    } else if let Ok(d) = time::Date::parse(raw, &date_fmt) {
+        let t = if end_of_day {
+            d.with_hms_milli(23, 59, 59, 999)
+        } else {
+            d.with_hms(0, 0, 0)
+        };
+        t.expect("valid time").assume_utc()
+    } else if let Ok(t) = time::PrimitiveDateTime::parse(raw, &minute_fmt) {
+        t.assume_utc()
+    } else {
+        return Err(AppError::invalid("invalid_time", format!("{:?} is not a time: use a date like 2026-11-26 or a UTC time like 2026-11-26T14:30:00Z.", raw.chars().take(40).collect::<String>())));
+    };
+    Ok(t.format(&fmt).expect("formatting the time cannot fail"))
+}
+
+impl Filter {
+    /// Appends the filter's conditions (time range as an id range, via the `at` index).
+    async fn push_conditions(
+        &self,
+        pool: &SqlitePool,
+        q: &mut QueryBuilder<'_, Sqlite>,
+    ) -> AppResult<()> {
+        for (column, value) in [
+            ("site", blank(&self.site)),
+            ("actor", blank(&self.actor)),
+            ("action", blank(&self.action)),
+            ("outcome", blank(&self.outcome)),
+        ] {
+            if let Some(v) = value {
+                q.push(format_args!(" AND {column} = "))
+                    .push_bind(v.to_owned());
+            }
         }
+        // Ids grow with time, so a time range is an id range: two index lookups, then the
+        // newest-first walk by id stays fast however old the range is.
+        if let Some(from) = blank(&self.from) {
+            let from = bound(from, false)?;
+            let first: Option<i64> =
+                sqlx::query_scalar("SELECT MIN(id) FROM audit_events WHERE at >= ?")
+                    .bind(&from)
+                    .fetch_one(pool)
+                    .await?;
+            // The id bound narrows the walk; the time condition keeps it exact even if the
+            // clock ever stepped back.
+            q.push(" AND id >= ")
+                .push_bind(first.unwrap_or(i64::MAX))
+                .push(" AND at >= ")
+                .push_bind(from);
+        }
+        if let Some(to) = blank(&self.to) {
+            let to = bound(to, true)?;
+            let last: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(id) FROM audit_events WHERE at <= ?")
+                    .bind(&to)
+                    .fetch_one(pool)
+                    .await?;
+            q.push(" AND id <= ")
+                .push_bind(last.unwrap_or(0))
+                .push(" AND at <= ")
+                .push_bind(to);
+        }
+        Ok(())
     }
-    if let Some(before) = f.before {
+
+    /// The filter without paging, for links and exports.
+    pub fn query_string(&self) -> String {
+        let pairs = [
+            ("site", &self.site),
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("outcome", &self.outcome),
+            ("from", &self.from),
+            ("to", &self.to),
+        ];
+        let kept: Vec<(&str, &str)> = pairs
+            .iter()
+            .filter_map(|(k, v)| blank(v).map(|v| (*k, v)))
+            .collect();
+        serde_urlencoded::to_string(kept).unwrap_or_default()
+    }
+}
+
+const SELECT: &str = "SELECT id, at, actor, ip, user_agent, action, site, release, outcome, detail, request_id FROM audit_events WHERE 1 = 1";
+
+/// Up to `limit` events matching `f` with ids below `before`, newest first.
+async fn fetch(
+    pool: &SqlitePool,
+    f: &Filter,
+    before: Option<i64>,
+    limit: i64,
+) -> AppResult<Vec<EventView>> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+    f.push_conditions(pool, &mut q).await?;
+    if let Some(before) = before {
         q.push(" AND id < ").push_bind(before);
     }
-    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit + 1);
-    let mut events: Vec<EventView> = q
-        .build_query_as()
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    Ok(q.build_query_as()
         .fetch_all(pool)
         .await
-        .context("reading the audit log")?;
+        .context("reading the audit log")?)
+}
+
+/// Events matching `f`, newest first, one page.
+pub async fn list(pool: &SqlitePool, f: &Filter) -> AppResult<Page> {
+    let limit = f.limit.unwrap_or(50).clamp(1, 500) as i64;
+    let mut events = fetch(pool, f, f.before, limit + 1).await?;
     let next = if events.len() as i64 > limit {
         events.truncate(limit as usize);
         events.last().map(|e| e.id)
@@ -98,4 +194,119 @@ pub async fn list(pool: &SqlitePool, f: &Filter) -> anyhow::Result<Page> {
         None
     };
     Ok(Page { events, next })
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One header line, then one line per event; text fields never hold a raw line break.
+    Csv,
+    /// JSON Lines: one JSON object per line.
+    JsonLines,
+}
+
+/// The CSV header line.
+pub const CSV_HEADER: &str =
+    "id,at,actor,ip,user_agent,action,site,release,outcome,detail,request_id\n";
+
+/// A CSV field: quoted, quotes doubled, and line breaks written as `\n` so that no text a
+/// user typed can start a line of its own.
+fn csv_field(s: &str) -> String {
+    let flat = s
+        .replace('\\', "\\\\")
+        .replace('\r', "\\r")
+        .replace('\n', "\\n")
+        .replace(['\u{2028}', '\u{2029}'], " ");
+    format!("\"{}\"", flat.replace('"', "\"\""))
+}
+
+fn render(e: &EventView, format: Format) -> String {
+    match format {
+        Format::JsonLines => {
+            // serde_json escapes control characters, so each event is exactly one line.
+            let mut line = serde_json::to_string(e).expect("events serialise");
+            line.push('\n');
+            line
+        }
+        Format::Csv => {
+            let opt = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
+            format!(
+                "{},{},{},{},{},{},{},{},{},{},{}\n",
+                e.id,
+                csv_field(&e.at),
+                csv_field(&e.actor),
+                opt(&e.ip),
+                opt(&e.user_agent),
+                csv_field(&e.action),
+                opt(&e.site),
+                opt(&e.release),
+                csv_field(&e.outcome),
+                csv_field(&e.detail.to_string()),
+                opt(&e.request_id)
+            )
+        }
+    }
+}
+
+/// Streams every event matching `f` (newest first) in batches: memory stays constant
+/// whatever the size of the log.
+pub fn export(
+    pool: SqlitePool,
+    f: Filter,
+    format: Format,
+) -> impl futures_util::Stream<Item = Result<actix_web::web::Bytes, AppError>> {
+    const BATCH: i64 = 1000;
+    let header =
+        (format == Format::Csv).then(|| actix_web::web::Bytes::from_static(CSV_HEADER.as_bytes()));
+    let start = futures_util::stream::iter(header.map(Ok));
+    let rows = futures_util::stream::try_unfold(Some(None::<i64>), move |cursor| {
+        let (pool, f) = (pool.clone(), f.clone());
+        async move {
+            let Some(before) = cursor else {
+                return Ok(None);
+            };
+            let events = fetch(&pool, &f, before, BATCH).await?;
+            if events.is_empty() {
+                return Ok(None);
+            }
+            let next = (events.len() as i64 == BATCH).then(|| events.last().map(|e| e.id));
+            let chunk: String = events.iter().map(|e| render(e, format)).collect();
+            Ok(Some((actix_web::web::Bytes::from(chunk), next)))
+        }
+    });
+    futures_util::StreamExt::chain(start, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_cannot_start_a_line() {
+        let f = csv_field("evil\n12,\"2026\",\"user:admin\"\r\nx\u{2028}");
+        assert!(!f.contains('\n') && !f.contains('\r') && !f.contains('\u{2028}'));
+        assert!(f.starts_with('"') && f.ends_with('"'));
+        assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn time_bounds_accept_dates_and_rfc3339() {
+        assert_eq!(
+            bound("2026-11-26", false).unwrap(),
+            "2026-11-26T00:00:00.000Z"
+        );
+        assert_eq!(
+            bound("2026-11-26", true).unwrap(),
+            "2026-11-26T23:59:59.999Z"
+        );
+        assert_eq!(
+            bound("2026-11-26T15:30:00+01:00", false).unwrap(),
+            "2026-11-26T14:30:00.000Z"
+        );
+        assert_eq!(
+            bound("2026-11-26T14:30", false).unwrap(),
+            "2026-11-26T14:30:00.000Z"
+        );
+        assert!(bound("yesterday", false).is_err());
+    }
 }

@@ -6,6 +6,7 @@ mod disk;
 pub mod health;
 mod pipeline;
 pub mod reconcile;
+pub mod timeline;
 
 pub use disk::{current_release, point_current, remove_leftover_links, TMP_LINK_PREFIX};
 

@@ -105,6 +105,13 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
         return Err(refuse(ctx, site, &record, "duplicate_release", &message, None).await);
     }
 
+    // The intent: if the process dies while files are being written, start-up marks it
+    // interrupted (and removes the partial folder).
+    let intent = Event::new(ctx.actor, "upload", Outcome::Started)
+        .source(ctx.source)
+        .site(&site.name)
+        .release(&release_id);
+    audit::record_alone(ctx.pool, &intent.detail(json!({"sha256": upload.sha256, "archive_bytes": upload.bytes, "original_name": upload.original_name}))).await?;
     let staging_dir = paths.releases().join(format!(".tmp-{release_id}"));
     let mut staging = Staging(Some(staging_dir.clone()));
     let (archive_path, bytes, shared_paths, limits) = (
@@ -194,20 +201,19 @@ async fn refuse(
 ) -> AppError {
     let result = async {
         let mut tx = db::begin_write(ctx.pool).await?;
+        let mut event = Event::new(ctx.actor, "upload", Outcome::Failed)
+            .source(ctx.source)
+            .site(&site.name)
+            .detail(json!({
+                "code": code, "reason": message, "entry": entry, "sha256": record.sha256,
+                "archive_bytes": record.archive_bytes, "original_name": record.original_name,
+            }));
+        // A duplicate is refused before any release id is used: it names no release.
         if code != "duplicate_release" {
             store::insert_failed(&mut tx, record, code, message).await?;
+            event = event.release(record.release_id);
         }
-        audit::record(
-            &mut tx,
-            &Event::new(ctx.actor, "upload", Outcome::Failed)
-                .source(ctx.source)
-                .site(&site.name)
-                .detail(json!({
-                    "code": code, "reason": message, "entry": entry, "sha256": record.sha256,
-                    "archive_bytes": record.archive_bytes, "original_name": record.original_name,
-                })),
-        )
-        .await?;
+        audit::record(&mut tx, &event).await?;
         tx.commit().await?;
         Ok::<_, anyhow::Error>(())
     }

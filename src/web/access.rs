@@ -123,7 +123,22 @@ async fn decide(
         .into());
     };
 
-    let identity = identify(req, state, api).await?;
+    let identity = match identify(req, state, api).await {
+        Err(AppError::Unauthorized) => {
+            // A presented API token that does not work (revoked, made up): worth a record.
+            deny(
+                state,
+                client,
+                None,
+                req,
+                "access_denied",
+                json!({"reason": "invalid or revoked API token"}),
+            )
+            .await?;
+            return Err(AppError::Unauthorized.into());
+        }
+        other => other?,
+    };
     if let Some((who, must_change)) = &identity {
         req.extensions_mut().insert(who.clone());
         if *must_change {

@@ -67,6 +67,11 @@ pub static ROUTES: &[RouteSpec] = &[
     r(Method::POST, "/logout", R(Viewer)),
     r(Method::GET, "/", R(Viewer)),
     r(Method::GET, "/audit", R(Viewer)),
+    r(Method::GET, "/audit/export.csv", R(Viewer)),
+    r(Method::GET, "/audit/export.json", R(Viewer)),
+    r(Method::POST, "/audit/verify", R(Admin)),
+    r(Method::GET, "/sites/{site}/timeline", R(Viewer)),
+    r(Method::GET, "/api/v1/sites/{site}/timeline", R(Viewer)),
     r(Method::GET, "/account", R(Viewer)),
     r(Method::POST, "/account/password", R(Viewer)),
     r(Method::POST, "/account/sessions/{id}/end", R(Viewer)),
@@ -161,6 +166,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/logout").route(post().to(pages::login::logout)))
         .service(resource("/").route(get().to(pages::sites::list)))
         .service(resource("/audit").route(get().to(pages::audit::list)))
+        .service(resource("/audit/export.csv").route(get().to(pages::audit::export_csv)))
+        .service(resource("/audit/export.json").route(get().to(pages::audit::export_json)))
+        .service(resource("/audit/verify").route(post().to(pages::audit::verify)))
+        .service(resource("/sites/{site}/timeline").route(get().to(pages::timeline::show)))
+        .service(resource("/api/v1/sites/{site}/timeline").route(get().to(api::sites::timeline)))
         .service(resource("/account").route(get().to(pages::account::show)))
         .service(resource("/account/password").route(post().to(pages::account::change_password)))
         .service(

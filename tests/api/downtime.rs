@@ -56,11 +56,13 @@ async fn load(
         // close never reached Apache, and browsers resend it on a new connection. We do the
         // same, once, and count it: a failure is an answer that is not 2xx, or no answer twice.
         let mut outcome = req.try_clone().expect("plain GET").send().await;
-        if keep_alive
-            && matches!(&outcome, Err(e) if e.is_request() || e.is_connect() || e.is_body())
-        {
+        for _ in 0..2 {
+            let raced_a_close = matches!(&outcome, Err(e) if e.is_request() || e.is_connect() || e.is_body());
+            if !(keep_alive && raced_a_close) {
+                break;
+            }
             tally.retried.fetch_add(1, Ordering::Relaxed);
-            outcome = req.send().await;
+            outcome = req.try_clone().expect("plain GET").send().await;
         }
         match outcome {
             Ok(res) if res.status().is_success() => match res.bytes().await {

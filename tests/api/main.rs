@@ -4,6 +4,7 @@ mod archives;
 mod helpers;
 
 mod audit_chain;
+mod audit_review;
 mod cli;
 mod csrf;
 mod downtime;

@@ -48,3 +48,13 @@ pub async fn create(
     .await?;
     Ok(HttpResponse::Created().json(site))
 }
+
+/// `GET /api/v1/sites/{site}/timeline`: every live period, newest first.
+pub async fn timeline(
+    name: web::Path<String>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let site = store::get(&state.pool, &name).await?;
+    Ok(HttpResponse::Ok()
+        .json(crate::golive::timeline::timeline(&state.pool, site.id, &site.name).await?))
+}

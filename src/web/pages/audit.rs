@@ -1,12 +1,17 @@
-//! The audit log page (newest first, filters, keyset pages).
+//! The audit log: review page (filters, keyset pages), streamed exports, and Verify.
 
+use actix_web::http::header::{ContentDisposition, ContentType, DispositionParam, DispositionType};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use serde_json::json;
 
 use super::{render, PageCtx};
-use crate::audit::query::{self, EventView, Filter};
+use crate::audit::query::{self, EventView, Filter, Format};
+use crate::audit::{self, Event, Outcome, Verification};
+use crate::auth::{Identity, Role};
 use crate::error::AppResult;
+use crate::web::client::ClientInfo;
 use crate::web::AppState;
 
 #[derive(Template)]
@@ -15,7 +20,9 @@ struct AuditPage {
     ctx: PageCtx,
     events: Vec<EventView>,
     filter: Filter,
+    query: String,
     next_url: Option<String>,
+    verdict: Option<(bool, String)>,
 }
 
 impl AuditPage {
@@ -24,32 +31,17 @@ impl AuditPage {
     }
 }
 
-/// `GET /audit`.
-pub async fn list(
+async fn page(
     ctx: PageCtx,
-    filter: web::Query<Filter>,
-    state: web::Data<AppState>,
+    filter: Filter,
+    state: &AppState,
+    verdict: Option<(bool, String)>,
 ) -> AppResult<HttpResponse> {
-    let filter = filter.into_inner();
     let page = query::list(&state.pool, &filter).await?;
+    let query = filter.query_string();
     let next_url = page.next.map(|before| {
-        let mut f = filter.clone();
-        f.before = Some(before);
-        let pairs = [
-            ("site", f.site),
-            ("actor", f.actor),
-            ("action", f.action),
-            ("outcome", f.outcome),
-            ("before", Some(before.to_string())),
-        ];
-        let kept: Vec<(&str, String)> = pairs
-            .into_iter()
-            .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
-            .collect();
-        format!(
-            "/audit?{}",
-            serde_urlencoded::to_string(kept).unwrap_or_default()
-        )
+        let sep = if query.is_empty() { "" } else { "&" };
+        format!("/audit?{query}{sep}before={before}")
     });
     render(
         StatusCode::OK,
@@ -57,7 +49,104 @@ pub async fn list(
             ctx,
             events: page.events,
             filter,
+            query,
             next_url,
+            verdict,
         },
     )
+}
+
+/// `GET /audit`.
+pub async fn list(
+    ctx: PageCtx,
+    filter: web::Query<Filter>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    page(ctx, filter.into_inner(), &state, None).await
+}
+
+/// `POST /audit/verify` (admins): walks the hash chain and says whether it is intact.
+pub async fn verify(
+    ctx: PageCtx,
+    who: Identity,
+    client: ClientInfo,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let verdict = match audit::verify(&state.pool).await? {
+        Verification::Intact { events } => (
+            true,
+            format!("The audit log is intact: {events} events, each chained to the one before."),
+        ),
+        Verification::Broken { at_id, reason } => (
+            false,
+            format!("The audit log does not check out at event {at_id}: {reason}."),
+        ),
+    };
+    let outcome = if verdict.0 {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    };
+    audit::record_alone(
+        &state.pool,
+        &Event::new(who.actor(), "audit_verify", outcome)
+            .source(&client.source)
+            .detail(json!({"result": verdict.1})),
+    )
+    .await?;
+    page(ctx, Filter::default(), &state, Some(verdict)).await
+}
+
+async fn export(
+    who: Identity,
+    client: ClientInfo,
+    filter: Filter,
+    state: &AppState,
+    format: Format,
+) -> AppResult<HttpResponse> {
+    let detail =
+        json!({"format": if format == Format::Csv { "csv" } else { "json" }, "filter": filter});
+    audit::record_alone(
+        &state.pool,
+        &Event::new(who.actor(), "audit_export", Outcome::Ok)
+            .source(&client.source)
+            .detail(detail),
+    )
+    .await?;
+    let (mime, name) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "cutover-audit.csv"),
+        Format::JsonLines => ("application/x-ndjson", "cutover-audit.jsonl"),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(ContentType(mime.parse().expect("valid mime")))
+        .insert_header(ContentDisposition {
+            disposition: DispositionType::Attachment,
+            parameters: vec![DispositionParam::Filename(name.into())],
+        })
+        .streaming(query::export(state.pool.clone(), filter, format)))
+}
+
+/// `GET /audit/export.csv`.
+pub async fn export_csv(
+    who: Identity,
+    client: ClientInfo,
+    filter: web::Query<Filter>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    export(who, client, filter.into_inner(), &state, Format::Csv).await
+}
+
+/// `GET /audit/export.json` (JSON Lines).
+pub async fn export_json(
+    who: Identity,
+    client: ClientInfo,
+    filter: web::Query<Filter>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    export(who, client, filter.into_inner(), &state, Format::JsonLines).await
+}
+
+/// Whether the Verify button shows.
+pub fn can_verify(ctx: &PageCtx) -> bool {
+    ctx.user.as_ref().is_some_and(|u| u.role >= Role::Admin)
 }

@@ -6,6 +6,7 @@ pub mod golive;
 pub mod login;
 pub mod releases;
 pub mod sites;
+pub mod timeline;
 pub mod users;
 
 use actix_web::http::header::{ContentType, LOCATION};
