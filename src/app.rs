@@ -83,6 +83,12 @@ impl Application {
         let settings = Arc::new(settings);
         let core = Core::open(&settings).await?;
         let first_run_password = core.auth.bootstrap_admin().await?;
+        // Uploads cut off by a crash are worthless: nothing refers to them.
+        let uploads = settings.data_dir.join("uploads");
+        if uploads.is_dir() {
+            std::fs::remove_dir_all(&uploads)
+                .with_context(|| format!("clearing {}", uploads.display()))?;
+        }
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("listening on {}", settings.listen))?;
         let addr = listener.local_addr()?;
@@ -175,10 +181,11 @@ impl Application {
         });
         let sweeper = tokio::spawn(sweep_sessions(self.pool.clone()));
         let monitor = tokio::spawn(watch_apache(self.apache.clone(), self.pool.clone()));
+        // If this future is dropped (e.g. its task aborted), the helpers stop with it: a
+        // watcher left behind would restart an Apache someone meant to stop.
+        let _helpers = AbortOnDrop(vec![signals, sweeper, monitor]);
         let result = self.server.await.context("running the HTTP server");
-        signals.abort();
-        sweeper.abort();
-        monitor.abort();
+        drop(_helpers);
         if let Err(e) = self.apache.stop().await {
             tracing::error!(error = ?e, "could not stop the private Apache");
         }
@@ -279,5 +286,16 @@ async fn watch_apache(apache: Arc<ApacheCtl>, pool: SqlitePool) {
             .await;
         }
         was_alive = apache.is_alive().await;
+    }
+}
+
+/// Aborts background tasks when dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
     }
 }

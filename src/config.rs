@@ -166,7 +166,24 @@ impl Settings {
             figment = figment.merge(Toml::file(path));
         }
         // `CUTOVER_APACHE__MODE` reaches `apache.mode`; CUTOVER_CONFIG names the file, not a key.
-        let env = Env::prefixed("CUTOVER_").split("__").ignore(&["config"]);
+        // Only variables naming a setting: others (CUTOVER_CONFIG, test switches) are not ours to refuse.
+        const SECTIONS: [&str; 7] = [
+            "listen",
+            "data_dir",
+            "sites_root",
+            "trusted_proxies",
+            "session",
+            "apache",
+            "uploads",
+        ];
+        let env = Env::prefixed("CUTOVER_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                SECTIONS
+                    .iter()
+                    .any(|s| key == *s || key.starts_with(&format!("{s}__")))
+            })
+            .split("__");
         let settings: Settings = figment
             .merge(env)
             .extract()
@@ -233,6 +250,18 @@ mod tests {
             let s = Settings::load(Some(Path::new("c.toml"))).expect("loads");
             assert_eq!(s.listen, "127.0.0.1:9001");
             assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+            assert_eq!(s.apache.mode, ApacheMode::System);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn other_cutover_variables_are_not_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CUTOVER_FAULT", "after_switch:pause");
+            jail.set_env("CUTOVER_CONFIG", "/nowhere.toml");
+            jail.set_env("CUTOVER_APACHE__MODE", "system");
+            let s = Settings::load(None).expect("loads");
             assert_eq!(s.apache.mode, ApacheMode::System);
             Ok(())
         });

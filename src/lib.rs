@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod fault;
 pub mod golive;
 pub mod releases;
 pub mod sites;

@@ -102,6 +102,7 @@ impl GoLive {
         };
         match result {
             Ok(()) => {
+                crate::fault::point("before_record");
                 self.record_live(&site, release_id, kind, actor, source, &steps.0)
                     .await?;
                 report.ok = true;
@@ -251,6 +252,7 @@ impl GoLive {
         let content = self
             .render(site, paths, release_id)
             .map_err(|m| fail("config_refused", m, false))?;
+        crate::fault::point("before_vhost");
         let old = disk::write_vhost(&vhost_path, &content).map_err(|e| {
             fail(
                 "config_write_failed",
@@ -265,6 +267,7 @@ impl GoLive {
             vhost_path.display().to_string(),
         );
 
+        crate::fault::point("after_vhost");
         let t = Instant::now();
         let test = self.apache.configtest().await;
         let (ok, output) = match &test {
@@ -283,6 +286,7 @@ impl GoLive {
             ));
         }
 
+        crate::fault::point("after_configtest");
         let t = Instant::now();
         disk::point_current(paths, release_id).map_err(|e| {
             fail(
@@ -297,6 +301,7 @@ impl GoLive {
             true,
             format!("current → releases/{release_id}"),
         );
+        crate::fault::point("after_switch");
 
         let config_changed = old.as_deref() != Some(content.as_str());
         if site.settings.switch_mode == SwitchMode::Pinned
@@ -304,7 +309,20 @@ impl GoLive {
             || site.settings.reload_always
         {
             let t = Instant::now();
-            let reload = self.apache.reload().await;
+            // A managed Apache that is not running is started (on the new configuration)
+            // rather than reloaded: the switch then also brings the site back.
+            let reload = if self.apache.is_alive().await {
+                self.apache.reload().await
+            } else {
+                self.apache
+                    .ensure_running()
+                    .await
+                    .map(|()| crate::apache::CommandOutput {
+                        ok: true,
+                        output: "Apache was not running: started it".into(),
+                        duration: Default::default(),
+                    })
+            };
             let (ok, output) = match &reload {
                 Ok(o) => (o.ok, o.output.clone()),
                 Err(e) => (false, format!("{e:#}")),
@@ -321,6 +339,7 @@ impl GoLive {
             }
         }
 
+        crate::fault::point("after_reload");
         let t = Instant::now();
         let alive = self.apache.is_alive().await;
         steps.push(

@@ -136,6 +136,7 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
                     message: e.message,
                 },
             })?;
+        crate::fault::point("after_extract");
         shared::link_all(&dest, &shared_paths)?;
         sync_tree_and_dir(&dest, &releases_dir)
             .map_err(|e| AppError::Internal(anyhow::anyhow!("syncing the release to disk: {e}")))?;
@@ -166,6 +167,7 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
         .and_then(|d| d.sync_all())
         .map_err(|e| AppError::Internal(e.into()))?;
 
+    crate::fault::point("after_rename");
     let mut tx = db::begin_write(ctx.pool).await?;
     store::insert_ready(
         &mut tx,

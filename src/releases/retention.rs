@@ -84,6 +84,7 @@ pub async fn apply(
         .await?;
         tx.commit().await?;
         // A crash here leaves a folder of a deleted release: start-up clean-up removes it.
+        crate::fault::point("during_retention");
         remove_dir(&paths, &c.id)
             .map_err(|e| anyhow::anyhow!("removing release folder {}: {e}", c.id))?;
     }

@@ -141,6 +141,9 @@ async fn stream_to_file(
         }
         hasher.update(&chunk);
         out.write_all(&chunk).await.map_err(|e| disk_error(&e))?;
+        if received.bytes > 1 << 20 {
+            crate::fault::point("upload_streaming");
+        }
     }
     out.flush().await.map_err(|e| disk_error(&e))?;
     received.sha256 = hex::encode(hasher.finalize());

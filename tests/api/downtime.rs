@@ -57,7 +57,8 @@ async fn load(
         // same, once, and count it: a failure is an answer that is not 2xx, or no answer twice.
         let mut outcome = req.try_clone().expect("plain GET").send().await;
         for _ in 0..2 {
-            let raced_a_close = matches!(&outcome, Err(e) if e.is_request() || e.is_connect() || e.is_body());
+            let raced_a_close =
+                matches!(&outcome, Err(e) if e.is_request() || e.is_connect() || e.is_body());
             if !(keep_alive && raced_a_close) {
                 break;
             }

@@ -27,13 +27,25 @@ pub struct TestApp {
     /// The private Apache's pid, when the app runs one.
     pub apache_pid: Option<i32>,
     handle: actix_web::dev::ServerHandle,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Stops accepting; the runtime ends with the test anyway.
         drop(self.handle.stop(false));
+        // Stop the console's task (and its Apache watcher) before stopping its Apache.
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
         if let Some(pid) = self.apache_pid.take() {
+            kill_apache(pid);
+        }
+        let pidfile = self.settings.data_dir.join("apache/run/httpd.pid");
+        if let Some(pid) = std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
             kill_apache(pid);
         }
     }
@@ -128,7 +140,7 @@ async fn start(
         drop(handle.stop(false));
         return Err((dir, why));
     }
-    tokio::spawn(app.run_until_stopped());
+    let task = Some(tokio::spawn(app.run_until_stopped()));
     Ok(TestApp {
         base,
         dir,
@@ -136,6 +148,7 @@ async fn start(
         settings,
         apache_pid,
         handle,
+        task,
     })
 }
 
@@ -174,6 +187,9 @@ impl TestApp {
         let settings = self.settings.clone();
         let password = std::mem::take(&mut self.admin_password);
         self.handle.stop(true).await;
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
         if let Some(pid) = self.apache_pid.take() {
             kill_apache(pid);
         }
