@@ -189,3 +189,49 @@ fn twenty_clients_at_once_never_see_busy_database_errors() {
     let (ok, words) = env.verify();
     assert!(ok, "{words}");
 }
+
+#[test]
+fn the_cli_and_the_console_never_switch_a_site_at_once() {
+    let mut env = Env::new("");
+    env.start(None);
+    let mut ids = Vec::new();
+    for name in ["release-A", "release-B"] {
+        let (status, r) = env.upload(name);
+        assert_eq!(status, 201, "{r}");
+        let id = r["id"].as_str().unwrap().to_owned();
+        if ids.is_empty() {
+            assert_eq!(env.activate(&id).0, 200);
+        }
+        ids.push(id);
+    }
+    env.stop();
+    // The console stops in the middle of a switch, holding the site's lock…
+    env.start(Some("after_configtest"));
+    let remote = Env::client_for(&env.base, &env.token);
+    let b = ids[1].clone();
+    let pending = std::thread::spawn(move || remote.activate(&b));
+    env.wait_for_marker("after_configtest");
+    // …so the CLI is told the site is busy, and by whom.
+    let (ok, out, err) =
+        crate::helpers::run_cli(&env.config, &["release", "activate", "shop", &ids[1]], None);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("under way") && err.contains("token:cli of ops"),
+        "{err}"
+    );
+    // Once the console is gone (its lock with it), the CLI switches the site itself.
+    env.kill();
+    let _ = pending.join();
+    let (ok, out, err) =
+        crate::helpers::run_cli(&env.config, &["release", "activate", "shop", &ids[1]], None);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("health check") && out.contains("is live"),
+        "{out}"
+    );
+    assert_eq!(env.served(), "release-B");
+    let (ok, out, err) =
+        crate::helpers::run_cli(&env.config, &["release", "rollback", "shop"], None);
+    assert!(ok, "{out}{err}");
+    assert_eq!(env.served(), "release-A");
+}

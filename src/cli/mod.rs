@@ -1,4 +1,7 @@
-//! The command line (contract: serve, user add, token create, audit verify).
+//! The command line (contract: serve, user add, token create, site add, audit verify; plus
+//! release activate/rollback).
+
+mod release;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -38,6 +41,9 @@ pub enum Command {
     /// Manage sites.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Put releases live, roll back.
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -211,6 +217,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Release(cmd) => release::run(&settings, &cli_actor(), cmd).await,
         Command::Audit(AuditCommand::Verify) => {
             let core = Core::open(&settings).await?;
             match audit::verify(&core.pool).await? {

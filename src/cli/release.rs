@@ -1,0 +1,78 @@
+//! `cutover release activate|rollback`: the same switch as the web console, from a shell.
+//! It takes the same per-site lock, so the CLI and `serve` never switch a site at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Subcommand;
+
+use crate::apache::ApacheCtl;
+use crate::app::Core;
+use crate::audit::Source;
+use crate::config::Settings;
+use crate::golive::{GoLive, Kind, Report};
+
+/// `release …`
+#[derive(Subcommand, Debug)]
+pub enum ReleaseCommand {
+    /// Put a release live.
+    Activate {
+        /// Site name.
+        site: String,
+        /// Release id.
+        id: String,
+    },
+    /// Go back to the release live before the current one, or to `--to`.
+    Rollback {
+        /// Site name.
+        site: String,
+        /// A ready release to go back to.
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+/// Runs a release command; a switch that did not happen is an error (non-zero exit).
+pub async fn run(settings: &Settings, actor: &str, cmd: ReleaseCommand) -> anyhow::Result<()> {
+    let core = Core::open(settings).await?;
+    let apache = Arc::new(ApacheCtl::from_settings(settings));
+    if let ApacheCtl::Unavailable(why) = apache.as_ref() {
+        anyhow::bail!("{why}");
+    }
+    let golive = GoLive {
+        pool: core.pool.clone(),
+        sites_root: settings.sites_root(),
+        apache,
+        http: reqwest::Client::new(),
+        health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
+    };
+    let source = Source::default();
+    let report = match cmd {
+        ReleaseCommand::Activate { site, id } => {
+            golive
+                .activate(&site, &id, Kind::Activate, actor, &source)
+                .await?
+        }
+        ReleaseCommand::Rollback { site, to } => {
+            golive
+                .rollback(&site, to.as_deref(), actor, &source)
+                .await?
+        }
+    };
+    print_report(&report);
+    anyhow::ensure!(report.ok, "{}", report.message);
+    Ok(())
+}
+
+fn print_report(r: &Report) {
+    for s in &r.steps {
+        println!(
+            "{} {:<28} {:>6} ms  {}",
+            if s.ok { "ok  " } else { "FAIL" },
+            s.step,
+            s.ms,
+            s.detail.lines().next().unwrap_or("")
+        );
+    }
+    println!("{}", r.message);
+}
