@@ -29,8 +29,9 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 #[derive(Clone, Copy)]
 pub struct MustChangePassword;
 
+/// Whether the request is for the JSON API, judged on the path the router uses.
 fn is_api(req: &ServiceRequest) -> bool {
-    req.path().starts_with("/api/")
+    req.match_info().as_str().starts_with("/api/")
 }
 
 /// The guard, wrapped around the whole app.
@@ -103,8 +104,16 @@ async fn decide(
     client: &ClientInfo,
     api: bool,
 ) -> Result<(), Refusal> {
-    let Some(pattern) = req.match_pattern() else {
-        return Ok(()); // No route matches: the default service answers 404.
+    // Match on the path the router will use (percent-decoded), never the raw one: `/%61dmin`
+    // must be judged as `/admin`. Nothing matches: 404 here, so no handler is ever reached
+    // without its declaration being checked.
+    let routed = req.match_info().as_str().to_owned();
+    let Some(pattern) = req.resource_map().match_pattern(&routed) else {
+        return Err(AppError::NotFound(
+            "There is nothing at this address. Check the link, or start again from the sites page."
+                .into(),
+        )
+        .into());
     };
     let declared: Vec<_> = ROUTES.iter().filter(|r| r.path == pattern).collect();
     let Some(route) = declared.iter().find(|r| r.method == req.method()) else {

@@ -100,6 +100,45 @@ async fn logout_needs_a_session() {
 }
 
 #[tokio::test]
+async fn percent_encoded_paths_are_judged_as_the_router_sees_them() {
+    let app = spawn_app().await;
+    let anon = app.browser();
+    for path in [
+        "/%61dmin/users",
+        "/%61udit",
+        "/%61dmin/users/admin",
+        "/sites/%6eew",
+    ] {
+        let res = anon.get(path).await;
+        assert_eq!(res.status(), 303, "{path}");
+        assert!(
+            res.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login"),
+            "{path}"
+        );
+    }
+    let res = reqwest::get(format!("{}/%61pi/v1/audit", app.base))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    // A viewer cannot reach the admin page behind an encoded name either.
+    let pw = app.add_user("peek", Role::Viewer).await;
+    let viewer = app.logged_in("peek", &pw).await;
+    assert_eq!(viewer.get("/sites/%6eew").await.status(), 403);
+    assert_eq!(viewer.get("/%61dmin/users").await.status(), 403);
+    // Log-in CSRF through an encoded path is refused too.
+    let res = anon
+        .post_form(
+            "/%6cogin",
+            &[("user_name", "admin"), ("password", &app.admin_password)],
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
 async fn unknown_addresses_are_404_and_wrong_methods_405() {
     let app = spawn_app().await;
     let b = app.browser();

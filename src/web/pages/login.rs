@@ -34,11 +34,15 @@ pub struct NextQuery {
 
 /// Only local paths: `next` must not send anyone to another site.
 fn safe_next(next: Option<&str>) -> String {
+    // A local path only: one leading '/', no second '/' or '\\' (another host), and no
+    // whitespace or control characters, which browsers strip ("/\t/evil" becomes "//evil").
     match next {
         Some(n)
             if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
+                && !n[1..].starts_with(['/', '\\'])
+                && !n
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
                 && !n.starts_with("/login") =>
         {
             n.to_owned()
@@ -202,6 +206,9 @@ mod tests {
             "https://evil.example",
             "/\\evil",
             "/login?next=/",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
         ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
