@@ -43,7 +43,7 @@ impl Auth {
         let logged_name = super::UserName::parse(&name)
             .map(|n| n.to_string())
             .unwrap_or_else(|_| "(invalid name)".into());
-        if let Some(wait) = self.throttle.wait_needed(&name, ip) {
+        if let Err(wait) = self.throttle.try_attempt(&name, ip) {
             let secs = wait.as_secs().max(1);
             audit::record_alone(
                 &self.pool,
@@ -66,7 +66,7 @@ impl Auth {
             .await?;
         let user = match (user, verdict) {
             (Some(u), Verdict::Right | Verdict::RightRehashed(_)) if u.disabled => {
-                self.login_failed(&name, &logged_name, ip, source, "account disabled")
+                self.login_failed(&logged_name, source, "account disabled")
                     .await?;
                 return Err(wrong());
             }
@@ -78,14 +78,8 @@ impl Auth {
             }
             (Some(u), Verdict::Right) => u,
             (_, _) => {
-                self.login_failed(
-                    &name,
-                    &logged_name,
-                    ip,
-                    source,
-                    "wrong user name or password",
-                )
-                .await?;
+                self.login_failed(&logged_name, source, "wrong user name or password")
+                    .await?;
                 return Err(wrong());
             }
         };
@@ -119,15 +113,8 @@ impl Auth {
         })
     }
 
-    async fn login_failed(
-        &self,
-        name: &str,
-        logged: &str,
-        ip: IpAddr,
-        source: &Source,
-        why: &str,
-    ) -> AppResult<()> {
-        self.throttle.failed(name, ip);
+    /// Records a failed log-in (the throttle counted it when it was admitted).
+    async fn login_failed(&self, logged: &str, source: &Source, why: &str) -> AppResult<()> {
         audit::record_alone(
             &self.pool,
             &Event::new("anonymous", "login", Outcome::Failed)

@@ -69,10 +69,28 @@ impl Throttle {
             .max()
     }
 
-    /// Counts a failed attempt against the account and the address.
-    pub fn failed(&self, account: &str, ip: IpAddr) {
+    /// Admits an attempt now, or says how long to wait. An admitted attempt is counted as a
+    /// failure at once (a success clears it): checking and counting under one lock means
+    /// thirty simultaneous guesses cannot all slip in before the first is counted.
+    pub fn try_attempt(&self, account: &str, ip: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();
         let mut entries = self.entries.lock().expect("throttle lock");
+        let wait = Self::keys(account, ip)
+            .into_iter()
+            .filter_map(|(key, cap)| {
+                let e = entries.get(&key)?;
+                let until = e.last + delay(e.failures, cap);
+                (until > now).then(|| until - now)
+            })
+            .max();
+        if let Some(wait) = wait {
+            return Err(wait);
+        }
+        Self::count(&mut entries, account, ip, now);
+        Ok(())
+    }
+
+    fn count(entries: &mut HashMap<Key, Entry>, account: &str, ip: IpAddr, now: Instant) {
         if entries.len() > PRUNE_ABOVE {
             entries.retain(|_, e| now.duration_since(e.last) < MEMORY);
         }
@@ -89,6 +107,12 @@ impl Throttle {
         }
     }
 
+    /// Counts a failed attempt against the account and the address.
+    pub fn failed(&self, account: &str, ip: IpAddr) {
+        let mut entries = self.entries.lock().expect("throttle lock");
+        Self::count(&mut entries, account, ip, Instant::now());
+    }
+
     /// A successful log-in clears the account's and the address's record.
     pub fn succeeded(&self, account: &str, ip: IpAddr) {
         let mut entries = self.entries.lock().expect("throttle lock");
@@ -101,6 +125,21 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simultaneous_attempts_are_counted_before_they_are_checked() {
+        let t = Throttle::default();
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let admitted = (0..30)
+            .filter(|_| t.try_attempt("admin", ip).is_ok())
+            .count();
+        assert_eq!(
+            admitted, FREE_FAILURES as usize,
+            "only the free attempts get through at once"
+        );
+        t.succeeded("admin", ip);
+        assert!(t.try_attempt("admin", ip).is_ok());
+    }
 
     #[test]
     fn delays_grow_and_are_capped() {
