@@ -34,7 +34,16 @@ struct Row {
 
 /// Recomputes every hash in id order (streamed: constant memory at any size).
 pub async fn verify(pool: &SqlitePool) -> anyhow::Result<Verification> {
-    let mut rows = sqlx::query_as::<_, Row>("SELECT * FROM audit_events ORDER BY id").fetch(pool);
+    // The head first, then the events up to it: events appended while we walk are newer than
+    // what we check, and must not look like a cut-off end.
+    let head: Option<(i64, String)> = sqlx::query_as("SELECT last_id, last_hash FROM audit_head")
+        .fetch_optional(pool)
+        .await
+        .context("reading the audit log head")?;
+    let upto = head.as_ref().map(|(id, _)| *id).unwrap_or(i64::MAX);
+    let mut rows = sqlx::query_as::<_, Row>("SELECT * FROM audit_events WHERE id <= ? ORDER BY id")
+        .bind(upto)
+        .fetch(pool);
     let mut prev = GENESIS.to_owned();
     let mut expected_id = 1i64;
     let mut count = 0u64;
@@ -77,10 +86,7 @@ pub async fn verify(pool: &SqlitePool) -> anyhow::Result<Verification> {
         expected_id += 1;
         count += 1;
     }
-    let head: Option<(i64, String)> = sqlx::query_as("SELECT last_id, last_hash FROM audit_head")
-        .fetch_optional(pool)
-        .await
-        .context("reading the audit log head")?;
+    drop(rows);
     let last_id = expected_id - 1;
     match head {
         None if count == 0 => Ok(Verification::Intact { events: 0 }),

@@ -141,3 +141,35 @@ async fn verify_passes_on_an_untouched_log() {
     assert!(ok, "{err}");
     assert!(out.starts_with("audit log intact, "), "{out}");
 }
+
+#[tokio::test]
+async fn verify_is_not_fooled_by_events_written_while_it_runs() {
+    let app = spawn_app().await;
+    let core = app.core().await;
+    for i in 0..2000 {
+        audit::record_alone(
+            &core.pool,
+            &Event::new("test", "fill", Outcome::Ok).detail(serde_json::json!({"i": i})),
+        )
+        .await
+        .unwrap();
+    }
+    let writer = {
+        let pool = core.pool.clone();
+        tokio::spawn(async move {
+            for i in 0..300 {
+                audit::record_alone(
+                    &pool,
+                    &Event::new("test", "busy", Outcome::Ok).detail(serde_json::json!({"i": i})),
+                )
+                .await
+                .unwrap();
+            }
+        })
+    };
+    for _ in 0..5 {
+        let v = audit::verify(&core.pool).await.unwrap();
+        assert!(matches!(v, Verification::Intact { .. }), "{v:?}");
+    }
+    writer.await.unwrap();
+}
