@@ -81,6 +81,35 @@ fn settings_json(s: &Settings) -> Value {
     serde_json::to_value(s).expect("settings serialise")
 }
 
+/// Refuses host names another site already answers to: Apache would send them to whichever
+/// vhost comes first, and one site's releases would show up under the other's name.
+async fn check_hosts_free(
+    conn: &mut SqliteConnection,
+    except: Option<i64>,
+    settings: &Settings,
+) -> AppResult<()> {
+    let others: Vec<(i64, String, String, String)> =
+        sqlx::query_as("SELECT id, name, server_name, aliases FROM sites")
+            .fetch_all(&mut *conn)
+            .await?;
+    let mine: Vec<&String> = std::iter::once(&settings.server_name)
+        .chain(&settings.aliases)
+        .collect();
+    for (id, name, server, aliases) in others {
+        if Some(id) == except {
+            continue;
+        }
+        let aliases: Vec<String> = serde_json::from_str(&aliases).unwrap_or_default();
+        if let Some(taken) = mine.iter().find(|h| ***h == server || aliases.contains(h)) {
+            return Err(AppError::Conflict {
+                code: "host_in_use",
+                message: format!("{taken} is already an address of the site {name}: each address can belong to one site only."),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Creates a site: folders first (idempotent), then the row and its audit event together.
 pub async fn create(
     pool: &SqlitePool,
@@ -96,6 +125,9 @@ pub async fn create(
         .bind(name)
         .fetch_optional(&mut *tx)
         .await?;
+    if exists.is_none() {
+        check_hosts_free(&mut tx, None, settings).await?;
+    }
     if exists.is_some() {
         return Err(AppError::Conflict {
             code: "site_exists",
@@ -161,6 +193,7 @@ pub async fn update(
         .create(&new.shared_paths)
         .context("creating shared folders")?;
     let mut tx = db::begin_write(pool).await?;
+    check_hosts_free(&mut tx, Some(site.id), new).await?;
     sqlx::query(
         "UPDATE sites SET server_name = ?, aliases = ?, keep_releases = ?, switch_mode = ?, health_path = ?, \
          shared_paths = ?, reload_always = ?, updated_at = ? WHERE id = ?",

@@ -46,6 +46,17 @@ async fn admins_create_sites_and_everyone_reads_them() {
         .await
         .unwrap();
     assert_eq!(denied.status(), 403);
+    let clash = reqwest::Client::new()
+        .post(format!("{}/api/v1/sites", app.base))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "ashop", "server_name": "ashop.example.org", "aliases": ["shop.example.org"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clash.status(), 409);
+    let err: serde_json::Value = clash.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "host_in_use");
+    assert!(err["error"]["message"].as_str().unwrap().contains("shop"));
     let dup = reqwest::Client::new()
         .post(format!("{}/api/v1/sites", app.base))
         .bearer_auth(&admin)

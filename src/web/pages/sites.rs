@@ -297,7 +297,7 @@ pub async fn update(
             "/sites/{}?notice=site-saved",
             site.name
         ))),
-        Err(e @ AppError::Invalid { .. }) => render(
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &FormPage {
                 ctx,
