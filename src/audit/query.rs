@@ -212,11 +212,16 @@ pub const CSV_HEADER: &str =
 /// A CSV field: quoted, quotes doubled, and line breaks written as `\n` so that no text a
 /// user typed can start a line of its own.
 fn csv_field(s: &str) -> String {
-    let flat = s
+    let mut flat = s
         .replace('\\', "\\\\")
         .replace('\r', "\\r")
         .replace('\n', "\\n")
         .replace(['\u{2028}', '\u{2029}'], " ");
+    // A cell a spreadsheet would run as a formula (e.g. a user agent "=HYPERLINK(…)") is
+    // defused with a leading apostrophe.
+    if flat.starts_with(['=', '+', '-', '@', '\t']) {
+        flat.insert(0, '\'');
+    }
     format!("\"{}\"", flat.replace('"', "\"\""))
 }
 
@@ -287,6 +292,8 @@ mod tests {
         assert!(!f.contains('\n') && !f.contains('\r') && !f.contains('\u{2028}'));
         assert!(f.starts_with('"') && f.ends_with('"'));
         assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("-1+2"), "\"'-1+2\"");
     }
 
     #[test]

@@ -85,9 +85,14 @@ impl GoLive {
         )
         .await?;
 
-        let result = self
+        let mut result = self
             .switch(&site, &paths, release_id, &mut steps, actor, source)
             .await;
+        if result.is_ok() {
+            result = self
+                .health_step(&site, release_id, &mut steps, actor, source)
+                .await;
+        }
         let mut report = Report {
             site: site.name.clone(),
             active: before.clone(),
@@ -100,43 +105,58 @@ impl GoLive {
             message: String::new(),
             steps: Vec::new(),
         };
-        match result {
+        // Switched on disk but not recorded (database unwritable): that is a failure too, and
+        // the previous release goes back rather than leaving the records wrong.
+        let result = match result {
             Ok(()) => {
                 crate::fault::point("before_record");
                 self.record_live(&site, release_id, kind, actor, source, &steps.0)
-                    .await?;
+                    .await
+                    .map_err(|e| Failure {
+                        code: "record_failed",
+                        message: format!(
+                            "The switch could not be recorded ({e}), so it was not kept."
+                        ),
+                        switched: true,
+                    })
+            }
+            Err(f) => Err(f),
+        };
+        match result {
+            Ok(()) => {
                 report.ok = true;
                 report.active = Some(release_id.to_owned());
                 report.previous = before.clone();
                 report.message = format!("Release {release_id} is live.");
-                retention::apply(
-                    &self.pool,
-                    &self.sites_root,
-                    &sites::get(&self.pool, &site.name).await?,
-                    actor,
-                    source,
-                )
-                .await?;
+                // Clean-up must not turn a done switch into an error: it is retried next time.
+                let cleanup = async {
+                    retention::apply(
+                        &self.pool,
+                        &self.sites_root,
+                        &sites::get(&self.pool, &site.name).await?,
+                        actor,
+                        source,
+                    )
+                    .await
+                };
+                if let Err(e) = cleanup.await {
+                    tracing::error!(error = ?e, site = %site.name, "retention after going live failed");
+                }
             }
             Err(f) => {
                 if f.switched {
-                    let restored = self
+                    let (restored, healthy) = self
                         .put_back(&site, &paths, before.as_deref(), &mut steps, actor, source)
                         .await;
                     report.rolled_back = restored;
-                    report.message = match (&before, restored) {
-                        (Some(b), true) => format!(
-                            "{} Release {b} was put back automatically and is live again.",
+                    report.message = match (&before, restored, healthy) {
+                        (Some(b), true, true) => format!("{} Release {b} was put back automatically and is live again.", f.message),
+                        (Some(b), true, false) => format!(
+                            "{} Release {b} was put back automatically, but it does not pass its health check either: the problem may be outside the releases. Check the site now.",
                             f.message
                         ),
-                        (None, true) => format!(
-                            "{} The site was returned to having nothing live.",
-                            f.message
-                        ),
-                        (_, false) => format!(
-                            "{} Putting the previous release back also failed: check the site now.",
-                            f.message
-                        ),
+                        (None, true, _) => format!("{} The site was returned to having nothing live.", f.message),
+                        (_, false, _) => format!("{} Putting the previous release back also failed: check the site now.", f.message),
                     };
                 } else {
                     report.message = format!(
@@ -360,6 +380,23 @@ impl GoLive {
             ));
         }
 
+        Ok(())
+    }
+
+    /// The health check through Apache, recorded as a step and an audit event.
+    async fn health_step(
+        &self,
+        site: &Site,
+        release_id: &str,
+        steps: &mut Steps,
+        actor: &str,
+        source: &Source,
+    ) -> Result<(), Failure> {
+        let fail = |code, message: String, switched| Failure {
+            code,
+            message,
+            switched,
+        };
         let t = Instant::now();
         let header_release =
             (site.settings.switch_mode == SwitchMode::Pinned).then_some(release_id);
@@ -405,19 +442,28 @@ impl GoLive {
         steps: &mut Steps,
         actor: &str,
         source: &Source,
-    ) -> bool {
+    ) -> (bool, bool) {
         let t = Instant::now();
         if !self.apache.is_alive().await {
             if let Err(e) = self.apache.ensure_running().await {
                 steps.push("restart Apache", t, false, format!("{e:#}"));
             }
         }
+        // Judged on configuration, switch and reload: a previous release that fails its health
+        // check too is still back, and the report says so instead of claiming it failed.
+        let mut healthy = true;
         let ok = match before {
             Some(prev) => {
                 let mut undo = Steps(Vec::new());
                 let r = self
                     .switch(site, paths, prev, &mut undo, actor, source)
                     .await;
+                if r.is_ok() {
+                    healthy = self
+                        .health_step(site, prev, &mut undo, actor, source)
+                        .await
+                        .is_ok();
+                }
                 steps.0.extend(undo.0.into_iter().map(|mut s| {
                     s.step = format!("put back: {}", s.step);
                     s
@@ -449,10 +495,10 @@ impl GoLive {
             &Event::new(actor, "auto_rollback", outcome)
                 .source(source)
                 .site(&site.name)
-                .detail(json!({"to": before})),
+                .detail(json!({"to": before, "healthy": healthy})),
         )
         .await;
-        ok
+        (ok, healthy)
     }
 
     /// Records one step's result; `who` is (actor, source).

@@ -95,14 +95,16 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
         original_name: &upload.original_name,
     };
     if let Some(same) = store::find_same_archive(ctx.pool, site.id, &upload.sha256).await? {
-        let message = format!(
-            "This archive is identical to release {} (uploaded by {} at {}). Nothing new was stored: \
-             put that release live instead.",
-            same.id,
-            same.uploaded_by.trim_start_matches("user:"),
-            same.uploaded_at
-        );
-        return Err(refuse(ctx, site, &record, "duplicate_release", &message, None).await);
+        return Err(refuse(
+            ctx,
+            site,
+            &record,
+            "duplicate_release",
+            &duplicate_message(&same),
+            None,
+            false,
+        )
+        .await);
     }
 
     // The intent: if the process dies while files are being written, start-up marks it
@@ -112,6 +114,44 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
         .site(&site.name)
         .release(&release_id);
     audit::record_alone(ctx.pool, &intent.detail(json!({"sha256": upload.sha256, "archive_bytes": upload.bytes, "original_name": upload.original_name}))).await?;
+    match store_release(ctx, site, &paths, &record, &upload).await {
+        Ok(release) => Ok(release),
+        // Every failure after the intent is recorded, so nothing is left open or mislabelled.
+        Err(e) => {
+            let (code, message) = match &e {
+                AppError::Internal(_) => (
+                    "internal",
+                    "The server could not store the release; the problem was logged.".to_owned(),
+                ),
+                other => (other.code(), other.to_string()),
+            };
+            match refuse(ctx, site, &record, code, &message, None, true).await {
+                AppError::Internal(r) => Err(AppError::Internal(r)),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
+fn duplicate_message(same: &Release) -> String {
+    format!(
+        "This archive is identical to release {} (uploaded by {} at {}). Nothing new was stored: \
+         put that release live instead.",
+        same.id,
+        same.uploaded_by.trim_start_matches("user:"),
+        same.uploaded_at
+    )
+}
+
+/// Everything after the intent: extract, link, sync, then under the lock rename and record.
+async fn store_release(
+    ctx: &IngestCtx<'_>,
+    site: &Site,
+    paths: &SitePaths,
+    record: &NewRelease<'_>,
+    upload: &Received,
+) -> AppResult<Release> {
+    let release_id = record.release_id.to_owned();
     let staging_dir = paths.releases().join(format!(".tmp-{release_id}"));
     let mut staging = Staging(Some(staging_dir.clone()));
     let (archive_path, bytes, shared_paths, limits) = (
@@ -146,9 +186,6 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
     .map_err(|e| AppError::Internal(anyhow::anyhow!("extraction task failed: {e}")))?;
     let extracted = match outcome {
         Ok(x) => x,
-        Err(AppError::Invalid { code, message }) => {
-            return Err(refuse(ctx, site, &record, code, &message, None).await)
-        }
         Err(e) => return Err(e),
     };
 
@@ -159,6 +196,13 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
         Duration::from_secs(60),
     )
     .await?;
+    // Checked again under the lock: two identical uploads at once must not both be kept.
+    if let Some(same) = store::find_same_archive(ctx.pool, site.id, &upload.sha256).await? {
+        return Err(AppError::Conflict {
+            code: "duplicate_release",
+            message: duplicate_message(&same),
+        });
+    }
     let final_dir = paths.release(&release_id);
     std::fs::rename(&staging_dir, &final_dir)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("moving the release into place: {e}")))?;
@@ -171,7 +215,7 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
     let mut tx = db::begin_write(ctx.pool).await?;
     store::insert_ready(
         &mut tx,
-        &record,
+        record,
         extracted.format.as_str(),
         extracted.unpacked_bytes,
         &extracted.files,
@@ -188,7 +232,10 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
     .await?;
     tx.commit().await?;
     staging.0 = None;
-    retention::apply(ctx.pool, ctx.sites_root, site, ctx.actor, ctx.source).await?;
+    // Clean-up must not turn a stored release into an error: it runs again next time.
+    if let Err(e) = retention::apply(ctx.pool, ctx.sites_root, site, ctx.actor, ctx.source).await {
+        tracing::error!(error = ?e, site = %site.name, "retention after an upload failed");
+    }
     store::get(ctx.pool, site.id, &release_id).await
 }
 
@@ -200,6 +247,7 @@ async fn refuse(
     code: &'static str,
     message: &str,
     entry: Option<&str>,
+    after_intent: bool,
 ) -> AppError {
     let result = async {
         let mut tx = db::begin_write(ctx.pool).await?;
@@ -210,8 +258,8 @@ async fn refuse(
                 "code": code, "reason": message, "entry": entry, "sha256": record.sha256,
                 "archive_bytes": record.archive_bytes, "original_name": record.original_name,
             }));
-        // A duplicate is refused before any release id is used: it names no release.
-        if code != "duplicate_release" {
+        // Refused before the intent (a known duplicate): no release id was used.
+        if after_intent {
             store::insert_failed(&mut tx, record, code, message).await?;
             event = event.release(record.release_id);
         }
@@ -222,7 +270,7 @@ async fn refuse(
     .await;
     match result {
         Err(e) => AppError::Internal(e),
-        Ok(()) if code == "duplicate_release" => AppError::Conflict {
+        Ok(()) if code == "duplicate_release" || code == "busy" => AppError::Conflict {
             code,
             message: message.to_owned(),
         },

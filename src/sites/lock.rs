@@ -24,6 +24,9 @@ pub struct Holder {
     pub since: String,
 }
 
+/// Serialises taking a lock with writing its holder note (see `try_lock`).
+static NOTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A held lock; released when dropped (or when the process dies).
 pub struct SiteLock {
     _file: Flock<File>,
@@ -72,6 +75,9 @@ pub fn try_lock(site_dir: &Path, who: &str, what: &str) -> Result<SiteLock, AppE
             site_dir.display()
         ))
     })?;
+    // Taking the lock and noting the holder happen under one in-process mutex, so a loser in
+    // this process always finds the winner's note already written (no waiting on a worker).
+    let _noting = NOTING.lock().unwrap_or_else(|e| e.into_inner());
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(mut locked) => {
             let holder = Holder {
@@ -89,18 +95,7 @@ pub fn try_lock(site_dir: &Path, who: &str, what: &str) -> Result<SiteLock, AppE
             );
             Ok(SiteLock { _file: locked })
         }
-        Err((_, Errno::EWOULDBLOCK)) => {
-            // The holder writes its note just after locking: give it a moment to appear.
-            let mut holder = read_holder(site_dir);
-            for _ in 0..20 {
-                if holder.is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-                holder = read_holder(site_dir);
-            }
-            Err(busy(holder))
-        }
+        Err((_, Errno::EWOULDBLOCK)) => Err(busy(read_holder(site_dir))),
         Err((_, e)) => Err(AppError::Internal(anyhow::anyhow!(
             "locking site {}: {e}",
             site_dir.display()
