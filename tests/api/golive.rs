@@ -470,3 +470,37 @@ async fn the_config_page_shows_the_vhost_and_apaches_own_words() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn changed_settings_reach_apache_through_a_checked_switch() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = setup(&app, json!({})).await;
+    let a = upload(&app, &token, "release A", &[]).await;
+    assert_eq!(activate(&app, &token, &a).await.0, 200);
+    let pw = app.add_user("boss", cutover::auth::Role::Admin).await;
+    let admin = app.logged_in("boss", &pw).await;
+    let res = admin
+        .post(
+            "/sites/shop/settings",
+            &[
+                ("server_name", HOST),
+                ("aliases", "www.shop.example.test"),
+                ("keep_releases", "5"),
+                ("switch", "pinned"),
+                ("health_path", "/"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let url = format!("http://{}/", app.settings.apache.listen);
+    let body = reqwest::Client::new()
+        .get(url)
+        .header("Host", "www.shop.example.test")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "release A", "the new alias is served at once");
+}

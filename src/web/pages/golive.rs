@@ -118,7 +118,8 @@ struct ResultPage {
     report: Report,
 }
 
-fn result(ctx: PageCtx, report: Report) -> AppResult<HttpResponse> {
+/// The result page of a switch (200 when done, 422 when not).
+pub fn result(ctx: PageCtx, report: Report) -> AppResult<HttpResponse> {
     let status = if report.ok {
         StatusCode::OK
     } else {

@@ -52,7 +52,9 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "user-disabled" => "The user was disabled and all their sessions were ended.",
         "user-enabled" => "The user was enabled.",
         "site-created" => "The site was created. Upload its first release below.",
-        "site-saved" => "The site's settings were saved.",
+        "site-saved" => {
+            "The site's settings were saved (and Apache uses them, if a release is live)."
+        }
         "uploaded" => "The release was uploaded and checked. It is ready to go live.",
         "pinned" => "The release is pinned: clean-up will keep it.",
         "unpinned" => "The release is no longer pinned.",

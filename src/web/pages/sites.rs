@@ -277,6 +277,7 @@ pub async fn update(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let site = store::get(&state.pool, &name).await?;
+    let old_settings = site.settings.clone();
     let mut form = form.into_inner();
     form.name = site.name.clone();
     let result = async {
@@ -293,10 +294,34 @@ pub async fn update(
     }
     .await;
     match result {
-        Ok(site) => Ok(see_other(&format!(
-            "/sites/{}?notice=site-saved",
-            site.name
-        ))),
+        // With a release live, Apache takes the new settings through the usual checked switch
+        // (configtest, reload, health check, put back on failure).
+        Ok(site) => match &site.active_release {
+            Some(live) if site.settings != old_settings => {
+                let report = state
+                    .golive
+                    .activate(
+                        &site.name,
+                        live,
+                        crate::golive::Kind::Activate,
+                        &who.actor(),
+                        &client.source,
+                    )
+                    .await?;
+                if report.ok {
+                    Ok(see_other(&format!(
+                        "/sites/{}?notice=site-saved",
+                        site.name
+                    )))
+                } else {
+                    super::golive::result(ctx, report)
+                }
+            }
+            _ => Ok(see_other(&format!(
+                "/sites/{}?notice=site-saved",
+                site.name
+            ))),
+        },
         Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &FormPage {
