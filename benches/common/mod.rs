@@ -94,7 +94,7 @@ pub fn stop_group(pgid: i32, grace: Duration) {
 // ---------------------------------------------------------------------------------------
 
 /// A temporary folder, mode 0755: Apache's workers (www-data when we are root) must pass
-/// through it to reach the sites. Removed at the end unless `CUTOVER_BENCH_KEEP` is set.
+/// through it to reach the sites. Removed at the end unless `KEEP_BENCH_DIR` is set.
 pub struct BenchDir(Option<tempfile::TempDir>);
 
 impl BenchDir {
@@ -117,7 +117,7 @@ impl BenchDir {
 
 impl Drop for BenchDir {
     fn drop(&mut self) {
-        if std::env::var_os("CUTOVER_BENCH_KEEP").is_some() {
+        if std::env::var_os("KEEP_BENCH_DIR").is_some() {
             let dir = self.0.take().unwrap().keep();
             eprintln!("kept {}", dir.display());
         }
@@ -244,6 +244,12 @@ impl Server {
                 .stdout(out.try_clone()?)
                 .stderr(out)
                 .process_group(0);
+            // Only the config file speaks: no CUTOVER_* variable of ours may leak in.
+            for (k, _) in std::env::vars_os() {
+                if k.to_string_lossy().starts_with("CUTOVER_") {
+                    cmd.env_remove(k);
+                }
+            }
             let spawned = Instant::now();
             let child = cmd.spawn().context("spawning cutover serve")?;
             register(child.id() as i32);
