@@ -34,6 +34,8 @@ pub const PASSWORD: &str = "swift amber kettle 9472";
 // ---------------------------------------------------------------------------------------
 
 static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// Temporary folders to remove on Ctrl-C (exiting skips their `Drop`).
+static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 fn register(pgid: i32) {
     GROUPS.lock().unwrap().push(pgid);
@@ -43,7 +45,8 @@ fn unregister(pgid: i32) {
     GROUPS.lock().unwrap().retain(|g| *g != pgid);
 }
 
-/// On Ctrl-C: SIGTERM every registered process group, a short grace, SIGKILL, exit 130.
+/// On Ctrl-C: SIGTERM every registered process group, a short grace, SIGKILL, remove the
+/// temporary folders, exit 130.
 /// (Panics are covered by the guards' `Drop`.)
 pub fn stop_everything_on_ctrl_c() {
     tokio::spawn(async {
@@ -56,6 +59,11 @@ pub fn stop_everything_on_ctrl_c() {
             std::thread::sleep(Duration::from_secs(3));
             for g in &groups {
                 let _ = kill(Pid::from_raw(-g), Signal::SIGKILL);
+            }
+            if std::env::var_os("KEEP_BENCH_DIR").is_none() {
+                for d in DIRS.lock().unwrap().iter() {
+                    let _ = std::fs::remove_dir_all(d);
+                }
             }
             std::process::exit(130);
         }
@@ -106,6 +114,7 @@ impl BenchDir {
             .expect("temp dir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
             .expect("chmod 0755");
+        DIRS.lock().unwrap().push(dir.path().to_path_buf());
         Self(Some(dir))
     }
 
