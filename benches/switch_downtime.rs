@@ -380,6 +380,11 @@ fn print_outcome(o: &Outcome) {
         "   idle keep-alive connections closed by the server before an answer (retried once, as browsers do): {}",
         s.idle_closed_retried
     );
+    println!(
+        "   request latency: {}; over 500 ms: {}",
+        common::dist(&s.latencies_ms),
+        s.latencies_ms.iter().filter(|l| **l > 500.0).count()
+    );
     for e in &s.torn_examples {
         println!("   torn: {e}");
     }

@@ -54,6 +54,8 @@ pub struct Stats {
     pub torn_examples: Vec<String>,
     /// How long the load ran.
     pub elapsed: Duration,
+    /// Time of every request that got an answer (retries included), milliseconds.
+    pub latencies_ms: Vec<f64>,
 }
 
 impl Stats {
@@ -76,6 +78,7 @@ impl Stats {
             }
         }
         self.elapsed = self.elapsed.max(o.elapsed);
+        self.latencies_ms.extend(o.latencies_ms);
     }
 
     /// Non-2xx answers.
@@ -165,7 +168,12 @@ async fn client(
         let mut retried = false;
         loop {
             stats.sent += 1;
-            match conn.get(path).await {
+            let t = Instant::now();
+            let answer = conn.get(path).await;
+            if answer.is_ok() {
+                stats.latencies_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            match answer {
                 Ok(r) if r.truncated => {
                     *stats.torn.entry("short body".into()).or_default() += 1;
                     if stats.torn_examples.len() < 5 {
