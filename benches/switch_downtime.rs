@@ -195,7 +195,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!();
     println!(
-        "   {:<31} {:>8} {:>7} {:>8} {:>10} {:>6} {:>14} {:>12}",
+        "   {:<31} {:>8} {:>7} {:>8} {:>10} {:>6} {:>14} {:>12} {:>13}",
         "method",
         "requests",
         "req/s",
@@ -203,11 +203,12 @@ async fn main() -> anyhow::Result<()> {
         "conn errs",
         "torn",
         "idle KA closes",
-        "switch p50"
+        "switch p50",
+        "request p99"
     );
     for o in &outcomes {
         println!(
-            "   {:<31} {:>8} {:>7.0} {:>8} {:>10} {:>6} {:>14} {:>9.1} ms",
+            "   {:<31} {:>8} {:>7.0} {:>8} {:>10} {:>6} {:>14} {:>9.1} ms {:>10.1} ms",
             o.method.title(),
             o.stats.sent,
             o.stats.rate(),
@@ -215,7 +216,8 @@ async fn main() -> anyhow::Result<()> {
             o.stats.conn_errors_total(),
             o.stats.torn_total(),
             o.stats.idle_closed_retried,
-            common::median(&o.switch_ms)
+            common::median(&o.switch_ms),
+            common::percentile(&o.stats.latencies_ms, 99.0)
         );
     }
     let get = |m: Method| outcomes.iter().find(|o| o.method == m).unwrap();
