@@ -87,6 +87,9 @@ impl Floor {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if !common::invoked_by_cargo_bench("activation_latency") {
+        return Ok(());
+    }
     common::stop_everything_on_ctrl_c();
     common::heading("activation_latency");
     let started = Instant::now();

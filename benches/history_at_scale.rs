@@ -287,6 +287,9 @@ async fn export(c: &Clients, pid: i32, path: &str) -> anyhow::Result<Option<Stri
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if !common::invoked_by_cargo_bench("history_at_scale") {
+        return Ok(());
+    }
     common::stop_everything_on_ctrl_c();
     common::heading("history_at_scale");
     let started = Instant::now();

@@ -25,6 +25,9 @@ type Sample = (usize, bool, f64);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if !common::invoked_by_cargo_bench("login_storm") {
+        return Ok(());
+    }
     common::stop_everything_on_ctrl_c();
     common::heading("login_storm");
     let started = Instant::now();

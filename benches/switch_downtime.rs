@@ -139,6 +139,9 @@ struct Outcome {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if !common::invoked_by_cargo_bench("switch_downtime") {
+        return Ok(());
+    }
     common::stop_everything_on_ctrl_c();
     common::heading("switch_downtime");
     let started = Instant::now();

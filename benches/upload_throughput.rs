@@ -84,6 +84,9 @@ impl Run {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if !common::invoked_by_cargo_bench("upload_throughput") {
+        return Ok(());
+    }
     common::stop_everything_on_ctrl_c();
     common::heading("upload_throughput");
     let started = Instant::now();

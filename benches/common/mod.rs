@@ -671,6 +671,17 @@ pub fn machine() -> String {
     )
 }
 
+/// False (after saying so) when not run by `cargo bench`: `cargo test --all-targets` (the CI
+/// command) also builds and runs `harness = false` benches, without the `--bench` flag that
+/// `cargo bench` passes, and minutes of load in a debug build have no place in a test run.
+pub fn invoked_by_cargo_bench(name: &str) -> bool {
+    let yes = std::env::args().skip(1).any(|a| a == "--bench");
+    if !yes {
+        println!("{name}: skipped (run it with `cargo bench --bench {name}`)");
+    }
+    yes
+}
+
 /// Prints the bench's heading (name, date, machine).
 pub fn heading(name: &str) {
     let date = Command::new("date")
