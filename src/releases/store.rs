@@ -157,6 +157,9 @@ pub struct NewRelease<'a> {
     pub original_name: &'a str,
 }
 
+/// Manifest rows per INSERT (4 parameters each, well under SQLite's 32,766).
+const MANIFEST_ROWS_PER_INSERT: usize = 500;
+
 /// Records a ready release and its manifest (inside the caller's transaction).
 pub async fn insert_ready(
     conn: &mut SqliteConnection,
@@ -184,17 +187,20 @@ pub async fn insert_ready(
     .await
     .context("recording a release")?
     .last_insert_rowid();
-    for f in files {
-        sqlx::query(
-            "INSERT INTO release_files (release_pk, path, size, sha256) VALUES (?, ?, ?, ?)",
-        )
-        .bind(pk)
-        .bind(&f.path)
-        .bind(f.size as i64)
-        .bind(&f.sha256)
-        .execute(&mut *conn)
-        .await
-        .context("recording a release's manifest")?;
+    // Many rows per statement: one INSERT per file cost ~30 µs each (0.6 s for 20,000 files).
+    for chunk in files.chunks(MANIFEST_ROWS_PER_INSERT) {
+        let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
+            sqlx::QueryBuilder::new("INSERT INTO release_files (release_pk, path, size, sha256) ");
+        q.push_values(chunk, |mut row, f| {
+            row.push_bind(pk)
+                .push_bind(&f.path)
+                .push_bind(f.size as i64)
+                .push_bind(&f.sha256);
+        });
+        q.build()
+            .execute(&mut *conn)
+            .await
+            .context("recording a release's manifest")?;
     }
     Ok(pk)
 }
