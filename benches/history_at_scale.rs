@@ -8,7 +8,7 @@
 //! million chained hashes would add nothing to page latency (`cutover audit verify` would
 //! report the first event as bad on this database).
 //!
-//! ⚑ PENDING MERGE — routes another engineer is adding (time-range filters on `/audit` and
+//! Also measured: routes added alongside this bench (time-range filters on `/audit` and
 //! `/api/v1/audit`, `GET /audit/export.csv` and `/audit/export.json`, `/sites/{site}/timeline`)
 //! are measured when this build has them and reported as "not in this build" otherwise: no
 //! switch to flip after the merge. If the time-range parameters are not named `from`/`to`,
@@ -31,7 +31,7 @@ const WARM_UP: usize = 10;
 const PER_ROUTE_BUDGET: Duration = Duration::from_secs(15);
 const P99_TARGET_MS: f64 = 50.0;
 
-/// ⚑ PENDING MERGE: the time-range filter's query (one week, mid-log). Rename the
+/// The time-range filter's query (one week, mid-log). Rename the
 /// parameters here if the merged filter calls them something else.
 const TIME_RANGE: &str = "from=2024-06-01T00:00:00Z&to=2024-06-08T00:00:00Z";
 /// The same range, to check that the answer honours it.
@@ -245,7 +245,7 @@ async fn time_range_works(c: &Clients) -> anyhow::Result<bool> {
         }))
 }
 
-/// ⚑ PENDING MERGE: a streamed export, read in full while the console's memory is watched.
+/// A streamed export, read in full while the console's memory is watched.
 async fn export(c: &Clients, pid: i32, path: &str) -> anyhow::Result<Option<String>> {
     let rss_before = common::rss_kib(pid).unwrap_or(0);
     let can_reset = common::reset_peak(pid);
@@ -352,7 +352,7 @@ async fn main() -> anyhow::Result<()> {
             Via::Page,
             "/audit?outcome=interrupted".into(),
         ),
-        // ⚑ PENDING MERGE (the per-site timeline page).
+        // The per-site timeline page.
         (
             "site timeline page",
             Via::Page,
@@ -360,7 +360,7 @@ async fn main() -> anyhow::Result<()> {
         ),
     ];
     if range_ok {
-        // ⚑ PENDING MERGE (time-range filters).
+        // Time-range filters.
         routes.push((
             "filtered: one week (page)",
             Via::Page,
@@ -400,7 +400,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    println!("   exports (⚑ pending merge):");
+    println!("   exports:");
     let mut export_lines = Vec::new();
     for path in ["/audit/export.csv", "/audit/export.json"] {
         match export(&c, server.pid(), path).await? {

@@ -117,28 +117,31 @@ impl Filter {
         // newest-first walk by id stays fast however old the range is.
         if let Some(from) = blank(&self.from) {
             let from = bound(from, false)?;
-            let first: Option<i64> =
-                sqlx::query_scalar("SELECT MIN(id) FROM audit_events WHERE at >= ?")
-                    .bind(&from)
-                    .fetch_one(pool)
-                    .await?;
+            let first: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM audit_events WHERE at >= ? ORDER BY at, id LIMIT 1",
+            )
+            .bind(&from)
+            .fetch_optional(pool)
+            .await?;
             // The id bound narrows the walk; the time condition keeps it exact even if the
-            // clock ever stepped back.
+            // clock ever stepped back. (`+at`: SQLite must not pick the `at` index for this
+            // part and sort a week of events; the id range is the fast path.)
             q.push(" AND id >= ")
                 .push_bind(first.unwrap_or(i64::MAX))
-                .push(" AND at >= ")
+                .push(" AND +at >= ")
                 .push_bind(from);
         }
         if let Some(to) = blank(&self.to) {
             let to = bound(to, true)?;
-            let last: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(id) FROM audit_events WHERE at <= ?")
-                    .bind(&to)
-                    .fetch_one(pool)
-                    .await?;
+            let last: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM audit_events WHERE at <= ? ORDER BY at DESC, id DESC LIMIT 1",
+            )
+            .bind(&to)
+            .fetch_optional(pool)
+            .await?;
             q.push(" AND id <= ")
                 .push_bind(last.unwrap_or(0))
-                .push(" AND at <= ")
+                .push(" AND +at <= ")
                 .push_bind(to);
         }
         Ok(())

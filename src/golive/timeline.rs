@@ -81,8 +81,9 @@ fn from_activations(acts: &[Activation]) -> Vec<Entry> {
 pub async fn timeline(pool: &SqlitePool, site_id: i64, site: &str) -> AppResult<Vec<Entry>> {
     let acts = store::activations(pool, site_id, 1000).await?;
     let mut entries = from_activations(&acts);
+    // INDEXED BY: left alone, SQLite walks all the site's events by id to skip a small sort.
     let failed: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
-        "SELECT at, actor, release, detail FROM audit_events WHERE site = ? AND action IN ('activate', 'rollback') \
+        "SELECT at, actor, release, detail FROM audit_events INDEXED BY audit_events_site_action WHERE site = ? AND action IN ('activate', 'rollback') \
          AND outcome = 'failed' ORDER BY id DESC LIMIT 1000",
     )
     .bind(site)
