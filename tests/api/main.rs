@@ -12,3 +12,4 @@ mod routes;
 mod sessions;
 mod sites;
 mod tokens;
+mod ui;
