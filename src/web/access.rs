@@ -34,6 +34,16 @@ fn is_api(req: &ServiceRequest) -> bool {
     req.match_info().as_str().starts_with("/api/")
 }
 
+/// Whether a page request comes from a script that asked for JSON (`Accept: application/json`
+/// and not HTML): its errors are then answered as in the API, not as a page.
+pub fn wants_json(headers: &header::HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept.contains("application/json") && !accept.contains("text/html")
+}
+
 /// The guard, wrapped around the whole app.
 pub async fn guard(
     mut req: ServiceRequest,
@@ -46,10 +56,15 @@ pub async fn guard(
     let client = ClientInfo::of(&req, &state.settings.trusted_proxies);
     req.extensions_mut().insert(client.clone());
     let api = is_api(&req);
+    let json = api || wants_json(req.headers());
 
     match decide(&mut req, &state, &client, api).await {
         Ok(()) => {}
-        Err(Refusal::Error(e)) => return Ok(render_error(req, e, api)),
+        Err(Refusal::Error(e)) => return Ok(render_error(req, e, json)),
+        // A script that asked for JSON gets a 401 it can explain, not the log-in page.
+        Err(Refusal::Redirect(to)) if json && to.starts_with("/login") => {
+            return Ok(render_error(req, AppError::Unauthorized, json));
+        }
         Err(Refusal::Redirect(to)) => {
             let res = HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, to))
@@ -58,8 +73,9 @@ pub async fn guard(
         }
     }
     let res = next.call(req).await?.map_into_boxed_body();
-    // Handlers' errors become pages (keeping the layout) for browsers, JSON for the API.
-    if !api {
+    // Handlers' errors become pages (keeping the layout) for browsers, JSON for the API
+    // and for scripts that asked for it.
+    if !json {
         if let Some(e) = res
             .response()
             .error()
@@ -69,7 +85,7 @@ pub async fn guard(
             let (code, message) = (e.code(), e.to_string());
             let (req, _) = res.into_parts();
             let ctx = PageCtx::from_request(&req);
-            let page = error_page(&ctx, status, code, &message);
+            let page = error_page(&ctx, status, code, &message, req.path());
             return Ok(ServiceResponse::new(req, page));
         }
     }
@@ -87,14 +103,14 @@ impl From<AppError> for Refusal {
     }
 }
 
-fn render_error(req: ServiceRequest, e: AppError, api: bool) -> ServiceResponse<BoxBody> {
-    if api {
+fn render_error(req: ServiceRequest, e: AppError, json: bool) -> ServiceResponse<BoxBody> {
+    if json {
         let res = actix_web::ResponseError::error_response(&e);
         return req.into_response(res);
     }
     let status = actix_web::ResponseError::status_code(&e);
     let ctx = PageCtx::from_request(req.request());
-    let page = error_page(&ctx, status, e.code(), &e.to_string());
+    let page = error_page(&ctx, status, e.code(), &e.to_string(), req.path());
     req.into_response(page)
 }
 

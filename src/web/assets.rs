@@ -33,6 +33,11 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         asset!("app.js", "text/javascript; charset=utf-8"),
         asset!("favicon.svg", "image/svg+xml"),
         asset!("manifest.webmanifest", "application/manifest+json"),
+        // Home-screen icons: favicon.svg rendered by headless Chromium at 192 and 512 px
+        // (the maskable one full-bleed, its mark inside the central 80% safe zone).
+        asset!("icon-192.png", "image/png"),
+        asset!("icon-512.png", "image/png"),
+        asset!("icon-maskable-512.png", "image/png"),
     ]
     .into_iter()
     .map(|(name, mime, body)| Asset {

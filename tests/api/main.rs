@@ -15,3 +15,4 @@ mod routes;
 mod sessions;
 mod sites;
 mod tokens;
+mod ui;

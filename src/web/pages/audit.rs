@@ -29,6 +29,15 @@ impl AuditPage {
     fn field<'a>(&self, v: &'a Option<String>) -> &'a str {
         v.as_deref().unwrap_or("")
     }
+
+    /// Whether an event's detail says anything (empty ones get no "Details" control).
+    fn has_detail(&self, v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Null => false,
+            serde_json::Value::Object(o) => !o.is_empty(),
+            _ => true,
+        }
+    }
 }
 
 async fn page(

@@ -118,6 +118,13 @@ struct ResultPage {
     report: Report,
 }
 
+impl ResultPage {
+    /// The time all the steps took together.
+    fn total_ms(&self) -> u64 {
+        self.report.steps.iter().map(|s| s.ms).sum()
+    }
+}
+
 /// The result page of a switch (200 when done, 422 when not).
 pub fn result(ctx: PageCtx, report: Report) -> AppResult<HttpResponse> {
     let status = if report.ok {

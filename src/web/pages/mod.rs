@@ -39,6 +39,12 @@ pub struct PageCtx {
     pub css: String,
     /// Script URL, content-hashed.
     pub js: String,
+    /// Favicon URL, content-hashed.
+    pub icon: String,
+    /// Touch icon URL (home screens that do not read the manifest), content-hashed.
+    pub touch_icon: String,
+    /// Web-app manifest URL, content-hashed.
+    pub manifest: String,
 }
 
 fn notice_text(key: &str) -> Option<&'static str> {
@@ -82,6 +88,9 @@ impl PageCtx {
             notice: notice.or(must_change.then(|| notice_text("must-change")).flatten()),
             css: assets::url("style.css"),
             js: assets::url("app.js"),
+            icon: assets::url("favicon.svg"),
+            touch_icon: assets::url("icon-192.png"),
+            manifest: assets::url("manifest.webmanifest"),
         }
     }
 
@@ -132,15 +141,40 @@ struct ErrorPage<'a> {
     title: &'a str,
     code: &'a str,
     message: &'a str,
+    /// The site the failed request was about: the page offers a way back to it.
+    site: Option<&'a str>,
 }
 
-/// An error page that keeps the layout and says how to recover.
-pub fn error_page(ctx: &PageCtx, status: StatusCode, code: &str, message: &str) -> HttpResponse {
+/// The site named by a `/sites/{site}/…` path, when it looks like a site name.
+fn site_of(path: &str) -> Option<&str> {
+    // Only for addresses below a site: the site's own page failing must not link to itself.
+    let (name, rest) = path.strip_prefix("/sites/")?.split_once('/')?;
+    let plausible = !name.is_empty()
+        && name.len() <= 40
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    (plausible && !rest.is_empty()).then_some(name)
+}
+
+/// An error page that keeps the layout and says how to recover. `path` is the failed
+/// request's path: a page about a site links back to that site.
+pub fn error_page(
+    ctx: &PageCtx,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    path: &str,
+) -> HttpResponse {
+    let site = site_of(path);
+    let upload = site.is_some() && path.ends_with("/releases");
     let title = match status.as_u16() {
+        413 | 422 if upload => "The archive was refused",
         401 => "Please log in",
         403 => "Not allowed",
         404 => "Not found",
         409 => "Busy",
+        413 => "Too large",
         422 => "Please check what you entered",
         429 => "Too many attempts",
         500..=599 => "Something went wrong",
@@ -152,12 +186,39 @@ pub fn error_page(ctx: &PageCtx, status: StatusCode, code: &str, message: &str) 
         title,
         code,
         message,
+        site,
     };
     match page.render() {
         Ok(html) => HttpResponse::build(status)
             .insert_header(ContentType::html())
             .body(html),
         Err(_) => HttpResponse::build(status).body(message.to_owned()),
+    }
+}
+
+/// An audit actor as people read it: `user:alice` → `alice`, `token:ci of alice` →
+/// `alice (token ci)`, `cli:root` → `root (command line)`.
+pub fn who(actor: &str) -> String {
+    if let Some(name) = actor.strip_prefix("user:") {
+        name.to_owned()
+    } else if let Some((label, name)) = actor
+        .strip_prefix("token:")
+        .and_then(|t| t.rsplit_once(" of "))
+    {
+        format!("{name} (token {label})")
+    } else if let Some(name) = actor.strip_prefix("cli:") {
+        format!("{name} (command line)")
+    } else {
+        actor.to_owned()
+    }
+}
+
+/// A step's duration for people: `850 ms`, `1.2 s`.
+pub fn duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
     }
 }
 
@@ -178,4 +239,33 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
         "There is nothing at this address. Check the link, or start again from the sites page."
             .into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{duration, site_of, who};
+
+    #[test]
+    fn durations_read_in_ms_then_seconds() {
+        assert_eq!(duration(0), "0 ms");
+        assert_eq!(duration(999), "999 ms");
+        assert_eq!(duration(1250), "1.2 s");
+    }
+
+    #[test]
+    fn actors_read_as_names() {
+        assert_eq!(who("user:alice"), "alice");
+        assert_eq!(who("token:ci deploy of alice"), "alice (token ci deploy)");
+        assert_eq!(who("cli:root"), "root (command line)");
+        assert_eq!(who("system"), "system");
+    }
+
+    #[test]
+    fn error_pages_link_back_to_the_site_below_it() {
+        assert_eq!(site_of("/sites/blog/releases"), Some("blog"));
+        assert_eq!(site_of("/sites/blog/rollback"), Some("blog"));
+        assert_eq!(site_of("/sites/blog"), None);
+        assert_eq!(site_of("/sites/Bad%20name/releases"), None);
+        assert_eq!(site_of("/account"), None);
+    }
 }

@@ -13,6 +13,7 @@ use crate::releases::ingest::{self, IngestCtx};
 use crate::releases::store::{self, Comparison};
 use crate::releases::{manage, Release};
 use crate::sites::{store as sites, Site};
+use crate::web::access::wants_json;
 use crate::web::api::releases::CompareQuery;
 use crate::web::client::ClientInfo;
 use crate::web::upload::{self, PendingCsrf};
@@ -46,7 +47,9 @@ pub async fn receive_and_ingest(
     ingest::ingest(&ctx, &site, received).await
 }
 
-/// `POST /sites/{site}/releases`: on success, the new release's page.
+/// `POST /sites/{site}/releases`: on success, the new release's page (303), or for the
+/// upload script (`Accept: application/json`) `{"id", "url"}` with 201. Errors become a page,
+/// or JSON for the script (the access guard decides).
 pub async fn upload(
     req: HttpRequest,
     who: Identity,
@@ -57,10 +60,11 @@ pub async fn upload(
 ) -> AppResult<HttpResponse> {
     let pending = req.extensions().get::<PendingCsrf>().cloned();
     let release = receive_and_ingest(&state, &who, &client, &name, body, pending).await?;
-    Ok(see_other(&format!(
-        "/sites/{name}/releases/{}?notice=uploaded",
-        release.id
-    )))
+    let url = format!("/sites/{name}/releases/{}?notice=uploaded", release.id);
+    if wants_json(req.headers()) {
+        return Ok(HttpResponse::Created().json(serde_json::json!({"id": release.id, "url": url})));
+    }
+    Ok(see_other(&url))
 }
 
 #[derive(Template)]

@@ -45,6 +45,8 @@ struct ShowPage {
     can_upload: bool,
     can_operate: bool,
     max_upload: String,
+    /// The upload limit in bytes (the script refuses larger files before sending them).
+    max_bytes: u64,
     /// The newest activation (who put the live release live, and when).
     live_since: Option<releases::Activation>,
     /// Where "Roll back" goes, and when that release was last live.
@@ -111,6 +113,7 @@ pub async fn show(
         can_upload: who.role >= Role::Deployer,
         can_operate: who.role >= Role::Operator,
         max_upload: crate::releases::human_bytes(state.settings.uploads.max_bytes),
+        max_bytes: state.settings.uploads.max_bytes,
     };
     render(StatusCode::OK, &page)
 }
