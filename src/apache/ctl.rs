@@ -126,12 +126,19 @@ impl ApacheCtl {
         Ok(())
     }
 
-    /// Stops the managed instance (by its pid).
+    /// Stops the managed instance (by its pid). A start that was cut short (its task aborted
+    /// while Apache daemonized) may write its pid file a moment later: look again, briefly.
     pub async fn stop(&self) -> anyhow::Result<()> {
-        match self {
-            Self::Managed { apache, .. } => apache.lock().await.stop().await,
-            _ => Ok(()),
+        let Self::Managed { apache, .. } = self else { return Ok(()) };
+        let mut a = apache.lock().await;
+        a.stop().await?;
+        for _ in 0..5 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if a.pid().is_some() {
+                a.stop().await?;
+            }
         }
+        Ok(())
     }
 
     /// `configtest`, in Apache's own words.

@@ -319,14 +319,19 @@ async fn a_killed_private_apache_is_noticed_and_restarted() {
     .await;
     assert_eq!(restarted["outcome"], "ok");
     assert_eq!(served(&app).await, "release A");
-    // The restarted instance is stopped with the test: find it by its pid file.
+    // The console stops its watcher, then the restarted Apache (by its pid file).
     let pidfile = app.settings.data_dir.join("apache/run/httpd.pid");
-    let new_pid: i32 = std::fs::read_to_string(pidfile)
+    let new_pid: i32 = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    crate::helpers::kill_apache(new_pid);
+    app.shutdown().await;
+    let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(new_pid), None).is_err()
+        || std::fs::read_to_string(format!("/proc/{new_pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true);
+    assert!(gone, "the restarted Apache was stopped with the console");
 }
 
 #[tokio::test]

@@ -182,6 +182,14 @@ pub async fn spawn_app_with_apache(adjust: impl Fn(&mut Settings)) -> TestApp {
 }
 
 impl TestApp {
+    /// Stops the console the way SIGTERM would: the server, its watchers, then its Apache.
+    pub async fn shutdown(mut self) {
+        self.handle.stop(true).await;
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+
     /// Stops this console (and its Apache), then starts a new one on the same data folder.
     pub async fn restart(mut self) -> TestApp {
         let settings = self.settings.clone();
