@@ -129,7 +129,9 @@ impl ApacheCtl {
     /// Stops the managed instance (by its pid). A start that was cut short (its task aborted
     /// while Apache daemonized) may write its pid file a moment later: look again, briefly.
     pub async fn stop(&self) -> anyhow::Result<()> {
-        let Self::Managed { apache, .. } = self else { return Ok(()) };
+        let Self::Managed { apache, .. } = self else {
+            return Ok(());
+        };
         let mut a = apache.lock().await;
         a.stop().await?;
         for _ in 0..5 {
