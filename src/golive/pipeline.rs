@@ -19,6 +19,15 @@ struct Failure {
     switched: bool,
 }
 
+/// Shorthand for a [`Failure`].
+fn fail(code: &'static str, message: String, switched: bool) -> Failure {
+    Failure {
+        code,
+        message,
+        switched,
+    }
+}
+
 struct Steps(Vec<Step>);
 
 impl Steps {
@@ -249,7 +258,8 @@ impl GoLive {
         })
     }
 
-    /// The steps from writing the vhost to the health check.
+    /// The steps from writing the vhost to "Apache still running" (the health check follows
+    /// separately, so a put-back can judge it apart).
     async fn switch(
         &self,
         site: &Site,
@@ -259,11 +269,6 @@ impl GoLive {
         actor: &str,
         source: &Source,
     ) -> Result<(), Failure> {
-        let fail = |code, message: String, switched| Failure {
-            code,
-            message,
-            switched,
-        };
         let vhost_path = self
             .apache
             .vhost_path(&site.name)
@@ -392,11 +397,6 @@ impl GoLive {
         actor: &str,
         source: &Source,
     ) -> Result<(), Failure> {
-        let fail = |code, message: String, switched| Failure {
-            code,
-            message,
-            switched,
-        };
         let t = Instant::now();
         let header_release =
             (site.settings.switch_mode == SwitchMode::Pinned).then_some(release_id);

@@ -191,6 +191,23 @@ impl Env {
         self.sites_root.join("shop")
     }
 
+    /// Uploads release-A and release-B, putting A live first (with one release kept, B would
+    /// otherwise push A out); returns their ids.
+    pub fn two_releases_first_live(&mut self) -> Vec<String> {
+        let mut ids = Vec::new();
+        for name in ["release-A", "release-B"] {
+            let (status, r) = self.upload(name);
+            assert_eq!(status, 201, "{r}");
+            let id = r["id"].as_str().unwrap().to_owned();
+            self.content.insert(id.clone(), name.into());
+            if ids.is_empty() {
+                assert_eq!(self.activate(&id).0, 200);
+            }
+            ids.push(id);
+        }
+        ids
+    }
+
     /// A handle for requests from another thread.
     pub fn client_for(base: &str, token: &str) -> Remote {
         Remote {

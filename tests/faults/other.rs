@@ -86,18 +86,7 @@ fn a_full_disk_refuses_the_upload_cleanly() {
 fn apache_dying_on_reload_is_detected_and_the_previous_release_put_back() {
     let mut env = Env::new("");
     env.start(None);
-    let mut ids = Vec::new();
-    // One release is kept besides the live one: put A live before B arrives.
-    for name in ["release-A", "release-B"] {
-        let (status, r) = env.upload(name);
-        assert_eq!(status, 201, "{r}");
-        let id = r["id"].as_str().unwrap().to_owned();
-        env.content.insert(id.clone(), name.into());
-        if ids.is_empty() {
-            assert_eq!(env.activate(&id).0, 200);
-        }
-        ids.push(id);
-    }
+    let ids = env.two_releases_first_live();
     env.stop();
     // Apache dies right after the graceful reload (the fault point kills it once).
     env.start(Some("after_reload:kill-apache"));
@@ -194,16 +183,7 @@ fn twenty_clients_at_once_never_see_busy_database_errors() {
 fn the_cli_and_the_console_never_switch_a_site_at_once() {
     let mut env = Env::new("");
     env.start(None);
-    let mut ids = Vec::new();
-    for name in ["release-A", "release-B"] {
-        let (status, r) = env.upload(name);
-        assert_eq!(status, 201, "{r}");
-        let id = r["id"].as_str().unwrap().to_owned();
-        if ids.is_empty() {
-            assert_eq!(env.activate(&id).0, 200);
-        }
-        ids.push(id);
-    }
+    let ids = env.two_releases_first_live();
     env.stop();
     // The console stops in the middle of a switch, holding the site's lock…
     env.start(Some("after_configtest"));
