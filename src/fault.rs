@@ -50,6 +50,12 @@ pub fn point(name: &str) {
                 nix::unistd::Pid::from_raw(-pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+            // SIGKILL is delivered asynchronously: wait (bounded) until the process has
+            // really gone, or the next step could still see it alive for a moment.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while std::time::Instant::now() < deadline && running(pid) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
         return;
     }
@@ -59,4 +65,17 @@ pub fn point(name: &str) {
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
+}
+
+/// True while `pid` exists and is not a zombie (state `Z` in /proc/PID/stat).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = &stat[stat.rfind(')')? + 1..];
+            rest.split_whitespace()
+                .next()
+                .map(|state| state != "Z" && state != "X")
+        })
+        .unwrap_or(false)
 }
