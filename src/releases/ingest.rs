@@ -2,8 +2,11 @@
 //! staging folder inside `releases/`, link shared paths, sync, then — under the site's lock —
 //! rename it into place, record it with its manifest, and apply retention.
 
+use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -63,7 +66,7 @@ fn limits(u: &UploadSettings) -> Limits {
 }
 
 /// Removes a staging folder on every path out, unless disarmed.
-struct Staging(Option<PathBuf>);
+pub(super) struct Staging(pub(super) Option<PathBuf>);
 
 impl Drop for Staging {
     fn drop(&mut self) {
@@ -83,7 +86,6 @@ fn sync_tree_and_dir(tree: &Path, dir: &Path) -> std::io::Result<()> {
 /// Checks, extracts and records an upload. A refused archive is recorded as a failed upload
 /// and answered with 422 and the reason; the live site is never touched.
 pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppResult<Release> {
-    let paths = SitePaths::new(ctx.sites_root, &site.name);
     let release_id = new_release_id();
     let record = NewRelease {
         site_id: site.id,
@@ -109,27 +111,53 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
 
     // The intent: if the process dies while files are being written, start-up marks it
     // interrupted (and removes the partial folder).
+    write_intent(ctx, site, &release_id, json!({"sha256": upload.sha256, "archive_bytes": upload.bytes, "original_name": upload.original_name})).await?;
+    let paths = SitePaths::new(ctx.sites_root, &site.name);
+    let source = ArchiveSource::File(upload.path.clone(), upload.bytes);
+    let stored = async {
+        let (extracted, mut staging) = extract_off_thread(ctx, site, &release_id, source).await?;
+        place_and_record(ctx, site, &paths, &record, &extracted, &mut staging).await
+    };
+    match stored.await {
+        Ok(release) => Ok(release),
+        Err(e) => Err(record_failure(ctx, site, &record, e).await),
+    }
+}
+
+/// Writes the `upload` intent row for `release_id`.
+pub(super) async fn write_intent(
+    ctx: &IngestCtx<'_>,
+    site: &Site,
+    release_id: &str,
+    detail: serde_json::Value,
+) -> AppResult<()> {
     let intent = Event::new(ctx.actor, "upload", Outcome::Started)
         .source(ctx.source)
         .site(&site.name)
-        .release(&release_id);
-    audit::record_alone(ctx.pool, &intent.detail(json!({"sha256": upload.sha256, "archive_bytes": upload.bytes, "original_name": upload.original_name}))).await?;
-    match store_release(ctx, site, &paths, &record, &upload).await {
-        Ok(release) => Ok(release),
-        // Every failure after the intent is recorded, so nothing is left open or mislabelled.
-        Err(e) => {
-            let (code, message) = match &e {
-                AppError::Internal(_) => (
-                    "internal",
-                    "The server could not store the release; the problem was logged.".to_owned(),
-                ),
-                other => (other.code(), other.to_string()),
-            };
-            match refuse(ctx, site, &record, code, &message, None, true).await {
-                AppError::Internal(r) => Err(AppError::Internal(r)),
-                _ => Err(e),
-            }
-        }
+        .release(release_id)
+        .detail(detail);
+    audit::record_alone(ctx.pool, &intent).await?;
+    Ok(())
+}
+
+/// Every failure after the intent is recorded, so nothing is left open or mislabelled;
+/// returns the error to answer with.
+pub(super) async fn record_failure(
+    ctx: &IngestCtx<'_>,
+    site: &Site,
+    record: &NewRelease<'_>,
+    e: AppError,
+) -> AppError {
+    let (code, message) = match &e {
+        AppError::Internal(_) => (
+            "internal",
+            "The server could not store the release; the problem was logged.".to_owned(),
+        ),
+        other => (other.code(), other.to_string()),
+    };
+    match refuse(ctx, site, record, code, &message, None, true).await {
+        AppError::Internal(r) => AppError::Internal(r),
+        _ => e,
     }
 }
 
@@ -143,52 +171,93 @@ fn duplicate_message(same: &Release) -> String {
     )
 }
 
-/// Everything after the intent: extract, link, sync, then under the lock rename and record.
-async fn store_release(
+/// Where the archive's bytes come from.
+pub(super) enum ArchiveSource {
+    /// A whole archive in a file, and its size.
+    File(PathBuf, u64),
+    /// A tar stream still arriving, and the count of bytes that have arrived so far.
+    Stream(archive::Format, Box<dyn Read + Send>, Arc<AtomicU64>),
+}
+
+/// Checks and extracts into a staging folder inside `releases/`, links the shared paths and
+/// syncs, on a blocking thread. The staging folder is removed if anything fails, here or
+/// later (until the returned guard is disarmed).
+pub(super) async fn extract_off_thread(
     ctx: &IngestCtx<'_>,
     site: &Site,
-    paths: &SitePaths,
-    record: &NewRelease<'_>,
-    upload: &Received,
-) -> AppResult<Release> {
-    let release_id = record.release_id.to_owned();
-    let staging_dir = paths.releases().join(format!(".tmp-{release_id}"));
-    let mut staging = Staging(Some(staging_dir.clone()));
-    let (archive_path, bytes, shared_paths, limits) = (
-        upload.path.clone(),
-        upload.bytes,
-        site.settings.shared_paths.clone(),
-        limits(ctx.limits),
-    );
-    let dest = staging_dir.clone();
+    release_id: &str,
+    source: ArchiveSource,
+) -> AppResult<(archive::Extracted, Staging)> {
+    let (dest, task) = spawn_extraction(ctx, site, release_id, source);
+    let extracted = joined(task).await?;
+    Ok((extracted, Staging(Some(dest))))
+}
+
+/// The extraction task's result.
+pub(super) type Extraction = tokio::task::JoinHandle<AppResult<archive::Extracted>>;
+
+/// Waits for an extraction task.
+pub(super) async fn joined(task: Extraction) -> AppResult<archive::Extracted> {
+    task.await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("extraction task failed: {e}")))?
+}
+
+/// Starts extracting on a blocking thread into the staging folder it returns. The thread
+/// owns everything it uses and removes the folder itself if it fails, so it is safe even if
+/// nobody waits for it.
+pub(super) fn spawn_extraction(
+    ctx: &IngestCtx<'_>,
+    site: &Site,
+    release_id: &str,
+    source: ArchiveSource,
+) -> (PathBuf, Extraction) {
+    let paths = SitePaths::new(ctx.sites_root, &site.name);
     let releases_dir = paths.releases();
-    let outcome = tokio::task::spawn_blocking(move || -> Result<archive::Extracted, AppError> {
-        let extracted =
-            archive::extract(&archive_path, bytes, &dest, &limits).map_err(|e| match e.code {
-                // The server's fault, not the archive's: a 500 with the cause logged.
-                "io_error" | "destination_exists" => AppError::Internal(anyhow::anyhow!(
-                    "extracting an upload: {} ({:?})",
-                    e.message,
-                    e.entry
-                )),
-                _ => AppError::Invalid {
-                    code: e.code,
-                    message: e.message,
-                },
-            })?;
+    let dest = releases_dir.join(format!(".tmp-{release_id}"));
+    let (shared_paths, limits) = (site.settings.shared_paths.clone(), limits(ctx.limits));
+    let staging = dest.clone();
+    let task = tokio::task::spawn_blocking(move || -> AppResult<archive::Extracted> {
+        let extracted = match source {
+            ArchiveSource::File(path, bytes) => archive::extract(&path, bytes, &dest, &limits),
+            ArchiveSource::Stream(format, src, received) => {
+                archive::extract_stream(format, src, &dest, &limits, &received)
+            }
+        };
+        // On failure `extract` has removed what it wrote.
+        let extracted = extracted.map_err(|e| match e.code {
+            // The server's fault, not the archive's: a 500 with the cause logged.
+            "io_error" | "destination_exists" => AppError::Internal(anyhow::anyhow!(
+                "extracting an upload: {} ({:?})",
+                e.message,
+                e.entry
+            )),
+            _ => AppError::Invalid {
+                code: e.code,
+                message: e.message,
+            },
+        })?;
+        let mut guard = Staging(Some(dest.clone()));
         crate::fault::point("after_extract");
         shared::link_all(&dest, &shared_paths)?;
         sync_tree_and_dir(&dest, &releases_dir)
             .map_err(|e| AppError::Internal(anyhow::anyhow!("syncing the release to disk: {e}")))?;
+        guard.0 = None;
         Ok(extracted)
-    })
-    .await
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("extraction task failed: {e}")))?;
-    let extracted = match outcome {
-        Ok(x) => x,
-        Err(e) => return Err(e),
-    };
+    });
+    (staging, task)
+}
 
+/// Under the site's lock: refuses a duplicate, renames the staging folder into place and
+/// records the release with its manifest, then applies retention.
+pub(super) async fn place_and_record(
+    ctx: &IngestCtx<'_>,
+    site: &Site,
+    paths: &SitePaths,
+    record: &NewRelease<'_>,
+    extracted: &archive::Extracted,
+    staging: &mut Staging,
+) -> AppResult<Release> {
+    let release_id = record.release_id;
     let _lock = lock::lock_waiting(
         &paths.dir,
         ctx.actor,
@@ -197,13 +266,14 @@ async fn store_release(
     )
     .await?;
     // Checked again under the lock: two identical uploads at once must not both be kept.
-    if let Some(same) = store::find_same_archive(ctx.pool, site.id, &upload.sha256).await? {
+    if let Some(same) = store::find_same_archive(ctx.pool, site.id, record.sha256).await? {
         return Err(AppError::Conflict {
             code: "duplicate_release",
             message: duplicate_message(&same),
         });
     }
-    let final_dir = paths.release(&release_id);
+    let final_dir = paths.release(release_id);
+    let staging_dir = staging.0.clone().unwrap_or_default();
     std::fs::rename(&staging_dir, &final_dir)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("moving the release into place: {e}")))?;
     staging.0 = Some(final_dir.clone()); // still removed if recording fails
@@ -223,10 +293,10 @@ async fn store_release(
     .await?;
     audit::record(
         &mut tx,
-        &Event::new(ctx.actor, "upload", Outcome::Ok).source(ctx.source).site(&site.name).release(&release_id).detail(json!({
-            "sha256": upload.sha256, "archive_bytes": upload.bytes, "format": extracted.format.as_str(),
+        &Event::new(ctx.actor, "upload", Outcome::Ok).source(ctx.source).site(&site.name).release(release_id).detail(json!({
+            "sha256": record.sha256, "archive_bytes": record.archive_bytes, "format": extracted.format.as_str(),
             "files": extracted.files.len(), "unpacked_bytes": extracted.unpacked_bytes,
-            "unwrapped": extracted.unwrapped, "original_name": upload.original_name,
+            "unwrapped": extracted.unwrapped, "original_name": record.original_name,
         })),
     )
     .await?;
@@ -236,7 +306,7 @@ async fn store_release(
     if let Err(e) = retention::apply(ctx.pool, ctx.sites_root, site, ctx.actor, ctx.source).await {
         tracing::error!(error = ?e, site = %site.name, "retention after an upload failed");
     }
-    store::get(ctx.pool, site.id, &release_id).await
+    store::get(ctx.pool, site.id, release_id).await
 }
 
 /// Records a refused upload (failed release + audit event) and builds the 422 answer.
@@ -258,9 +328,12 @@ async fn refuse(
                 "code": code, "reason": message, "entry": entry, "sha256": record.sha256,
                 "archive_bytes": record.archive_bytes, "original_name": record.original_name,
             }));
-        // Refused before the intent (a known duplicate): no release id was used.
+        // Refused before the intent (a known duplicate): no release id was used. A duplicate
+        // found later (a streamed upload) closes its intent but lists no failed release.
         if after_intent {
-            store::insert_failed(&mut tx, record, code, message).await?;
+            if code != "duplicate_release" {
+                store::insert_failed(&mut tx, record, code, message).await?;
+            }
             event = event.release(record.release_id);
         }
         audit::record(&mut tx, &event).await?;

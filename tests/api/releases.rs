@@ -474,20 +474,142 @@ async fn the_upload_page_needs_its_csrf_token_first() {
 
 #[tokio::test]
 async fn the_size_limit_is_enforced_while_streaming() {
-    let app = spawn_app_with(|s| s.uploads.max_bytes = 64 * 1024).await;
+    let app = spawn_app_with(|s| s.uploads.max_bytes = 1 << 20).await;
     let token = with_site(
         &app,
         json!({"name": "shop", "server_name": "shop.example.org"}),
     )
     .await;
-    let big: Vec<u8> = (0..200_000u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
+    let big = noise(3 << 20);
     let res = app
         .upload(&token, "shop", "big.tar", tar(&[("big.bin", &big)]), "")
         .await;
     assert_eq!(res.status(), 413);
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["error"]["code"], "too_large");
-    assert!(listing(&app.settings.data_dir.join("uploads")).is_empty());
+    assert_nothing_left(&app);
+    // The tar was being unpacked as it arrived: its intent is closed with the reason.
+    let failed = last_failed_upload(&app, &token).await;
+    assert_eq!(failed["detail"]["code"], "too_large", "{failed}");
+}
+
+/// No temporary upload file and no staging folder anywhere.
+fn assert_nothing_left(app: &TestApp) {
+    let uploads = app.settings.data_dir.join("uploads");
+    if uploads.exists() {
+        assert!(
+            listing(&uploads).is_empty(),
+            "temporary upload files removed"
+        );
+    }
+    let releases = app.site_dir("shop").join("releases");
+    let staging: Vec<String> = listing(&releases)
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(staging.is_empty(), "staging folders left: {staging:?}");
+}
+
+/// The newest `upload` event with outcome `failed` (there must be one).
+async fn last_failed_upload(app: &TestApp, token: &str) -> Value {
+    let audit: Value = app
+        .api_get("/api/v1/audit?action=upload&outcome=failed", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    audit["events"][0].clone()
+}
+
+#[tokio::test]
+async fn a_tar_refused_part_way_is_still_answered_with_the_reason() {
+    let app = spawn_app().await;
+    let token = with_site(
+        &app,
+        json!({"name": "shop", "server_name": "shop.example.org"}),
+    )
+    .await;
+    // The symbolic link comes first; 6 MB of files follow, which the server must still read
+    // (not answer early into a broken pipe) and hash for the record.
+    let mut raw = Vec::new();
+    {
+        let mut b = ::tar::Builder::new(&mut raw);
+        let mut h = ::tar::Header::new_gnu();
+        h.set_entry_type(::tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "index.html", "/etc/passwd").unwrap();
+        for i in 0..3 {
+            let data = noise(2 << 20);
+            let mut h = ::tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, format!("f{i}.bin"), &data[..])
+                .unwrap();
+        }
+        b.finish().unwrap();
+    }
+    let sha = hex::encode(Sha256::digest(&raw));
+    let res = app.upload(&token, "shop", "site.tar", raw, "").await;
+    assert_eq!(res.status(), 422);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "symlink", "{err}");
+    assert_nothing_left(&app);
+    let failed = last_failed_upload(&app, &token).await;
+    assert_eq!(failed["detail"]["sha256"], sha.as_str(), "{failed}");
+    assert_eq!(failed["detail"]["code"], "symlink");
+}
+
+#[tokio::test]
+async fn an_upload_that_breaks_off_leaves_nothing_and_is_recorded() {
+    let app = spawn_app().await;
+    let token = with_site(
+        &app,
+        json!({"name": "shop", "server_name": "shop.example.org"}),
+    )
+    .await;
+    // 3 MB of a real tar, then the client's stream fails: the connection is cut.
+    let whole = tar(&[("a.bin", &noise(4 << 20)), ("b.bin", &noise(4 << 20))]);
+    let head = whole[..3 << 20].to_vec();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = head
+        .chunks(64 * 1024)
+        .map(|c| Ok(c.to_vec()))
+        .chain(std::iter::once(Err(std::io::Error::other("cut"))))
+        .collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let form = reqwest::multipart::Form::new().part(
+        "archive",
+        reqwest::multipart::Part::stream(body).file_name("site.tar.gz"),
+    );
+    let sent = reqwest::Client::new()
+        .post(format!("{}/api/v1/sites/shop/releases", app.base))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await;
+    assert!(sent.is_err(), "the client broke the upload off");
+    // The server notices, stops unpacking, removes the staging folder and closes the intent.
+    let failed = crate::helpers::eventually(
+        std::time::Duration::from_secs(20),
+        "the broken-off upload is recorded",
+        || async {
+            let e = last_failed_upload(&app, &token).await;
+            (!e.is_null()).then_some(e)
+        },
+    )
+    .await;
+    assert_eq!(failed["detail"]["code"], "bad_upload", "{failed}");
+    assert_nothing_left(&app);
+    let list: Value = app
+        .api_get("/api/v1/sites/shop/releases", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "failed"),
+        "{list}"
+    );
 }

@@ -10,6 +10,7 @@ use std::fs::{DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use zip::{CompressionMethod as M, ZipArchive};
 
 /// Size of the read and copy buffers.
@@ -21,25 +22,28 @@ const META_BUDGET: u64 = 8 << 20;
 /// Shared counters for a decompressed stream; a tripped limit is remembered here because the
 /// tar and zip crates turn our read errors into their own.
 #[derive(Default)]
-pub(super) struct Gauge {
+pub(super) struct Gauge<'a> {
     total: Cell<u64>,
-    ratio_cap: Cell<u64>,
+    max_ratio: u64,
+    /// Archive bytes known so far (all of them, unless the archive is still arriving).
+    archive_bytes: Option<&'a AtomicU64>,
     meta: Cell<u64>,
     in_data: Cell<bool>,
     pub(super) tripped: Cell<Option<&'static str>>,
 }
 
 /// Counts every decompressed byte as it is read and stops a bomb before it is unpacked.
-struct Meter<'g, R>(R, &'g Gauge);
+struct Meter<'g, 'a, R>(R, &'g Gauge<'a>);
 
-impl<R: Read> Read for Meter<'_, R> {
+impl<R: Read> Read for Meter<'_, '_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let (n, g) = (self.0.read(buf)?, self.1);
         g.total.set(g.total.get() + n as u64);
         // Only bytes the tar crate consumes on its own (between our file copies) are metadata.
         let meta = if g.in_data.get() { 0 } else { n as u64 };
         g.meta.set(g.meta.get() + meta);
-        let over_ratio = g.total.get() > RATIO_FLOOR.max(g.ratio_cap.get());
+        let archive = g.archive_bytes.map_or(0, |a| a.load(Ordering::Acquire));
+        let over_ratio = g.total.get() > RATIO_FLOOR.max(g.max_ratio.saturating_mul(archive));
         let code = match (over_ratio, g.meta.get() > META_BUDGET) {
             (true, _) => "compression_ratio",
             (_, true) => "corrupt_archive",
@@ -51,11 +55,12 @@ impl<R: Read> Read for Meter<'_, R> {
 }
 
 /// Starts a gauge for one archive, with the ratio limit turned into a byte count.
-fn gauge(tree: &Tree) -> Gauge {
-    let g = Gauge::default();
-    g.ratio_cap
-        .set(tree.limits.max_ratio.saturating_mul(tree.archive_bytes));
-    g
+fn gauge<'a>(tree: &Tree<'a>) -> Gauge<'a> {
+    Gauge {
+        max_ratio: tree.limits.max_ratio,
+        archive_bytes: Some(tree.archive_bytes),
+        ..Gauge::default()
+    }
 }
 
 /// What a path already present in the release is.
@@ -71,7 +76,7 @@ enum Kind {
 pub(super) struct Tree<'a> {
     dest: &'a Path,
     limits: &'a Limits,
-    archive_bytes: u64,
+    archive_bytes: &'a AtomicU64,
     seen: HashMap<String, (String, Kind)>,
     files: Vec<ManifestEntry>,
     dirs: u64,
@@ -84,7 +89,7 @@ pub(super) struct Tree<'a> {
 
 impl<'a> Tree<'a> {
     /// Starts an empty record for extraction into `dest`.
-    pub(super) fn new(dest: &'a Path, limits: &'a Limits, archive_bytes: u64) -> Self {
+    pub(super) fn new(dest: &'a Path, limits: &'a Limits, archive_bytes: &'a AtomicU64) -> Self {
         Tree {
             dest,
             limits,

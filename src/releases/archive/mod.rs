@@ -76,18 +76,27 @@ impl Format {
     }
 }
 
-/// Recognises the format by the file's bytes, never its name: gzip 1f 8b, zstd 28 b5 2f fd, zip "PK\x03\x04" (also the empty-zip "PK\x05\x06"), plain tar "ustar" at offset 257.
+/// Recognises the format by the file's bytes, never its name (see [`detect_bytes`]).
 pub fn detect(path: &Path) -> Result<Format, ArchiveError> {
-    let mut head = Vec::with_capacity(262);
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
     File::open(path)
-        .and_then(|f| f.take(262).read_to_end(&mut head))
+        .and_then(|f| f.take(SNIFF_BYTES as u64).read_to_end(&mut head))
         .map_err(|e| io_failure(&e))?;
-    Ok(match head.as_slice() {
+    detect_bytes(&head).ok_or_else(|| refuse("unsupported_format", None, &Limits::default()))
+}
+
+/// How many leading bytes [`detect_bytes`] needs to decide (fewer only at the end of a file).
+pub const SNIFF_BYTES: usize = 262;
+
+/// The format from an archive's first bytes: gzip 1f 8b, zstd 28 b5 2f fd, zip "PK\x03\x04"
+/// (also the empty-zip "PK\x05\x06"), plain tar "ustar" at offset 257; `None` for anything else.
+pub fn detect_bytes(head: &[u8]) -> Option<Format> {
+    Some(match head {
         [0x1f, 0x8b, ..] => Format::TarGz,
         [0x28, 0xb5, 0x2f, 0xfd, ..] => Format::TarZst,
         [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Format::Zip,
         h if h.len() >= 262 && &h[257..262] == b"ustar" => Format::Tar,
-        _ => return Err(refuse("unsupported_format", None, &Limits::default())),
+        _ => return None,
     })
 }
 
@@ -131,7 +140,36 @@ pub fn extract(
         Format::Zip => Some(engine::open_zip(archive, limits)?),
         _ => None,
     };
-    let open = || File::open(archive).map_err(|e| io_failure(&e));
+    let file = File::open(archive).map_err(|e| io_failure(&e))?;
+    let known = AtomicU64::new(archive_bytes);
+    extract_into(format, zip, file, dest, limits, &known)
+}
+
+/// Checks and extracts a tar stream (plain, gzip or zstd: zip needs the whole file) as it is
+/// read from `src`, e.g. while the upload is still arriving. `received` counts the archive
+/// bytes that have arrived so far; the compression-ratio limit is judged against it, which is
+/// never less than what the decompressor has consumed. Same guarantees as [`extract`].
+pub fn extract_stream(
+    format: Format,
+    src: impl Read,
+    dest: &Path,
+    limits: &Limits,
+    received: &AtomicU64,
+) -> Result<Extracted, ArchiveError> {
+    if format == Format::Zip {
+        return Err(refuse("unsupported_format", None, limits));
+    }
+    extract_into(format, None, src, dest, limits, received)
+}
+
+fn extract_into(
+    format: Format,
+    zip: Option<zip::ZipArchive<BufReader<File>>>,
+    src: impl Read,
+    dest: &Path,
+    limits: &Limits,
+    archive_bytes: &AtomicU64,
+) -> Result<Extracted, ArchiveError> {
     match fs::DirBuilder::new().mode(0o755).create(dest) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             return Err(refuse("destination_exists", None, limits))
@@ -144,14 +182,14 @@ pub fn extract(
     match (format, zip) {
         (_, Some(zip)) => engine::unzip(zip, &mut tree)?,
         (Format::TarGz, _) => {
-            let file = BufReader::with_capacity(engine::BUF, open()?);
-            engine::untar(flate2::read::MultiGzDecoder::new(file), &mut tree)?
+            let src = BufReader::with_capacity(engine::BUF, src);
+            engine::untar(flate2::read::MultiGzDecoder::new(src), &mut tree)?
         }
         (Format::TarZst, _) => {
-            let zstd = zstd::Decoder::new(open()?).map_err(|e| io_failure(&e))?;
+            let zstd = zstd::Decoder::new(src).map_err(|e| io_failure(&e))?;
             engine::untar(zstd, &mut tree)?
         }
-        _ => engine::untar(open()?, &mut tree)?,
+        _ => engine::untar(src, &mut tree)?,
     }
     let mut done = tree.finish(format);
     if done.files.is_empty() {

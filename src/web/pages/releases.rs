@@ -9,7 +9,8 @@ use super::{render, see_other, PageCtx};
 use crate::auth::{Identity, Role};
 use crate::error::AppResult;
 use crate::releases::archive::ManifestEntry;
-use crate::releases::ingest::{self, IngestCtx};
+use crate::releases::incoming::Incoming;
+use crate::releases::ingest::IngestCtx;
 use crate::releases::store::{self, Comparison};
 use crate::releases::{manage, Release};
 use crate::sites::{store as sites, Site};
@@ -30,13 +31,6 @@ pub async fn receive_and_ingest(
 ) -> AppResult<Release> {
     let site = sites::get(&state.pool, site_name).await?;
     let uploads_dir = state.settings.data_dir.join("uploads");
-    let received = upload::receive(
-        body,
-        &uploads_dir,
-        state.settings.uploads.max_bytes,
-        pending,
-    )
-    .await?;
     let ctx = IngestCtx {
         pool: &state.pool,
         sites_root: &state.settings.sites_root(),
@@ -44,7 +38,8 @@ pub async fn receive_and_ingest(
         actor: &who.actor(),
         source: &client.source,
     };
-    ingest::ingest(&ctx, &site, received).await
+    let incoming = Incoming::new(&ctx, &site, &uploads_dir);
+    upload::receive(body, state.settings.uploads.max_bytes, pending, incoming).await
 }
 
 /// `POST /sites/{site}/releases`: on success, the new release's page (303), or for the
