@@ -231,4 +231,7 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const form of document.querySelectorAll("form[data-busy]")) busyOnSubmit(form);
   const upload = document.getElementById("upload-form");
   if (upload) enhanceUpload(upload);
+  // The audit filters fold away on phones (they take a screenful); wide screens show them.
+  const filters = document.getElementById("audit-filters");
+  if (filters && window.matchMedia("(min-width: 48rem)").matches) filters.open = true;
 });

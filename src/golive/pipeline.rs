@@ -289,7 +289,11 @@ impl GoLive {
             "write Apache configuration",
             t,
             true,
-            vhost_path.display().to_string(),
+            // The file's name, not its server path: results are shown to deployers.
+            format!(
+                "{} written",
+                vhost_path.file_name().unwrap_or_default().to_string_lossy()
+            ),
         );
 
         crate::fault::point("after_vhost");

@@ -319,6 +319,15 @@ async fn the_verify_button_reports_intact_or_the_first_bad_event() {
     let pw = app.add_user("looker", cutover::auth::Role::Viewer).await;
     let viewer = app.logged_in("looker", &pw).await;
     assert!(!viewer.page("/audit").await.contains("Verify the log"));
+    // The filters fold away (phones) until a filter is in use; then they start open.
+    let folded = viewer.page("/audit").await;
+    assert!(folded.contains("id=\"audit-filters\">"), "{folded}");
+    let filtered = viewer.page("/audit?outcome=ok").await;
+    assert!(
+        filtered.contains("id=\"audit-filters\" open>"),
+        "{filtered}"
+    );
+    assert!(filtered.contains("Filter events (filtered)"));
 }
 
 #[tokio::test]

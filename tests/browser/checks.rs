@@ -11,6 +11,8 @@ const vw = window.innerWidth;
 const de = document.documentElement;
 if (de.scrollWidth > vw) problems.push(`scrolls sideways: scrollWidth ${de.scrollWidth} > innerWidth ${vw}`);
 const visible = (el) => {
+  // Inside a closed <details>, for one: laid out, but not shown.
+  if (el.checkVisibility && !el.checkVisibility()) return false;
   const r = el.getBoundingClientRect();
   if (r.width === 0 || r.height === 0) return false;
   const s = getComputedStyle(el);

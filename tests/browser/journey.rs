@@ -219,6 +219,8 @@ impl Run {
         let pages = [
             ("/account", "^/account$", "account"),
             ("/audit", "^/audit$", "audit-log"),
+            // Filtering: the filter box is open on phones too, so its controls are checked.
+            ("/audit?outcome=ok", "^/audit$", "audit-log-filtered"),
             ("/admin/users", "^/admin/users$", "users"),
             ("/admin/users/boss", "^/admin/users/boss$", "user"),
             ("/sites/new", "^/sites/new$", "add-site"),

@@ -248,6 +248,62 @@ pub(super) fn untar<R: Read>(src: R, tree: &mut Tree) -> Result<(), Error> {
     Ok(())
 }
 
+/// Like [`untar`], with decompression on a thread of its own a few buffers ahead, as
+/// `tar -xzf` runs gzip in a process of its own: on two cores, inflating overlaps with the
+/// writing. What it may run ahead is bounded (`AHEAD` buffers), and every byte still passes
+/// the meter on this side, so the bomb limits hold as before.
+pub(super) fn untar_ahead<D: Read + Send>(decoder: D, tree: &mut Tree) -> Result<(), Error> {
+    const AHEAD: usize = 8;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut decoder = decoder;
+            loop {
+                let mut buf = vec![0; BUF];
+                let piece = match decoder.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Ok(buf)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = piece.is_err();
+                // A closed queue means the reader stopped (a refused entry): stop too.
+                if tx.send(piece).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let result = untar(Ahead(rx, Vec::new(), 0), tree);
+        // Dropping the receiver (inside `untar`'s reader) has already released the thread.
+        result
+    })
+}
+
+/// The reading end of [`untar_ahead`]'s queue.
+struct Ahead(
+    std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    Vec<u8>,
+    usize,
+);
+
+impl Read for Ahead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.2 == self.1.len() {
+            match self.0.recv() {
+                Ok(piece) => (self.1, self.2) = (piece?, 0),
+                Err(_) => return Ok(0), // the decoder reached its end
+            }
+        }
+        let n = out.len().min(self.1.len() - self.2);
+        out[..n].copy_from_slice(&self.1[self.2..self.2 + n]);
+        self.2 += n;
+        Ok(n)
+    }
+}
+
 /// Checks and writes one tar member.
 fn tar_entry<R: Read>(entry: &mut tar::Entry<R>, tree: &mut Tree, g: &Gauge) -> Result<(), Error> {
     use tar::EntryType as T;

@@ -151,7 +151,7 @@ pub fn extract(
 /// never less than what the decompressor has consumed. Same guarantees as [`extract`].
 pub fn extract_stream(
     format: Format,
-    src: impl Read,
+    src: impl Read + Send,
     dest: &Path,
     limits: &Limits,
     received: &AtomicU64,
@@ -165,7 +165,7 @@ pub fn extract_stream(
 fn extract_into(
     format: Format,
     zip: Option<zip::ZipArchive<BufReader<File>>>,
-    src: impl Read,
+    src: impl Read + Send,
     dest: &Path,
     limits: &Limits,
     archive_bytes: &AtomicU64,
@@ -183,11 +183,11 @@ fn extract_into(
         (_, Some(zip)) => engine::unzip(zip, &mut tree)?,
         (Format::TarGz, _) => {
             let src = BufReader::with_capacity(engine::BUF, src);
-            engine::untar(flate2::read::MultiGzDecoder::new(src), &mut tree)?
+            engine::untar_ahead(flate2::read::MultiGzDecoder::new(src), &mut tree)?
         }
         (Format::TarZst, _) => {
             let zstd = zstd::Decoder::new(src).map_err(|e| io_failure(&e))?;
-            engine::untar(zstd, &mut tree)?
+            engine::untar_ahead(zstd, &mut tree)?
         }
         _ => engine::untar(src, &mut tree)?,
     }

@@ -7,9 +7,10 @@ use serde_json::json;
 
 use crate::auth::Identity;
 use crate::error::AppResult;
-use crate::releases::{manage, store};
+use crate::releases::store;
 use crate::sites::store as sites;
 use crate::web::client::ClientInfo;
+use crate::web::pages::releases::{change_release, receive_and_ingest, Change};
 use crate::web::upload::PendingCsrf;
 use crate::web::AppState;
 
@@ -65,10 +66,7 @@ pub async fn upload(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let pending = req.extensions().get::<PendingCsrf>().cloned();
-    let release = super::super::pages::releases::receive_and_ingest(
-        &state, &who, &client, &name, body, pending,
-    )
-    .await?;
+    let release = receive_and_ingest(&state, &who, &client, &name, body, pending).await?;
     Ok(HttpResponse::Created().json(release))
 }
 
@@ -80,16 +78,7 @@ async fn pin_to(
     pinned: bool,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
-    let site = sites::get(&state.pool, &name).await?;
-    manage::set_pinned(
-        &state.pool,
-        &site,
-        &id,
-        pinned,
-        &who.actor(),
-        &client.source,
-    )
-    .await?;
+    let site = change_release(&state, &who, &client, &name, &id, Change::Pin(pinned)).await?;
     Ok(HttpResponse::Ok().json(store::get(&state.pool, site.id, &id).await?))
 }
 
@@ -121,16 +110,7 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
-    let site = sites::get(&state.pool, &name).await?;
-    manage::delete(
-        &state.pool,
-        &state.settings.sites_root(),
-        &site,
-        &id,
-        &who.actor(),
-        &client.source,
-    )
-    .await?;
+    let site = change_release(&state, &who, &client, &name, &id, Change::Delete).await?;
     Ok(HttpResponse::Ok().json(store::get(&state.pool, site.id, &id).await?))
 }
 

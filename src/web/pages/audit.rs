@@ -30,6 +30,14 @@ impl AuditPage {
         v.as_deref().unwrap_or("")
     }
 
+    /// Whether any filter is set (the filter box then starts open, also on phones).
+    fn filtering(&self) -> bool {
+        let f = &self.filter;
+        [&f.site, &f.actor, &f.action, &f.outcome, &f.from, &f.to]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
+    }
+
     /// Whether an event's detail says anything (empty ones get no "Details" control).
     fn has_detail(&self, v: &serde_json::Value) -> bool {
         match v {

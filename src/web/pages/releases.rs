@@ -111,6 +111,36 @@ pub async fn show(
     render(StatusCode::OK, &page)
 }
 
+/// A change to one release, from a page or the API.
+pub enum Change {
+    /// Pin (true) or unpin (false).
+    Pin(bool),
+    /// Delete its files (the record stays).
+    Delete,
+}
+
+/// Applies `change` to release `id` of site `name` (shared by the page and the API); returns
+/// the site.
+pub async fn change_release(
+    state: &AppState,
+    who: &Identity,
+    client: &ClientInfo,
+    name: &str,
+    id: &str,
+    change: Change,
+) -> AppResult<Site> {
+    let site = sites::get(&state.pool, name).await?;
+    let (pool, actor, source) = (&state.pool, &who.actor(), &client.source);
+    match change {
+        Change::Pin(pinned) => manage::set_pinned(pool, &site, id, pinned, actor, source).await?,
+        Change::Delete => {
+            let root = state.settings.sites_root();
+            manage::delete(pool, &root, &site, id, actor, source).await?
+        }
+    }
+    Ok(site)
+}
+
 async fn pin_to(
     who: Identity,
     client: ClientInfo,
@@ -119,16 +149,7 @@ async fn pin_to(
     pinned: bool,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
-    let site = sites::get(&state.pool, &name).await?;
-    manage::set_pinned(
-        &state.pool,
-        &site,
-        &id,
-        pinned,
-        &who.actor(),
-        &client.source,
-    )
-    .await?;
+    change_release(&state, &who, &client, &name, &id, Change::Pin(pinned)).await?;
     let notice = if pinned { "pinned" } else { "unpinned" };
     Ok(see_other(&format!(
         "/sites/{name}/releases/{id}?notice={notice}"
@@ -163,16 +184,7 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
-    let site = sites::get(&state.pool, &name).await?;
-    manage::delete(
-        &state.pool,
-        &state.settings.sites_root(),
-        &site,
-        &id,
-        &who.actor(),
-        &client.source,
-    )
-    .await?;
+    change_release(&state, &who, &client, &name, &id, Change::Delete).await?;
     Ok(see_other(&format!("/sites/{name}?notice=release-deleted")))
 }
 
