@@ -1,7 +1,12 @@
-//! An archive arriving in an upload. Tar archives (plain, gzip, zstd) are checked and
-//! extracted while they arrive, with no temporary copy: the disk writes each byte once, as
-//! `tar -xzf` does, and unpacking runs beside the receiving on another core. A zip keeps its
-//! index at the end, so it is stored whole in a temporary file first and extracted from there.
+//! An archive arriving in an upload. Its bytes go to a temporary file in the data folder as
+//! they arrive; a tar archive (plain, gzip, zstd) is also checked and extracted at the same
+//! time, on a blocking thread fed through a bounded queue, so unpacking overlaps the transfer
+//! as it does in `curl … | tar -xz`. A zip keeps its index at its end, so it is extracted from
+//! the temporary file once it is whole.
+//!
+//! Once a streamed extraction has started, its end — recording the release or the failure,
+//! removing the staging folder — runs in a task of its own, so that a request dropped half-way
+//! (the client went away) still leaves true records and nothing behind.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -10,6 +15,7 @@ use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use serde_json::json;
+use sqlx::SqlitePool;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
@@ -17,6 +23,8 @@ use super::archive::{self, Format, SNIFF_BYTES};
 use super::ingest::{self, ArchiveSource, Extraction, IngestCtx, Received, Staging};
 use super::store::NewRelease;
 use super::{new_release_id, Release};
+use crate::audit::Source;
+use crate::config::UploadSettings;
 use crate::error::{AppError, AppResult};
 use crate::sites::{Site, SitePaths};
 
@@ -35,22 +43,51 @@ pub struct Arrived {
     pub note: String,
 }
 
+/// What the intake needs, owned, so a task can finish the work without the request.
+struct Owned {
+    pool: SqlitePool,
+    sites_root: PathBuf,
+    limits: UploadSettings,
+    actor: String,
+    source: Source,
+    site: Site,
+}
+
+impl Owned {
+    fn ctx(&self) -> IngestCtx<'_> {
+        IngestCtx {
+            pool: &self.pool,
+            sites_root: &self.sites_root,
+            limits: &self.limits,
+            actor: &self.actor,
+            source: &self.source,
+        }
+    }
+}
+
 /// Receives one archive chunk by chunk and turns it into a release.
-pub struct Incoming<'a> {
-    ctx: &'a IngestCtx<'a>,
-    site: &'a Site,
+pub struct Incoming {
+    owned: Arc<Owned>,
     uploads_dir: PathBuf,
+    /// The request's declared size (capped by the limit), the best early estimate of the
+    /// archive's size for the compression-ratio limit; 0 when not declared.
+    declared: u64,
     state: State,
 }
 
 enum State {
     /// The first bytes, until the format is known.
     Sniffing(Vec<u8>),
-    /// A zip (or something unknown, refused once whole): a temporary file.
-    File(tokio::io::BufWriter<tokio::fs::File>, Received),
-    /// A tar stream, extracting as it arrives.
-    Stream(Stream),
+    /// A zip (or something unknown, refused once whole): only the temporary file.
+    File(Copy),
+    /// A tar stream: the temporary file, and extracting as it arrives.
+    Stream(Stream, Copy),
+    /// Finished or handed over.
+    Done,
 }
+
+/// The temporary file (removed when the `Received` is dropped).
+struct Copy(tokio::io::BufWriter<tokio::fs::File>, Received);
 
 struct Stream {
     /// `None` once the extraction ended early (a refused entry): the rest is only drained.
@@ -58,7 +95,9 @@ struct Stream {
     task: Extraction,
     /// The staging folder the extraction writes.
     dest: PathBuf,
-    received: Arc<AtomicU64>,
+    /// Bytes arrived so far, or the declared size if larger: what the ratio limit uses.
+    basis: Arc<AtomicU64>,
+    arrived: u64,
     release_id: String,
 }
 
@@ -69,12 +108,26 @@ enum Piece {
     End,
 }
 
-impl<'a> Incoming<'a> {
-    /// Ready for the archive of an upload to `site`; a zip is kept in `uploads_dir` meanwhile.
-    pub fn new(ctx: &'a IngestCtx<'a>, site: &'a Site, uploads_dir: &Path) -> Self {
+impl Incoming {
+    /// Ready for the archive of an upload to `site`; the temporary file goes in `uploads_dir`.
+    /// `declared` is the request's Content-Length, if it has one.
+    pub fn new(
+        ctx: &IngestCtx<'_>,
+        site: &Site,
+        uploads_dir: &Path,
+        declared: Option<u64>,
+    ) -> Self {
+        let owned = Owned {
+            pool: ctx.pool.clone(),
+            sites_root: ctx.sites_root.to_owned(),
+            limits: ctx.limits.clone(),
+            actor: ctx.actor.to_owned(),
+            source: ctx.source.clone(),
+            site: site.clone(),
+        };
         Incoming {
-            ctx,
-            site,
+            declared: declared.unwrap_or(0).min(owned.limits.max_bytes),
+            owned: Arc::new(owned),
             uploads_dir: uploads_dir.to_owned(),
             state: State::Sniffing(Vec::with_capacity(SNIFF_BYTES)),
         }
@@ -96,10 +149,12 @@ impl<'a> Incoming<'a> {
     async fn feed(&mut self, chunk: Bytes) -> AppResult<()> {
         match &mut self.state {
             State::Sniffing(head) => head.extend_from_slice(&chunk),
-            State::File(out, _) => out.write_all(&chunk).await.map_err(|e| disk_error(&e))?,
-            State::Stream(s) => {
+            State::File(copy) => copy.write(&chunk).await?,
+            State::Stream(s, copy) => {
+                copy.write(&chunk).await?;
                 // Counted before it is queued, so the ratio limit never lags the decompressor.
-                s.received.fetch_add(chunk.len() as u64, Ordering::AcqRel);
+                s.arrived += chunk.len() as u64;
+                s.basis.fetch_max(s.arrived, Ordering::AcqRel);
                 if let Some(tx) = &s.tx {
                     if tx.send(Piece::Data(chunk)).await.is_err() {
                         // The archive was refused part-way: read the rest of the body (and
@@ -108,67 +163,59 @@ impl<'a> Incoming<'a> {
                     }
                 }
             }
+            State::Done => {}
         }
         Ok(())
     }
 
-    /// Decides, from the first bytes, between extracting as it arrives and a temporary file.
+    /// Decides, from the first bytes, between extracting as it arrives and only storing.
     async fn choose(&mut self) -> AppResult<()> {
         let State::Sniffing(head) = &mut self.state else {
             return Ok(());
         };
         let head = Bytes::from(std::mem::take(head));
-        match archive::detect_bytes(&head) {
+        let copy = self.temp_file().await?;
+        self.state = match archive::detect_bytes(&head) {
             Some(format @ (Format::TarGz | Format::TarZst | Format::Tar)) => {
-                self.state = State::Stream(self.start_stream(format).await?);
+                State::Stream(self.start_stream(format).await?, copy)
             }
-            _ => {
-                let (out, path) = self.temp_file().await?;
-                let received = Received {
-                    path,
-                    sha256: String::new(),
-                    bytes: 0,
-                    original_name: String::new(),
-                    note: String::new(),
-                };
-                self.state = State::File(out, received);
-            }
-        }
+            _ => State::File(copy),
+        };
         self.feed(head).await
     }
 
     /// Writes the intent and starts the extracting thread, fed through a bounded queue.
     async fn start_stream(&self, format: Format) -> AppResult<Stream> {
         let release_id = new_release_id();
+        let (ctx, site) = (self.owned.ctx(), &self.owned.site);
         // The intent: if the process dies while files are being written, start-up marks it
         // interrupted (and removes the partial folder).
         let detail = json!({"format": format.as_str(), "streamed": true});
-        ingest::write_intent(self.ctx, self.site, &release_id, detail).await?;
+        ingest::write_intent(&ctx, site, &release_id, detail).await?;
         let (tx, rx) = mpsc::channel(QUEUE);
-        let received = Arc::new(AtomicU64::new(0));
+        let basis = Arc::new(AtomicU64::new(self.declared));
         let src = Box::new(ChunkReader {
             rx,
             current: Bytes::new(),
             ended: false,
         });
-        let source = ArchiveSource::Stream(format, src, received.clone());
-        let (dest, task) = ingest::spawn_extraction(self.ctx, self.site, &release_id, source);
+        let source = ArchiveSource::Stream(format, src, basis.clone());
+        let (dest, task) = ingest::spawn_extraction(&ctx, site, &release_id, source);
         Ok(Stream {
             tx: Some(tx),
             task,
             dest,
-            received,
+            basis,
+            arrived: 0,
             release_id,
         })
     }
 
-    async fn temp_file(&self) -> AppResult<(tokio::io::BufWriter<tokio::fs::File>, PathBuf)> {
-        tokio::fs::create_dir_all(&self.uploads_dir)
-            .await
-            .map_err(|e| internal(&self.uploads_dir, &e))?;
-        let path = self
-            .uploads_dir
-            .join(format!("{}.part", uuid::Uuid::new_v4()));
+    async fn temp_file(&self) -> AppResult<Copy> {
+        let dir = &self.uploads_dir;
+        let made = tokio::fs::create_dir_all(dir).await;
+        made.map_err(|e| internal(dir, &e))?;
+        let path = dir.join(format!("{}.part", uuid::Uuid::new_v4()));
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -176,81 +223,149 @@ impl<'a> Incoming<'a> {
             .open(&path)
             .await
             .map_err(|e| internal(&path, &e))?;
-        Ok((tokio::io::BufWriter::with_capacity(256 * 1024, file), path))
+        let received = Received {
+            path,
+            sha256: String::new(),
+            bytes: 0,
+            original_name: String::new(),
+            note: String::new(),
+        };
+        Ok(Copy(
+            tokio::io::BufWriter::with_capacity(256 * 1024, file),
+            received,
+        ))
     }
 
     /// Ends the archive: the result of extracting it, recorded either way.
     pub async fn finish(mut self, arrived: Arrived) -> AppResult<Release> {
         self.choose().await?;
-        let ctx = self.ctx;
-        match self.state {
-            State::Sniffing(_) => unreachable!("choose() leaves the sniffing state"),
-            State::File(mut out, mut received) => {
-                out.flush().await.map_err(|e| disk_error(&e))?;
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::File(mut copy) => {
+                copy.0.flush().await.map_err(|e| disk_error(&e))?;
+                let mut received = copy.1;
                 received.sha256 = arrived.sha256;
                 received.bytes = arrived.bytes;
                 received.original_name = arrived.original_name;
                 received.note = arrived.note;
-                ingest::ingest(ctx, self.site, received).await
+                ingest::ingest(&self.owned.ctx(), &self.owned.site, received).await
             }
-            State::Stream(s) => {
-                if let Some(tx) = s.tx {
-                    let _ = tx.send(Piece::End).await;
-                }
-                let record = NewRelease {
-                    site_id: self.site.id,
-                    release_id: &s.release_id,
-                    sha256: &arrived.sha256,
-                    archive_bytes: arrived.bytes,
-                    uploaded_by: ctx.actor,
-                    note: &arrived.note,
-                    original_name: &arrived.original_name,
-                };
-                let paths = SitePaths::new(ctx.sites_root, &self.site.name);
-                let stored = async {
-                    let extracted = ingest::joined(s.task).await?;
-                    let mut staging = Staging(Some(s.dest));
-                    ingest::place_and_record(
-                        ctx,
-                        self.site,
-                        &paths,
-                        &record,
-                        &extracted,
-                        &mut staging,
-                    )
-                    .await
-                };
-                match stored.await {
-                    Ok(release) => Ok(release),
-                    Err(e) => Err(ingest::record_failure(ctx, self.site, &record, e).await),
-                }
+            State::Stream(s, copy) => {
+                let task = tokio::spawn(complete(self.owned.clone(), s, copy, arrived));
+                task.await.map_err(|e| AppError::Internal(e.into()))?
             }
+            State::Sniffing(_) | State::Done => Err(AppError::Internal(anyhow::anyhow!(
+                "an upload was finished twice"
+            ))),
         }
     }
 
     /// The upload failed before the archive ended (`why`): stops the extraction, removes
     /// what it wrote, records the failure if an intent was written, and returns `why`.
-    pub async fn abort(self, why: AppError, original_name: &str) -> AppError {
-        let State::Stream(s) = self.state else {
-            return why; // a temporary file is removed when `Received` is dropped
-        };
-        // Closing the queue without `End` stops the extraction, which then removes its folder;
-        // a finished one (the break came after the last byte) is removed here.
-        drop(s.tx);
-        if ingest::joined(s.task).await.is_ok() {
-            drop(Staging(Some(s.dest)));
+    pub async fn abort(mut self, why: AppError, original_name: &str) -> AppError {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Stream(s, copy) => {
+                let owned = self.owned.clone();
+                let task = tokio::spawn(give_up(owned, s, copy, why, original_name.to_owned()));
+                task.await.unwrap_or_else(|e| AppError::Internal(e.into()))
+            }
+            _ => why, // a temporary file is removed when its `Received` is dropped
         }
-        let record = NewRelease {
-            site_id: self.site.id,
-            release_id: &s.release_id,
-            sha256: "",
-            archive_bytes: s.received.load(Ordering::Acquire),
-            uploaded_by: self.ctx.actor,
-            note: "",
-            original_name,
-        };
-        ingest::record_failure(self.ctx, self.site, &record, why).await
     }
+}
+
+impl Drop for Incoming {
+    /// The request went away mid-upload: finish the failure in the background.
+    fn drop(&mut self) {
+        let State::Stream(s, copy) = std::mem::replace(&mut self.state, State::Done) else {
+            return;
+        };
+        let why = AppError::invalid(
+            "bad_upload",
+            "The upload broke off before it finished (the connection was closed).",
+        );
+        let owned = self.owned.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(give_up(owned, s, copy, why, String::new()));
+        }
+        // Without a runtime (shutting down), start-up marks the intent interrupted and
+        // removes the staging folder.
+    }
+}
+
+impl Copy {
+    async fn write(&mut self, chunk: &[u8]) -> AppResult<()> {
+        self.0.write_all(chunk).await.map_err(|e| disk_error(&e))
+    }
+}
+
+/// The whole archive has arrived: waits for the extraction, then records the release (or
+/// the failure, closing the intent).
+async fn complete(
+    owned: Arc<Owned>,
+    s: Stream,
+    mut copy: Copy,
+    arrived: Arrived,
+) -> AppResult<Release> {
+    let (ctx, site) = (owned.ctx(), &owned.site);
+    let record = NewRelease {
+        site_id: site.id,
+        release_id: &s.release_id,
+        sha256: &arrived.sha256,
+        archive_bytes: arrived.bytes,
+        uploaded_by: ctx.actor,
+        note: &arrived.note,
+        original_name: &arrived.original_name,
+    };
+    let stored = async {
+        copy.0.flush().await.map_err(|e| disk_error(&e))?;
+        if let Some(tx) = s.tx {
+            let _ = tx.send(Piece::End).await;
+        }
+        let extracted = ingest::joined(s.task).await?;
+        let mut staging = Staging(Some(s.dest));
+        // Judged again on the exact size: while it arrived, the limit used an estimate.
+        archive::check_ratio(
+            extracted.unpacked_bytes,
+            arrived.bytes,
+            &ingest::limits(ctx.limits),
+        )
+        .map_err(ingest::archive_error)?;
+        let paths = SitePaths::new(ctx.sites_root, &site.name);
+        ingest::place_and_record(&ctx, site, &paths, &record, &extracted, &mut staging).await
+    };
+    let result = match stored.await {
+        Ok(release) => Ok(release),
+        Err(e) => Err(ingest::record_failure(&ctx, site, &record, e, true).await),
+    };
+    drop(copy); // removes the temporary file
+    result
+}
+
+/// The archive will not arrive whole: stops the extraction (closing the queue without `End`
+/// makes it fail and remove its folder), then closes the intent with `why`.
+async fn give_up(
+    owned: Arc<Owned>,
+    s: Stream,
+    copy: Copy,
+    why: AppError,
+    original_name: String,
+) -> AppError {
+    drop(copy);
+    drop(s.tx);
+    let _ = ingest::joined(s.task).await;
+    let (ctx, site) = (owned.ctx(), &owned.site);
+    let record = NewRelease {
+        site_id: site.id,
+        release_id: &s.release_id,
+        sha256: "",
+        archive_bytes: s.arrived,
+        uploaded_by: ctx.actor,
+        note: "",
+        original_name: &original_name,
+    };
+    // Not listed as a failed release (a zip cut off the same way never reached the intake);
+    // the audit log has it.
+    ingest::record_failure(&ctx, site, &record, why, false).await
 }
 
 /// Reads the queued chunks on the extracting thread.
@@ -283,7 +398,7 @@ fn internal(path: &Path, e: &io::Error) -> AppError {
 }
 
 /// A full disk is something staff can act on; anything else is logged.
-pub fn disk_error(e: &io::Error) -> AppError {
+fn disk_error(e: &io::Error) -> AppError {
     if e.raw_os_error() == Some(28) {
         AppError::invalid("disk_full", "The server's disk is full, so the upload could not be stored. Ask an administrator to free some space, then try again.")
     } else {

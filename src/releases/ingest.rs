@@ -55,7 +55,8 @@ pub struct IngestCtx<'a> {
     pub source: &'a Source,
 }
 
-fn limits(u: &UploadSettings) -> Limits {
+/// The archive limits from the configuration.
+pub(super) fn limits(u: &UploadSettings) -> Limits {
     Limits {
         max_unpacked_bytes: u.max_unpacked_bytes,
         max_file_bytes: u.max_file_bytes,
@@ -103,8 +104,7 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
             &record,
             "duplicate_release",
             &duplicate_message(&same),
-            None,
-            false,
+            Closing::BeforeIntent,
         )
         .await);
     }
@@ -120,7 +120,7 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
     };
     match stored.await {
         Ok(release) => Ok(release),
-        Err(e) => Err(record_failure(ctx, site, &record, e).await),
+        Err(e) => Err(record_failure(ctx, site, &record, e, true).await),
     }
 }
 
@@ -141,12 +141,14 @@ pub(super) async fn write_intent(
 }
 
 /// Every failure after the intent is recorded, so nothing is left open or mislabelled;
-/// returns the error to answer with.
+/// returns the error to answer with. `list` also lists it as a failed release in the history
+/// (not for a duplicate, which stored nothing new).
 pub(super) async fn record_failure(
     ctx: &IngestCtx<'_>,
     site: &Site,
     record: &NewRelease<'_>,
     e: AppError,
+    list: bool,
 ) -> AppError {
     let (code, message) = match &e {
         AppError::Internal(_) => (
@@ -155,7 +157,11 @@ pub(super) async fn record_failure(
         ),
         other => (other.code(), other.to_string()),
     };
-    match refuse(ctx, site, record, code, &message, None, true).await {
+    let closing = match list && code != "duplicate_release" {
+        true => Closing::IntentAndList,
+        false => Closing::Intent,
+    };
+    match refuse(ctx, site, record, code, &message, closing).await {
         AppError::Internal(r) => AppError::Internal(r),
         _ => e,
     }
@@ -202,6 +208,22 @@ pub(super) async fn joined(task: Extraction) -> AppResult<archive::Extracted> {
         .map_err(|e| AppError::Internal(anyhow::anyhow!("extraction task failed: {e}")))?
 }
 
+/// An archive refusal as an answer; a storage failure is the server's fault, not the
+/// archive's: a 500 with the cause logged.
+pub(super) fn archive_error(e: archive::ArchiveError) -> AppError {
+    match e.code {
+        "io_error" | "destination_exists" => AppError::Internal(anyhow::anyhow!(
+            "extracting an upload: {} ({:?})",
+            e.message,
+            e.entry
+        )),
+        _ => AppError::Invalid {
+            code: e.code,
+            message: e.message,
+        },
+    }
+}
+
 /// Starts extracting on a blocking thread into the staging folder it returns. The thread
 /// owns everything it uses and removes the folder itself if it fails, so it is safe even if
 /// nobody waits for it.
@@ -224,18 +246,7 @@ pub(super) fn spawn_extraction(
             }
         };
         // On failure `extract` has removed what it wrote.
-        let extracted = extracted.map_err(|e| match e.code {
-            // The server's fault, not the archive's: a 500 with the cause logged.
-            "io_error" | "destination_exists" => AppError::Internal(anyhow::anyhow!(
-                "extracting an upload: {} ({:?})",
-                e.message,
-                e.entry
-            )),
-            _ => AppError::Invalid {
-                code: e.code,
-                message: e.message,
-            },
-        })?;
+        let extracted = extracted.map_err(archive_error)?;
         let mut guard = Staging(Some(dest.clone()));
         crate::fault::point("after_extract");
         shared::link_all(&dest, &shared_paths)?;
@@ -309,15 +320,26 @@ pub(super) async fn place_and_record(
     store::get(ctx.pool, site.id, release_id).await
 }
 
-/// Records a refused upload (failed release + audit event) and builds the 422 answer.
+/// How a refused upload is recorded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    /// Refused before any intent (a known duplicate): no release id was used.
+    BeforeIntent,
+    /// Closes the intent in the audit log only.
+    Intent,
+    /// Closes the intent and lists a failed release in the history.
+    IntentAndList,
+}
+
+/// Records a refused upload (audit event, and a failed release when listed) and builds the
+/// 422 answer.
 async fn refuse(
     ctx: &IngestCtx<'_>,
     site: &Site,
     record: &NewRelease<'_>,
     code: &'static str,
     message: &str,
-    entry: Option<&str>,
-    after_intent: bool,
+    closing: Closing,
 ) -> AppError {
     let result = async {
         let mut tx = db::begin_write(ctx.pool).await?;
@@ -325,15 +347,13 @@ async fn refuse(
             .source(ctx.source)
             .site(&site.name)
             .detail(json!({
-                "code": code, "reason": message, "entry": entry, "sha256": record.sha256,
+                "code": code, "reason": message, "sha256": record.sha256,
                 "archive_bytes": record.archive_bytes, "original_name": record.original_name,
             }));
-        // Refused before the intent (a known duplicate): no release id was used. A duplicate
-        // found later (a streamed upload) closes its intent but lists no failed release.
-        if after_intent {
-            if code != "duplicate_release" {
-                store::insert_failed(&mut tx, record, code, message).await?;
-            }
+        if closing == Closing::IntentAndList {
+            store::insert_failed(&mut tx, record, code, message).await?;
+        }
+        if closing != Closing::BeforeIntent {
             event = event.release(record.release_id);
         }
         audit::record(&mut tx, &event).await?;

@@ -11,6 +11,15 @@ use crate::releases::human_bytes;
 use crate::releases::incoming::{Arrived, Incoming};
 use crate::releases::Release;
 
+/// How long an upload may send nothing before it is given up.
+const STALLED: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The request's declared body size, if it has one (an estimate of the archive's size).
+pub fn declared_length(req: &actix_web::HttpRequest) -> Option<u64> {
+    let value = req.headers().get(actix_web::http::header::CONTENT_LENGTH)?;
+    value.to_str().ok()?.parse().ok()
+}
+
 /// Set by the access guard on a multipart request whose CSRF token travels in the body: the
 /// receiver must find it as the first field before reading anything else.
 #[derive(Clone)]
@@ -56,7 +65,7 @@ pub async fn receive(
     mut body: Multipart,
     max_bytes: u64,
     pending: Option<PendingCsrf>,
-    mut incoming: Incoming<'_>,
+    mut incoming: Incoming,
 ) -> AppResult<Release> {
     let mut note = String::new();
     let mut arrived: Option<Arrived> = None;
@@ -103,7 +112,14 @@ pub async fn receive(
                     Err(why) => return Err(incoming.abort(why, &original_name).await),
                 }
             }
-            _ => while field.next().await.is_some() {},
+            _ => {
+                while let Some(chunk) = field.next().await {
+                    if let Err(e) = chunk {
+                        let why = bad(format!("The upload could not be read: {e}"));
+                        return Err(incoming.abort(why, "").await);
+                    }
+                }
+            }
         }
     }
     let mut arrived = arrived.ok_or_else(|| {
@@ -121,10 +137,18 @@ pub async fn receive(
 async fn stream_archive(
     field: &mut actix_multipart::Field,
     max_bytes: u64,
-    incoming: &mut Incoming<'_>,
+    incoming: &mut Incoming,
 ) -> AppResult<(String, u64)> {
     let (mut hasher, mut bytes) = (Sha256::new(), 0u64);
-    while let Some(chunk) = field.next().await {
+    loop {
+        // A client that stops sending would hold its extraction open: give up after a while.
+        let next = tokio::time::timeout(STALLED, field.next()).await;
+        let Some(chunk) = next.map_err(|_| {
+            bad("The upload stalled: nothing arrived for two minutes. Check the connection and upload again.")
+        })?
+        else {
+            break;
+        };
         let chunk = chunk.map_err(|e| {
             bad(format!(
                 "The upload was interrupted before it finished ({e}). Try again."

@@ -613,3 +613,50 @@ async fn an_upload_that_breaks_off_leaves_nothing_and_is_recorded() {
         "{list}"
     );
 }
+
+/// Bytes that really do not compress (xorshift).
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A tar.gz at the best compression.
+fn targz_best(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&tar(entries)).unwrap();
+    gz.finish().unwrap()
+}
+
+#[tokio::test]
+async fn a_very_compressible_start_is_judged_on_the_whole_archive() {
+    let app = spawn_app().await;
+    let token = with_site(
+        &app,
+        json!({"name": "shop", "server_name": "shop.example.org"}),
+    )
+    .await;
+    // 70 MB of zeros first (about 1000:1 on their own, past the 64 MB floor), then 500 kB
+    // that does not compress: under 200:1 overall. Unpacked while it arrives, it is judged on
+    // the whole archive's size, not on the bytes seen so far.
+    let zeros = vec![0u8; 70 << 20];
+    let archive = targz_best(&[("video.raw", &zeros), ("photo.jpg", &random_bytes(500_000))]);
+    assert!(archive.len() as u64 * 200 > 70 << 20, "{}", archive.len());
+    let res = app.upload(&token, "shop", "site.tar.gz", archive, "").await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    // The same start with little else (far over 200:1 overall) is a bomb, and refused.
+    let bomb = targz_best(&[("video.raw", &zeros), ("photo.jpg", &random_bytes(10_000))]);
+    assert!((bomb.len() as u64) * 200 < 64 << 20, "{}", bomb.len());
+    let res = app.upload(&token, "shop", "bomb.tar.gz", bomb, "").await;
+    assert_eq!(res.status(), 422);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "compression_ratio", "{err}");
+    assert_nothing_left(&app);
+}

@@ -203,6 +203,15 @@ fn extract_into(
     Ok(done)
 }
 
+/// The compression-ratio limit judged on whole sizes: once the archive has arrived in full,
+/// a stream extracted against an estimate of its size is judged again on the exact one.
+pub fn check_ratio(unpacked: u64, archive_bytes: u64, l: &Limits) -> Result<(), ArchiveError> {
+    if unpacked > RATIO_FLOOR.max(l.max_ratio.saturating_mul(archive_bytes)) {
+        return Err(refuse("compression_ratio", None, l));
+    }
+    Ok(())
+}
+
 /// Makes `dest/top` become `dest` with renames only: dest/top -> sibling temp, drop dest, temp -> dest.
 fn unwrap_folder(dest: &Path, top: &str, guard: &mut Cleanup) -> io::Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);

@@ -66,7 +66,8 @@ pub async fn upload(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let pending = req.extensions().get::<PendingCsrf>().cloned();
-    let release = receive_and_ingest(&state, &who, &client, &name, body, pending).await?;
+    let declared = crate::web::upload::declared_length(&req);
+    let release = receive_and_ingest(&state, &who, &client, &name, body, pending, declared).await?;
     Ok(HttpResponse::Created().json(release))
 }
 

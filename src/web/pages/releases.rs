@@ -28,6 +28,7 @@ pub async fn receive_and_ingest(
     site_name: &str,
     body: Multipart,
     pending: Option<PendingCsrf>,
+    declared: Option<u64>,
 ) -> AppResult<Release> {
     let site = sites::get(&state.pool, site_name).await?;
     let uploads_dir = state.settings.data_dir.join("uploads");
@@ -38,7 +39,7 @@ pub async fn receive_and_ingest(
         actor: &who.actor(),
         source: &client.source,
     };
-    let incoming = Incoming::new(&ctx, &site, &uploads_dir);
+    let incoming = Incoming::new(&ctx, &site, &uploads_dir, declared);
     upload::receive(body, state.settings.uploads.max_bytes, pending, incoming).await
 }
 
@@ -54,7 +55,8 @@ pub async fn upload(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let pending = req.extensions().get::<PendingCsrf>().cloned();
-    let release = receive_and_ingest(&state, &who, &client, &name, body, pending).await?;
+    let declared = upload::declared_length(&req);
+    let release = receive_and_ingest(&state, &who, &client, &name, body, pending, declared).await?;
     let url = format!("/sites/{name}/releases/{}?notice=uploaded", release.id);
     if wants_json(req.headers()) {
         return Ok(HttpResponse::Created().json(serde_json::json!({"id": release.id, "url": url})));
