@@ -303,7 +303,7 @@ impl Copy {
 async fn complete(
     owned: Arc<Owned>,
     s: Stream,
-    mut copy: Copy,
+    copy: Copy,
     arrived: Arrived,
 ) -> AppResult<Release> {
     let (ctx, site) = (owned.ctx(), &owned.site);
@@ -317,7 +317,9 @@ async fn complete(
         original_name: &arrived.original_name,
     };
     let stored = async {
-        copy.0.flush().await.map_err(|e| disk_error(&e))?;
+        // A tar needs nothing more from its temporary copy: removing it before the extraction
+        // ends keeps the final sync from writing it out.
+        drop(copy);
         if let Some(tx) = s.tx {
             let _ = tx.send(Piece::End).await;
         }
@@ -333,12 +335,10 @@ async fn complete(
         let paths = SitePaths::new(ctx.sites_root, &site.name);
         ingest::place_and_record(&ctx, site, &paths, &record, &extracted, &mut staging).await
     };
-    let result = match stored.await {
+    match stored.await {
         Ok(release) => Ok(release),
         Err(e) => Err(ingest::record_failure(&ctx, site, &record, e, true).await),
-    };
-    drop(copy); // removes the temporary file
-    result
+    }
 }
 
 /// The archive will not arrive whole: stops the extraction (closing the queue without `End`

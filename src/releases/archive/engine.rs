@@ -11,6 +11,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use zip::{CompressionMethod as M, ZipArchive};
 
 /// Size of the read and copy buffers.
@@ -254,12 +255,16 @@ pub(super) fn untar<R: Read>(src: R, tree: &mut Tree) -> Result<(), Error> {
 /// the meter on this side, so the bomb limits hold as before.
 pub(super) fn untar_ahead<D: Read + Send>(decoder: D, tree: &mut Tree) -> Result<(), Error> {
     const AHEAD: usize = 8;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD);
+    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(AHEAD);
+    // Used buffers go back to the decoder, so the same few are reused (allocating on one
+    // thread and freeing on another left glibc's arenas growing from upload to upload).
+    let (give_back, take_back) = sync_channel::<Vec<u8>>(AHEAD + 2);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut decoder = decoder;
             loop {
-                let mut buf = vec![0; BUF];
+                let mut buf = take_back.try_recv().unwrap_or_default();
+                buf.resize(BUF, 0);
                 let piece = match decoder.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
@@ -276,30 +281,39 @@ pub(super) fn untar_ahead<D: Read + Send>(decoder: D, tree: &mut Tree) -> Result
                 }
             }
         });
-        let result = untar(Ahead(rx, Vec::new(), 0), tree);
-        // Dropping the receiver (inside `untar`'s reader) has already released the thread.
-        result
+        // Dropping the reader (inside `untar`) releases the thread at its next send.
+        let reader = Ahead {
+            pieces: rx,
+            give_back,
+            current: Vec::new(),
+            at: 0,
+        };
+        untar(reader, tree)
     })
 }
 
 /// The reading end of [`untar_ahead`]'s queue.
-struct Ahead(
-    std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
-    Vec<u8>,
-    usize,
-);
+struct Ahead {
+    pieces: Receiver<io::Result<Vec<u8>>>,
+    give_back: SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+}
 
 impl Read for Ahead {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.2 == self.1.len() {
-            match self.0.recv() {
-                Ok(piece) => (self.1, self.2) = (piece?, 0),
+        if self.at == self.current.len() {
+            let next = match self.pieces.recv() {
+                Ok(piece) => piece?,
                 Err(_) => return Ok(0), // the decoder reached its end
-            }
+            };
+            let used = std::mem::replace(&mut self.current, next);
+            let _ = self.give_back.try_send(used);
+            self.at = 0;
         }
-        let n = out.len().min(self.1.len() - self.2);
-        out[..n].copy_from_slice(&self.1[self.2..self.2 + n]);
-        self.2 += n;
+        let n = out.len().min(self.current.len() - self.at);
+        out[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
         Ok(n)
     }
 }
