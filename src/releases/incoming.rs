@@ -69,8 +69,9 @@ impl Owned {
 pub struct Incoming {
     owned: Arc<Owned>,
     uploads_dir: PathBuf,
-    /// The request's declared size (capped by the limit), the best early estimate of the
-    /// archive's size for the compression-ratio limit; 0 when not declared.
+    /// The request's declared size, or the size limit when none is declared: what the
+    /// compression-ratio limit uses until the archive has arrived and its size is known (so
+    /// whether a very compressible start is refused never depends on network timing).
     declared: u64,
     state: State,
 }
@@ -126,7 +127,7 @@ impl Incoming {
             site: site.clone(),
         };
         Incoming {
-            declared: declared.unwrap_or(0).min(owned.limits.max_bytes),
+            declared: declared.map_or(owned.limits.max_bytes, |d| d.min(owned.limits.max_bytes)),
             owned: Arc::new(owned),
             uploads_dir: uploads_dir.to_owned(),
             state: State::Sniffing(Vec::with_capacity(SNIFF_BYTES)),
@@ -238,24 +239,30 @@ impl Incoming {
 
     /// Ends the archive: the result of extracting it, recorded either way.
     pub async fn finish(mut self, arrived: Arrived) -> AppResult<Release> {
-        self.choose().await?;
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::File(mut copy) => {
-                copy.0.flush().await.map_err(|e| disk_error(&e))?;
-                let mut received = copy.1;
-                received.sha256 = arrived.sha256;
-                received.bytes = arrived.bytes;
-                received.original_name = arrived.original_name;
-                received.note = arrived.note;
-                ingest::ingest(&self.owned.ctx(), &self.owned.site, received).await
+        if let Err(e) = self.choose().await {
+            return Err(self.abort(e, &arrived.original_name).await);
+        }
+        self.end_of_archive().await;
+        // The rest runs in a task of its own: the request being dropped now must not cut
+        // the recording (or the clean-up) short.
+        let task = match std::mem::replace(&mut self.state, State::Done) {
+            State::File(copy) => tokio::spawn(ingest_file(self.owned.clone(), copy, arrived)),
+            State::Stream(s, copy) => tokio::spawn(complete(self.owned.clone(), s, copy, arrived)),
+            State::Sniffing(_) | State::Done => {
+                let why = anyhow::anyhow!("an upload was finished twice");
+                return Err(AppError::Internal(why));
             }
-            State::Stream(s, copy) => {
-                let task = tokio::spawn(complete(self.owned.clone(), s, copy, arrived));
-                task.await.map_err(|e| AppError::Internal(e.into()))?
+        };
+        task.await.map_err(|e| AppError::Internal(e.into()))?
+    }
+
+    /// The archive field has ended: the extraction may finish now, whatever the request
+    /// still sends.
+    pub async fn end_of_archive(&mut self) {
+        if let State::Stream(s, _) = &mut self.state {
+            if let Some(tx) = s.tx.take() {
+                let _ = tx.send(Piece::End).await;
             }
-            State::Sniffing(_) | State::Done => Err(AppError::Internal(anyhow::anyhow!(
-                "an upload was finished twice"
-            ))),
         }
     }
 
@@ -298,6 +305,17 @@ impl Copy {
     }
 }
 
+/// A zip (or an unknown format) that has arrived whole: the usual intake, from the file.
+async fn ingest_file(owned: Arc<Owned>, mut copy: Copy, arrived: Arrived) -> AppResult<Release> {
+    copy.0.flush().await.map_err(|e| disk_error(&e))?;
+    let mut received = copy.1;
+    received.sha256 = arrived.sha256;
+    received.bytes = arrived.bytes;
+    received.original_name = arrived.original_name;
+    received.note = arrived.note;
+    ingest::ingest(&owned.ctx(), &owned.site, received).await
+}
+
 /// The whole archive has arrived: waits for the extraction, then records the release (or
 /// the failure, closing the intent).
 async fn complete(
@@ -316,6 +334,7 @@ async fn complete(
         note: &arrived.note,
         original_name: &arrived.original_name,
     };
+    let mut staging = Staging(None);
     let stored = async {
         // A tar needs nothing more from its temporary copy: removing it before the extraction
         // ends keeps the final sync from writing it out.
@@ -324,7 +343,7 @@ async fn complete(
             let _ = tx.send(Piece::End).await;
         }
         let extracted = ingest::joined(s.task).await?;
-        let mut staging = Staging(Some(s.dest));
+        staging = Staging(Some(s.dest));
         // Judged again on the exact size: while it arrived, the limit used an estimate.
         archive::check_ratio(
             extracted.unpacked_bytes,
@@ -335,7 +354,9 @@ async fn complete(
         let paths = SitePaths::new(ctx.sites_root, &site.name);
         ingest::place_and_record(&ctx, site, &paths, &record, &extracted, &mut staging).await
     };
-    match stored.await {
+    let result = stored.await;
+    staging.discard().await; // only when something failed
+    match result {
         Ok(release) => Ok(release),
         Err(e) => Err(ingest::record_failure(&ctx, site, &record, e, true).await),
     }

@@ -77,6 +77,16 @@ impl Drop for Staging {
     }
 }
 
+impl Staging {
+    /// Removes the folder (if still armed) on a blocking thread: a whole release tree must
+    /// not stall the async worker that serves other requests.
+    pub(super) async fn discard(mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(p)).await;
+        }
+    }
+}
+
 fn sync_tree_and_dir(tree: &Path, dir: &Path) -> std::io::Result<()> {
     // One syncfs for the whole extracted tree instead of an fsync per file.
     let f = std::fs::File::open(tree)?;
@@ -114,11 +124,15 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
     write_intent(ctx, site, &release_id, json!({"sha256": upload.sha256, "archive_bytes": upload.bytes, "original_name": upload.original_name})).await?;
     let paths = SitePaths::new(ctx.sites_root, &site.name);
     let source = ArchiveSource::File(upload.path.clone(), upload.bytes);
+    let mut staging = Staging(None);
     let stored = async {
-        let (extracted, mut staging) = extract_off_thread(ctx, site, &release_id, source).await?;
+        let extracted;
+        (extracted, staging) = extract_off_thread(ctx, site, &release_id, source).await?;
         place_and_record(ctx, site, &paths, &record, &extracted, &mut staging).await
     };
-    match stored.await {
+    let result = stored.await;
+    staging.discard().await; // only when something failed
+    match result {
         Ok(release) => Ok(release),
         Err(e) => Err(record_failure(ctx, site, &record, e, true).await),
     }

@@ -36,9 +36,32 @@ fn csrf_failed() -> AppError {
     }
 }
 
+/// The next item of the body or a field, unless nothing arrives for [`STALLED`]: a client
+/// that stops sending would otherwise hold its upload (and its extraction) open for ever.
+async fn in_time<S: futures_util::Stream + Unpin>(s: &mut S) -> AppResult<Option<S::Item>> {
+    tokio::time::timeout(STALLED, s.next()).await.map_err(|_| {
+        bad("The upload stalled: nothing arrived for two minutes. Check the connection and upload again.")
+    })
+}
+
+/// Reads past a field the form does not have (at most 64 KiB of it).
+async fn skip(field: &mut actix_multipart::Field) -> AppResult<()> {
+    let mut seen = 0;
+    while let Some(chunk) = in_time(field).await? {
+        let chunk = chunk.map_err(|e| bad(format!("The upload could not be read: {e}")))?;
+        seen += chunk.len();
+        if seen > 64 * 1024 {
+            return Err(bad(
+                "The form has an unexpected field. Upload from Cutover's own page or its API.",
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn read_text(field: &mut actix_multipart::Field, max: usize) -> AppResult<String> {
     let mut buf = Vec::new();
-    while let Some(chunk) = field.next().await {
+    while let Some(chunk) = in_time(field).await? {
         let chunk = chunk.map_err(|e| bad(format!("The upload was interrupted: {e}")))?;
         if buf.len() + chunk.len() > max {
             return Err(bad(format!(
@@ -70,13 +93,15 @@ pub async fn receive(
     let mut note = String::new();
     let mut arrived: Option<Arrived> = None;
     let mut first = true;
-    while let Some(field) = body.next().await {
-        let mut field = match field {
-            Ok(f) => f,
-            Err(e) => {
+    loop {
+        let mut field = match in_time(&mut body).await {
+            Ok(None) => break,
+            Ok(Some(Ok(field))) => field,
+            Ok(Some(Err(e))) => {
                 let why = bad(format!("The upload could not be read: {e}"));
                 return Err(incoming.abort(why, "").await);
             }
+            Err(why) => return Err(incoming.abort(why, "").await),
         };
         let name = field.name().unwrap_or("").to_owned();
         if std::mem::take(&mut first) {
@@ -102,6 +127,8 @@ pub async fn receive(
                     .unwrap_or_default();
                 match stream_archive(&mut field, max_bytes, &mut incoming).await {
                     Ok((sha256, bytes)) => {
+                        // Whole: the extraction can finish while the rest of the form arrives.
+                        incoming.end_of_archive().await;
                         arrived = Some(Arrived {
                             sha256,
                             bytes,
@@ -113,11 +140,8 @@ pub async fn receive(
                 }
             }
             _ => {
-                while let Some(chunk) = field.next().await {
-                    if let Err(e) = chunk {
-                        let why = bad(format!("The upload could not be read: {e}"));
-                        return Err(incoming.abort(why, "").await);
-                    }
+                if let Err(why) = skip(&mut field).await {
+                    return Err(incoming.abort(why, "").await);
                 }
             }
         }
@@ -140,15 +164,7 @@ async fn stream_archive(
     incoming: &mut Incoming,
 ) -> AppResult<(String, u64)> {
     let (mut hasher, mut bytes) = (Sha256::new(), 0u64);
-    loop {
-        // A client that stops sending would hold its extraction open: give up after a while.
-        let next = tokio::time::timeout(STALLED, field.next()).await;
-        let Some(chunk) = next.map_err(|_| {
-            bad("The upload stalled: nothing arrived for two minutes. Check the connection and upload again.")
-        })?
-        else {
-            break;
-        };
+    while let Some(chunk) = in_time(field).await? {
         let chunk = chunk.map_err(|e| {
             bad(format!(
                 "The upload was interrupted before it finished ({e}). Try again."
