@@ -114,6 +114,7 @@ impl Application {
             auth: core.auth,
             settings,
             golive,
+            streams: Default::default(),
         });
         let server = HttpServer::new(move || {
             App::new()

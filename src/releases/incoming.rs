@@ -17,7 +17,7 @@ use actix_web::web::Bytes;
 use serde_json::json;
 use sqlx::SqlitePool;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::archive::{self, Format, SNIFF_BYTES};
 use super::ingest::{self, ArchiveSource, Extraction, IngestCtx, Received, Staging};
@@ -30,6 +30,18 @@ use crate::sites::{Site, SitePaths};
 
 /// Chunks in flight between the receiver and the extracting thread: bounds memory.
 const QUEUE: usize = 32;
+
+/// How many uploads the console extracts while they arrive, at most: each holds blocking
+/// threads until its last byte. Past the cap, a tar is extracted from its temporary file once
+/// whole, as a zip is.
+#[derive(Clone)]
+pub struct StreamCap(Arc<Semaphore>);
+
+impl Default for StreamCap {
+    fn default() -> Self {
+        StreamCap(Arc::new(Semaphore::new(8)))
+    }
+}
 
 /// The archive's size, hash and names, known once it has arrived in full.
 pub struct Arrived {
@@ -73,6 +85,7 @@ pub struct Incoming {
     /// compression-ratio limit uses until the archive has arrived and its size is known (so
     /// whether a very compressible start is refused never depends on network timing).
     declared: u64,
+    cap: StreamCap,
     state: State,
 }
 
@@ -91,6 +104,8 @@ enum State {
 struct Copy(tokio::io::BufWriter<tokio::fs::File>, Received);
 
 struct Stream {
+    /// Held until the upload is recorded or given up.
+    _permit: OwnedSemaphorePermit,
     /// `None` once the extraction ended early (a refused entry): the rest is only drained.
     tx: Option<mpsc::Sender<Piece>>,
     task: Extraction,
@@ -117,6 +132,7 @@ impl Incoming {
         site: &Site,
         uploads_dir: &Path,
         declared: Option<u64>,
+        cap: &StreamCap,
     ) -> Self {
         let owned = Owned {
             pool: ctx.pool.clone(),
@@ -130,6 +146,7 @@ impl Incoming {
             declared: declared.map_or(owned.limits.max_bytes, |d| d.min(owned.limits.max_bytes)),
             owned: Arc::new(owned),
             uploads_dir: uploads_dir.to_owned(),
+            cap: cap.clone(),
             state: State::Sniffing(Vec::with_capacity(SNIFF_BYTES)),
         }
     }
@@ -176,9 +193,14 @@ impl Incoming {
         };
         let head = Bytes::from(std::mem::take(head));
         let copy = self.temp_file().await?;
-        self.state = match archive::detect_bytes(&head) {
-            Some(format @ (Format::TarGz | Format::TarZst | Format::Tar)) => {
-                State::Stream(self.start_stream(format).await?, copy)
+        let streamable = match archive::detect_bytes(&head) {
+            Some(format @ (Format::TarGz | Format::TarZst | Format::Tar)) => Some(format),
+            _ => None,
+        };
+        let permit = streamable.and_then(|_| self.cap.0.clone().try_acquire_owned().ok());
+        self.state = match (streamable, permit) {
+            (Some(format), Some(permit)) => {
+                State::Stream(self.start_stream(format, permit).await?, copy)
             }
             _ => State::File(copy),
         };
@@ -186,7 +208,11 @@ impl Incoming {
     }
 
     /// Writes the intent and starts the extracting thread, fed through a bounded queue.
-    async fn start_stream(&self, format: Format) -> AppResult<Stream> {
+    async fn start_stream(
+        &self,
+        format: Format,
+        permit: OwnedSemaphorePermit,
+    ) -> AppResult<Stream> {
         let release_id = new_release_id();
         let (ctx, site) = (self.owned.ctx(), &self.owned.site);
         // The intent: if the process dies while files are being written, start-up marks it
@@ -203,6 +229,7 @@ impl Incoming {
         let source = ArchiveSource::Stream(format, src, basis.clone());
         let (dest, task) = ingest::spawn_extraction(&ctx, site, &release_id, source);
         Ok(Stream {
+            _permit: permit,
             tx: Some(tx),
             task,
             dest,

@@ -31,6 +31,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Going live and rolling back (and the Apache it drives).
     pub golive: crate::golive::GoLive,
+    /// Caps the uploads extracted while they arrive.
+    pub streams: crate::releases::incoming::StreamCap,
 }
 
 impl FromRequest for Identity {

@@ -693,3 +693,90 @@ async fn a_very_compressible_start_is_judged_on_the_whole_archive() {
     assert_eq!(err["error"]["code"], "compression_ratio", "{err}");
     assert_nothing_left(&app);
 }
+
+/// Starts an upload whose body is held back after `first` bytes; returns the sender for the
+/// rest and the request's task.
+fn held_upload(
+    app: &TestApp,
+    token: &str,
+    first: Vec<u8>,
+) -> (
+    tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+    tokio::task::JoinHandle<u16>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tx.try_send(Ok(first)).unwrap();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let form = reqwest::multipart::Form::new().part(
+        "archive",
+        reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(stream)).file_name("site.tar"),
+    );
+    let request = reqwest::Client::new()
+        .post(format!("{}/api/v1/sites/shop/releases", app.base))
+        .bearer_auth(token)
+        .multipart(form);
+    let task = tokio::spawn(async move { request.send().await.unwrap().status().as_u16() });
+    (tx, task)
+}
+
+#[tokio::test]
+async fn uploads_past_the_streaming_cap_are_unpacked_once_whole() {
+    let app = spawn_app().await;
+    let token = with_site(
+        &app,
+        json!({"name": "shop", "server_name": "shop.example.org"}),
+    )
+    .await;
+    // Eight uploads start unpacking as they arrive, then wait for the rest of their bytes.
+    let mut held = Vec::new();
+    for i in 0..8 {
+        let archive = tar(&[(&format!("page{i}.html"), &noise(256 * 1024))]);
+        let (tx, task) = held_upload(&app, &token, archive[..64 * 1024].to_vec());
+        held.push((tx, task, archive[64 * 1024..].to_vec()));
+    }
+    crate::helpers::eventually(
+        std::time::Duration::from_secs(20),
+        "eight streamed uploads under way",
+        || async {
+            let audit: Value = app
+                .api_get("/api/v1/audit?action=upload&outcome=started", &token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            (audit["events"].as_array().unwrap().len() == 8).then_some(())
+        },
+    )
+    .await;
+    // A ninth is not refused: it is stored whole first, then unpacked.
+    let res = app
+        .upload(
+            &token,
+            "shop",
+            "ninth.tar",
+            tar(&[("index.html", b"ninth")]),
+            "",
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let audit: Value = app
+        .api_get("/api/v1/audit?action=upload&outcome=started", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ninth = &audit["events"][0]["detail"];
+    assert!(
+        ninth["sha256"].is_string() && ninth["streamed"].is_null(),
+        "{ninth}"
+    );
+    // The eight finish normally.
+    for (tx, task, rest) in held {
+        tx.send(Ok(rest)).await.unwrap();
+        drop(tx);
+        assert_eq!(task.await.unwrap(), 201);
+    }
+    assert_nothing_left(&app);
+}

@@ -173,6 +173,7 @@ async fn a_route_missing_from_the_table_is_refused() {
             http: reqwest::Client::new(),
             health_timeout: std::time::Duration::from_secs(1),
         },
+        streams: Default::default(),
     });
     let service = test::init_service(
         App::new()

@@ -39,7 +39,7 @@ pub async fn receive_and_ingest(
         actor: &who.actor(),
         source: &client.source,
     };
-    let incoming = Incoming::new(&ctx, &site, &uploads_dir, declared);
+    let incoming = Incoming::new(&ctx, &site, &uploads_dir, declared, &state.streams);
     upload::receive(body, state.settings.uploads.max_bytes, pending, incoming).await
 }
 
