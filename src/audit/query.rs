@@ -11,7 +11,7 @@ use crate::error::{AppError, AppResult};
 pub struct Filter {
     /// Only this site.
     pub site: Option<String>,
-    /// Only this actor (exact).
+    /// Only this actor (exact; a bare user name means `user:<name>`).
     pub actor: Option<String>,
     /// Only this action.
     pub action: Option<String>,
@@ -102,15 +102,20 @@ impl Filter {
         pool: &SqlitePool,
         q: &mut QueryBuilder<'_, Sqlite>,
     ) -> AppResult<()> {
+        // Names are lower case; a bare user name means that user (`alice` → `user:alice`).
+        let lower = |v: &Option<String>| blank(v).map(|v| v.trim().to_lowercase());
+        let actor = blank(&self.actor).map(|a| match a.trim() {
+            a if a.contains(':') => a.to_owned(),
+            name => format!("user:{}", name.to_lowercase()),
+        });
         for (column, value) in [
-            ("site", blank(&self.site)),
-            ("actor", blank(&self.actor)),
-            ("action", blank(&self.action)),
-            ("outcome", blank(&self.outcome)),
+            ("site", lower(&self.site)),
+            ("actor", actor),
+            ("action", lower(&self.action)),
+            ("outcome", lower(&self.outcome)),
         ] {
             if let Some(v) = value {
-                q.push(format_args!(" AND {column} = "))
-                    .push_bind(v.to_owned());
+                q.push(format_args!(" AND {column} = ")).push_bind(v);
             }
         }
         // Ids grow with time, so a time range is an id range: two index lookups, then the

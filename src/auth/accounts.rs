@@ -112,6 +112,13 @@ impl Auth {
             ));
         }
         check_rules(new, &me.name).map_err(|m| AppError::invalid("weak_password", m))?;
+        // Also catches keeping a generated one-time password, which was shown on a screen.
+        if crate::auth::secret::same_secret(new.expose(), current.expose()) {
+            return Err(AppError::invalid(
+                "same_password",
+                "The new password is the same as the current one. Choose a different one.",
+            ));
+        }
         let hash = self.hasher.hash(new).await?;
         let keep = match who.via {
             Via::Session { session_id, .. } => Some(session_id),

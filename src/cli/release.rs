@@ -55,7 +55,13 @@ pub async fn run(settings: &Settings, actor: &str, cmd: ReleaseCommand) -> anyho
         }
         ReleaseCommand::Rollback { site, to } => {
             golive
-                .rollback(&site, to.as_deref(), actor, &source)
+                .rollback(
+                    &site,
+                    to.as_deref(),
+                    crate::golive::Expect::Anything,
+                    actor,
+                    &source,
+                )
                 .await?
         }
     };

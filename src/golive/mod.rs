@@ -5,6 +5,7 @@
 mod disk;
 pub mod health;
 mod pipeline;
+pub use pipeline::Expect;
 pub mod reconcile;
 pub mod timeline;
 

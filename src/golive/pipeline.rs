@@ -30,6 +30,36 @@ fn fail(code: &'static str, message: String, switched: bool) -> Failure {
 
 struct Steps(Vec<Step>);
 
+/// What the person asking for a switch saw as live.
+#[derive(Clone, Copy, Debug)]
+pub enum Expect<'a> {
+    /// No expectation (scripts, re-applying settings).
+    Anything,
+    /// This release (or nothing) was live when they confirmed.
+    Live(Option<&'a str>),
+}
+
+/// Refuses a switch when the site changed since the person confirming looked at it.
+fn expect_live(site: &Site, release_id: &str, seen: Option<&str>) -> AppResult<()> {
+    let live = site.active_release.as_deref();
+    if live == Some(release_id) {
+        return Err(AppError::Conflict {
+            code: "already_live",
+            message: format!("Release {release_id} is already live. Nothing was changed."),
+        });
+    }
+    if live != seen {
+        return Err(AppError::Conflict {
+            code: "changed_meanwhile",
+            message: format!(
+                "The site changed since this was shown: {} is live now. Nothing was changed: look at the site again and choose.",
+                live.unwrap_or("nothing")
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl Steps {
     fn push(&mut self, step: &str, started: Instant, ok: bool, detail: impl Into<String>) {
         self.0.push(Step {
@@ -52,11 +82,30 @@ impl GoLive {
         actor: &str,
         source: &Source,
     ) -> AppResult<Report> {
+        let how = (kind, Expect::Anything);
+        self.switch_to(site_name, release_id, how, actor, source)
+            .await
+    }
+
+    /// Like [`activate`](Self::activate), refused (nothing changed) if the site no longer
+    /// has the live release the person confirming was shown, or `release_id` is live already:
+    /// a re-sent form or a second person's tap at the same moment must not switch again.
+    pub async fn switch_to(
+        &self,
+        site_name: &str,
+        release_id: &str,
+        (kind, expect): (Kind, Expect<'_>),
+        actor: &str,
+        source: &Source,
+    ) -> AppResult<Report> {
         let site = sites::get(&self.pool, site_name).await?;
         let paths = SitePaths::new(&self.sites_root, &site.name);
         let _lock = lock::try_lock(&paths.dir, actor, &format!("putting {release_id} live"))?;
         // Re-read under the lock: the live release may have changed while we waited.
         let site = sites::get(&self.pool, site_name).await?;
+        if let Expect::Live(seen) = expect {
+            expect_live(&site, release_id, seen)?;
+        }
         let release = store::get(&self.pool, site.id, release_id).await?;
         if !release.usable() {
             return Err(AppError::invalid(
@@ -187,6 +236,7 @@ impl GoLive {
         &self,
         site_name: &str,
         to: Option<&str>,
+        expect: Expect<'_>,
         actor: &str,
         source: &Source,
     ) -> AppResult<Report> {
@@ -197,18 +247,28 @@ impl GoLive {
                 AppError::invalid("nothing_to_roll_back_to", "There is no earlier release to go back to: this site has had only one live release (or none).")
             })?,
         };
-        self.activate(site_name, &target, Kind::Rollback, actor, source)
+        // Rolling back to the live release would only reload it.
+        let expect = match expect {
+            Expect::Anything => Expect::Live(site.active_release.as_deref()),
+            seen => seen,
+        };
+        self.switch_to(site_name, &target, (Kind::Rollback, expect), actor, source)
             .await
     }
 
-    /// The newest earlier live release that is still on disk.
+    /// The newest earlier live release that is still on disk and was not itself rolled back
+    /// from (its last live period did not end in a rollback): rolling back again after a
+    /// rollback goes further back, never to the release just taken down.
     pub async fn rollback_target(&self, site: &Site) -> AppResult<Option<String>> {
         let Some(live) = &site.active_release else {
             return Ok(None);
         };
         let id: Option<String> = sqlx::query_scalar(
             "SELECT a.release_id FROM activations a JOIN releases r ON r.site_id = a.site_id AND r.release_id = a.release_id \
-             WHERE a.site_id = ? AND a.release_id != ? AND r.state = 'ready' ORDER BY a.id DESC LIMIT 1",
+             WHERE a.site_id = ? AND a.release_id != ? AND r.state = 'ready' \
+             AND a.id = (SELECT MAX(b.id) FROM activations b WHERE b.site_id = a.site_id AND b.release_id = a.release_id) \
+             AND COALESCE(a.ended_how, '') != 'rolled back' \
+             ORDER BY a.id DESC LIMIT 1",
         )
         .bind(site.id)
         .bind(live)

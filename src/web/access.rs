@@ -180,10 +180,15 @@ async fn decide(
                 .path_and_query()
                 .map(|p| p.as_str())
                 .unwrap_or("/");
+            // A form sent after the session ended did nothing: say so, and for a switch come
+            // back to its confirmation page (a GET of the same address) after logging in.
+            let path = req.path();
             let next = if req.method() == Method::GET {
                 format!("?next={}", urlencode(here))
+            } else if path.ends_with("/rollback") || path.ends_with("/activate") {
+                format!("?notice=expired&next={}", urlencode(path))
             } else {
-                String::new()
+                "?notice=expired".to_owned()
             };
             return Err(Refusal::Redirect(format!("/login{next}")));
         };

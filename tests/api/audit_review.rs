@@ -319,6 +319,10 @@ async fn the_verify_button_reports_intact_or_the_first_bad_event() {
     let pw = app.add_user("looker", cutover::auth::Role::Viewer).await;
     let viewer = app.logged_in("looker", &pw).await;
     assert!(!viewer.page("/audit").await.contains("Verify the log"));
+    // A bare user name finds that user's events (as `user:<name>`), whatever the case.
+    let mine = viewer.page("/audit?actor=Auditor").await;
+    assert!(mine.contains("by user:auditor"), "{mine}");
+    assert!(!mine.contains("by user:looker"));
     // The filters fold away (phones) until a filter is in use; then they start open.
     let folded = viewer.page("/audit").await;
     assert!(folded.contains("id=\"audit-filters\">"), "{folded}");

@@ -428,9 +428,32 @@ async fn going_live_and_rolling_back_from_the_pages_without_javascript() {
     );
     let confirm = phone.page("/sites/shop/rollback").await;
     assert!(confirm.contains(&a) && confirm.contains(&b));
-    let res = phone.post("/sites/shop/rollback", &[("to", &a)]).await;
+    let res = phone
+        .post("/sites/shop/rollback", &[("to", &a), ("live", &b)])
+        .await;
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("data-outcome=\"ok\""));
+    assert_eq!(served(&app).await, "release A");
+    // The same form sent again (a reload, a second tap) changes nothing and says why.
+    let again = phone
+        .post("/sites/shop/rollback", &[("to", &a), ("live", &b)])
+        .await;
+    assert_eq!(again.status(), 409);
+    let page = again.text().await.unwrap();
+    assert!(page.contains("already live") && page.contains("Nothing was changed"));
+    // A confirmation shown before someone else switched is refused, naming what is live now.
+    let stale = phone
+        .post(
+            &format!("/sites/shop/releases/{b}/activate"),
+            &[("live", "")],
+        )
+        .await;
+    assert_eq!(stale.status(), 409);
+    let page = stale.text().await.unwrap();
+    assert!(
+        page.contains("changed since") && page.contains(&a),
+        "{page}"
+    );
     assert_eq!(served(&app).await, "release A");
 
     // A viewer sees the dashboard but cannot switch.
@@ -508,4 +531,53 @@ async fn changed_settings_reach_apache_through_a_checked_switch() {
         .await
         .unwrap();
     assert_eq!(body, "release A", "the new alias is served at once");
+}
+
+#[tokio::test]
+async fn rolling_back_again_goes_further_back_never_to_the_release_just_taken_down() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = setup(&app, json!({})).await;
+    let a = upload(&app, &token, "release A", &[]).await;
+    let b = upload(&app, &token, "release B", &[]).await;
+    let c = upload(&app, &token, "release C", &[]).await;
+    for id in [&a, &b, &c] {
+        assert_eq!(activate(&app, &token, id).await.0, 200);
+    }
+    let rollback = || post(&app, &token, "/api/v1/sites/shop/rollback", None);
+    let (status, r) = rollback().await;
+    assert_eq!(
+        (status, r["active"].as_str()),
+        (200, Some(b.as_str())),
+        "{r}"
+    );
+    // C was just rolled back from: the next rollback goes to A, not back to C.
+    let (status, r) = rollback().await;
+    assert_eq!(
+        (status, r["active"].as_str()),
+        (200, Some(a.as_str())),
+        "{r}"
+    );
+    assert_eq!(served(&app).await, "release A");
+    let (status, r) = rollback().await;
+    assert_eq!(status, 422, "{r}");
+    assert_eq!(r["error"]["code"], "nothing_to_roll_back_to");
+    // Rolling back to the live release is refused; putting C live again is still possible.
+    let (status, r) = post(
+        &app,
+        &token,
+        "/api/v1/sites/shop/rollback",
+        Some(json!({"to": a})),
+    )
+    .await;
+    assert_eq!(
+        (status, r["error"]["code"].as_str()),
+        (409, Some("already_live"))
+    );
+    assert_eq!(activate(&app, &token, &c).await.0, 200);
+    let (status, r) = rollback().await;
+    assert_eq!(
+        (status, r["active"].as_str()),
+        (200, Some(a.as_str())),
+        "{r}"
+    );
 }

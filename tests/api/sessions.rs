@@ -217,6 +217,19 @@ async fn password_change_needs_the_current_one_and_ends_other_sessions() {
         .await;
     assert_eq!(weak.status(), 422);
     assert!(weak.text().await.unwrap().contains("too easy to guess"));
+    // Keeping the one-time password an admin saw is not choosing one's own.
+    let same = here
+        .post(
+            "/account/password",
+            &[("current", &pw), ("new", &pw), ("confirm", &pw)],
+        )
+        .await;
+    assert_eq!(same.status(), 422);
+    assert!(same
+        .text()
+        .await
+        .unwrap()
+        .contains("same as the current one"));
     assert_eq!(
         there.get("/").await.status(),
         200,
@@ -330,4 +343,31 @@ async fn unknown_users_and_wrong_passwords_look_the_same() {
     assert_eq!(sa, sb);
     let msg = "The user name or password is wrong";
     assert!(ta.contains(msg) && tb.contains(msg));
+}
+
+#[tokio::test]
+async fn a_switch_sent_after_the_session_ended_does_nothing_and_says_so() {
+    let app = spawn_app().await;
+    let pw = app.add_user("oncall", Role::Operator).await;
+    let b = app.logged_in("oncall", &pw).await;
+    let token = b.csrf().await; // the confirmation page's form, kept open on the phone
+    assert_eq!(b.post("/logout", &[]).await.status(), 303);
+    let res = b
+        .post_form(
+            "/sites/shop/rollback",
+            &[("csrf_token", &token), ("to", "x"), ("live", "y")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        "/login?notice=expired&next=%2Fsites%2Fshop%2Frollback"
+    );
+    let page = b.page(&location).await;
+    assert!(page.contains("nothing was done"), "{page}");
+    assert!(
+        page.contains("/sites/shop/rollback"),
+        "log-in returns to the confirmation"
+    );
 }

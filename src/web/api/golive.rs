@@ -64,7 +64,13 @@ pub async fn rollback(
     };
     let report = state
         .golive
-        .rollback(&site, body.to.as_deref(), &who.actor(), &client.source)
+        .rollback(
+            &site,
+            body.to.as_deref(),
+            crate::golive::Expect::Anything,
+            &who.actor(),
+            &client.source,
+        )
         .await?;
     Ok(report_response(&report))
 }

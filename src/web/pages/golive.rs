@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{render, PageCtx};
 use crate::auth::Identity;
 use crate::error::{AppError, AppResult};
-use crate::golive::{Kind, Report};
+use crate::golive::{Expect, Kind, Report};
 use crate::releases::{store, Release};
 use crate::sites::{store as sites, Site};
 use crate::web::client::ClientInfo;
@@ -135,18 +135,35 @@ pub fn result(ctx: PageCtx, report: Report) -> AppResult<HttpResponse> {
     render(status, &ResultPage { ctx, report })
 }
 
+/// Form of going live: the release the confirmation page showed as live (empty: none).
+#[derive(Deserialize)]
+pub struct ActivateForm {
+    live: Option<String>,
+}
+
+/// What the confirmation page showed as live, from its hidden `live` field.
+fn seen(live: &Option<String>) -> Expect<'_> {
+    match live.as_deref() {
+        None => Expect::Anything,
+        Some("") => Expect::Live(None),
+        Some(id) => Expect::Live(Some(id)),
+    }
+}
+
 /// `POST /sites/{site}/releases/{id}/activate`.
 pub async fn activate(
     ctx: PageCtx,
     who: Identity,
     client: ClientInfo,
     path: web::Path<(String, String)>,
+    form: web::Form<ActivateForm>,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
+    let how = (Kind::Activate, seen(&form.live));
     let report = state
         .golive
-        .activate(&name, &id, Kind::Activate, &who.actor(), &client.source)
+        .switch_to(&name, &id, how, &who.actor(), &client.source)
         .await?;
     result(ctx, report)
 }
@@ -155,6 +172,7 @@ pub async fn activate(
 #[derive(Deserialize)]
 pub struct RollbackForm {
     to: Option<String>,
+    live: Option<String>,
 }
 
 /// `POST /sites/{site}/rollback`.
@@ -169,7 +187,7 @@ pub async fn rollback(
     let to = form.to.as_deref().filter(|t| !t.is_empty());
     let report = state
         .golive
-        .rollback(&name, to, &who.actor(), &client.source)
+        .rollback(&name, to, seen(&form.live), &who.actor(), &client.source)
         .await?;
     result(ctx, report)
 }

@@ -50,6 +50,7 @@ pub struct PageCtx {
 fn notice_text(key: &str) -> Option<&'static str> {
     Some(match key {
         "logged-out" => "You are logged out.",
+        "expired" => "Your session had ended, so nothing was done. Log in, then try again.",
         "password-changed" => "Your password was changed. Your other sessions were ended.",
         "must-change" => "Your password was generated for you: choose your own before going on.",
         "session-ended" => "The session was ended.",
@@ -168,17 +169,22 @@ pub fn error_page(
 ) -> HttpResponse {
     let site = site_of(path);
     let upload = site.is_some() && path.ends_with("/releases");
-    let title = match status.as_u16() {
-        413 | 422 if upload => "The archive was refused",
-        401 => "Please log in",
-        403 => "Not allowed",
-        404 => "Not found",
-        409 => "Busy",
-        413 => "Too large",
-        422 => "Please check what you entered",
-        429 => "Too many attempts",
-        500..=599 => "Something went wrong",
-        _ => "That did not work",
+    let title = match (status.as_u16(), code) {
+        (_, "already_live") => "Already live",
+        (_, "changed_meanwhile") => "The site changed meanwhile",
+        (409, "busy") => "Busy",
+        (409, _) => "Not done",
+        (status, _) => match status {
+            413 | 422 if upload => "The archive was refused",
+            401 => "Please log in",
+            403 => "Not allowed",
+            404 => "Not found",
+            413 => "Too large",
+            422 => "Please check what you entered",
+            429 => "Too many attempts",
+            500..=599 => "Something went wrong",
+            _ => "That did not work",
+        },
     };
     let page = ErrorPage {
         ctx,

@@ -132,6 +132,16 @@ struct UserPage {
     new_token: Option<String>,
 }
 
+impl UserPage {
+    /// Whether the page is about the signed-in admin (who cannot disable themselves).
+    fn is_me(&self) -> bool {
+        self.ctx
+            .user
+            .as_ref()
+            .is_some_and(|u| u.name == self.user.name)
+    }
+}
+
 async fn user_page(
     state: &AppState,
     ctx: PageCtx,
