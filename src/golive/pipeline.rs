@@ -131,6 +131,16 @@ impl GoLive {
         if let Some(m) = missing {
             return Err(AppError::invalid("release_incomplete", m));
         }
+        // Apache's workers must be able to read the release, or the health check could only
+        // fail (403) after the switch: say why before changing anything.
+        if let Err(why) = self.apache.check_reach(&paths.release(release_id)).await {
+            return Err(AppError::invalid(
+                "apache_cannot_read",
+                format!(
+                    "Apache could not read release {release_id}, so nothing was changed. {why}"
+                ),
+            ));
+        }
         let event = |outcome| {
             Event::new(actor, kind.as_str(), outcome)
                 .source(source)

@@ -581,3 +581,29 @@ async fn rolling_back_again_goes_further_back_never_to_the_release_just_taken_do
         "{r}"
     );
 }
+
+#[tokio::test]
+async fn a_release_apache_cannot_read_is_refused_before_anything_changes() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = setup(&app, json!({})).await;
+    let a = upload(&app, &token, "release A", &[]).await;
+    let b = upload(&app, &token, "release B", &[]).await;
+    assert_eq!(activate(&app, &token, &a).await.0, 200);
+    // B's folder is closed to other users, so Apache's workers could not enter it.
+    let folder = app.site_dir("shop").join("releases").join(&b);
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (status, r) = activate(&app, &token, &b).await;
+    assert_eq!(status, 422, "{r}");
+    assert_eq!(r["error"]["code"], "apache_cannot_read", "{r}");
+    let message = r["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("nothing was changed") && message.contains("chmod o+x"),
+        "{message}"
+    );
+    assert_eq!(served(&app).await, "release A");
+    // Opened again, it goes live.
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(activate(&app, &token, &b).await.0, 200);
+    assert_eq!(served(&app).await, "release B");
+}
