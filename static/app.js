@@ -231,6 +231,18 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const form of document.querySelectorAll("form[data-busy]")) busyOnSubmit(form);
   const upload = document.getElementById("upload-form");
   if (upload) enhanceUpload(upload);
+  // "Copy" next to a password or token shown once (the field itself is selectable too).
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    const field = document.getElementById(button.dataset.copy);
+    if (!field) continue;
+    button.hidden = false;
+    button.addEventListener("click", () => {
+      field.select();
+      const done = () => { button.textContent = "Copied"; };
+      if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, () => {});
+      else if (document.execCommand("copy")) done();
+    });
+  }
   // The audit filters fold away on phones (they take a screenful); wide screens show them.
   const filters = document.getElementById("audit-filters");
   if (filters && window.matchMedia("(min-width: 48rem)").matches) filters.open = true;

@@ -84,6 +84,21 @@ pub struct SettingsInput {
     pub reload_always: bool,
 }
 
+/// A host name as people paste it: `https://Shop.Example.org/` means `shop.example.org`.
+/// Only this wrapping is removed; what is left must still pass the strict check.
+fn host_as_typed(raw: &str) -> String {
+    let s = raw.trim();
+    let s = ["https://", "http://"]
+        .iter()
+        .find_map(|p| {
+            s.get(..p.len())
+                .filter(|h| h.eq_ignore_ascii_case(p))
+                .map(|_| &s[p.len()..])
+        })
+        .unwrap_or(s);
+    s.strip_suffix('/').unwrap_or(s).to_ascii_lowercase()
+}
+
 fn invalid(code: &'static str, message: String) -> AppError {
     AppError::invalid(code, message)
 }
@@ -91,17 +106,13 @@ fn invalid(code: &'static str, message: String) -> AppError {
 impl SettingsInput {
     /// Checks every field against its allow-list.
     pub fn validate(self) -> AppResult<Settings> {
-        let server_name = self
-            .server_name
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let server_name = host_as_typed(&self.server_name.unwrap_or_default());
         validate::server_name(&server_name).map_err(|m| invalid("invalid_server_name", m))?;
         let mut aliases = Vec::new();
         for a in self
             .aliases
             .iter()
-            .map(|a| a.trim().to_ascii_lowercase())
+            .map(|a| host_as_typed(a))
             .filter(|a| !a.is_empty())
         {
             validate::alias(&a).map_err(|m| invalid("invalid_alias", m))?;
@@ -245,5 +256,32 @@ impl SitePaths {
             builder.create(self.shared().join(p))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_as_typed;
+
+    #[test]
+    fn pasted_addresses_become_host_names_and_nothing_else_is_let_through() {
+        assert_eq!(
+            host_as_typed(" https://Shop.Example.org/ "),
+            "shop.example.org"
+        );
+        assert_eq!(host_as_typed("HTTP://shop.test"), "shop.test");
+        assert_eq!(host_as_typed("shop.test"), "shop.test");
+        // Paths, ports and other schemes stay, and the strict check refuses them.
+        for kept in [
+            "https://shop.test/about",
+            "shop.test:8080",
+            "ftp://shop.test",
+        ] {
+            let host = host_as_typed(kept);
+            assert!(
+                crate::sites::validate::server_name(&host).is_err(),
+                "{host}"
+            );
+        }
     }
 }
