@@ -323,6 +323,9 @@ async fn the_verify_button_reports_intact_or_the_first_bad_event() {
     let mine = viewer.page("/audit?actor=Auditor").await;
     assert!(mine.contains("by user:auditor"), "{mine}");
     assert!(!mine.contains("by user:looker"));
+    // Actions read in plain words, with their code beside them; details as named lines.
+    assert!(mine.contains("Audit log verified</strong> <code class=\"muted\">audit_verify</code>"));
+    assert!(mine.contains("<dt>result</dt>"), "{mine}");
     // The filters fold away (phones) until a filter is in use; then they start open.
     let folded = viewer.page("/audit").await;
     assert!(folded.contains("id=\"audit-filters\">"), "{folded}");

@@ -38,6 +38,64 @@ impl AuditPage {
             .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
     }
 
+    /// The action in plain words, for people; the code stays beside it for exports and filters.
+    fn label(&self, action: &str) -> &'static str {
+        match action {
+            "activate" => "Went live",
+            "rollback" => "Rolled back",
+            "auto_rollback" => "Automatic roll-back",
+            "upload" => "Upload",
+            "configtest" => "Apache configuration check",
+            "reload" => "Apache reload",
+            "health_check" => "Site health check",
+            "release_pin" => "Release pinned",
+            "release_unpin" => "Release unpinned",
+            "release_delete" => "Release deleted",
+            "retention" => "Old releases cleaned up",
+            "drift" => "Records and disk disagree",
+            "site_create" => "Site created",
+            "site_update" => "Site settings changed",
+            "login" => "Log-in",
+            "logout" => "Log-out",
+            "session_end" => "Session ended",
+            "password_change" => "Password changed",
+            "password_reset" => "Password reset by an admin",
+            "user_create" => "User created",
+            "user_role" => "Role changed",
+            "user_disable" => "User disabled",
+            "user_enable" => "User enabled",
+            "token_create" => "API token created",
+            "token_revoke" => "API token revoked",
+            "access_denied" => "Access refused",
+            "csrf_failed" => "Form refused (expired or from elsewhere)",
+            "audit_export" => "Audit log exported",
+            "audit_verify" => "Audit log verified",
+            "apache_died" => "Apache stopped running",
+            "apache_restart" => "Apache restarted",
+            "console_start" => "Console started",
+            "console_stop" => "Console stopped",
+            _ => "",
+        }
+    }
+
+    /// The detail's top-level fields as (name, value) lines; text without quotes.
+    fn detail_lines(&self, v: &serde_json::Value) -> Vec<(String, String)> {
+        let Some(fields) = v.as_object() else {
+            return vec![(String::new(), v.to_string())];
+        };
+        fields
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| {
+                let shown = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.replace('_', " "), shown)
+            })
+            .collect()
+    }
+
     /// Whether an event's detail says anything (empty ones get no "Details" control).
     fn has_detail(&self, v: &serde_json::Value) -> bool {
         match v {
