@@ -441,6 +441,12 @@ async fn going_live_and_rolling_back_from_the_pages_without_javascript() {
     assert_eq!(again.status(), 409);
     let page = again.text().await.unwrap();
     assert!(page.contains("already live") && page.contains("Nothing was changed"));
+    // The confirmation page of the live release says there is nothing to do.
+    let live_again = phone
+        .get(&format!("/sites/shop/releases/{a}/activate"))
+        .await;
+    assert_eq!(live_again.status(), 409);
+    assert!(live_again.text().await.unwrap().contains("already live"));
     // A confirmation shown before someone else switched is refused, naming what is live now.
     let stale = phone
         .post(

@@ -57,6 +57,18 @@ pub async fn confirm_activate(
     let (name, id) = path.into_inner();
     let site = sites::get(&state.pool, &name).await?;
     let target = store::get(&state.pool, site.id, &id).await?;
+    // Say so now rather than after "Yes": a refused upload or the live release itself.
+    if !target.usable() {
+        let message = format!("Release {id} is {} and cannot go live.", target.state);
+        return Err(AppError::invalid("not_usable", message));
+    }
+    if site.active_release.as_deref() == Some(id.as_str()) {
+        let message = format!("Release {id} is already live. Nothing to do.");
+        return Err(AppError::Conflict {
+            code: "already_live",
+            message,
+        });
+    }
     let live = live_release(&state, &site).await?;
     render(
         StatusCode::OK,
