@@ -104,76 +104,78 @@ fn invalid(code: &'static str, message: String) -> AppError {
 }
 
 impl SettingsInput {
-    /// Checks every field against its allow-list.
+    /// Checks every field against its allow-list. Every problem is reported at once (the
+    /// code is the first one's), so a form needs one correction, not one per field.
     pub fn validate(self) -> AppResult<Settings> {
+        let mut problems: Vec<(&'static str, String)> = Vec::new();
+        let mut check = |code: &'static str, result: Result<(), String>| {
+            if let Err(m) = result {
+                problems.push((code, m));
+            }
+        };
         let server_name = host_as_typed(&self.server_name.unwrap_or_default());
-        validate::server_name(&server_name).map_err(|m| invalid("invalid_server_name", m))?;
+        check("invalid_server_name", validate::server_name(&server_name));
         let mut aliases = Vec::new();
-        for a in self
-            .aliases
-            .iter()
-            .map(|a| host_as_typed(a))
-            .filter(|a| !a.is_empty())
-        {
-            validate::alias(&a).map_err(|m| invalid("invalid_alias", m))?;
+        for a in self.aliases.iter().map(|a| host_as_typed(a)) {
+            if a.is_empty() {
+                continue;
+            }
+            check("invalid_alias", validate::alias(&a));
             if a != server_name && !aliases.contains(&a) {
                 aliases.push(a);
             }
         }
         if aliases.len() > 20 {
-            return Err(invalid(
+            check(
                 "invalid_alias",
-                "A site can have at most 20 aliases.".into(),
-            ));
+                Err("A site can have at most 20 aliases.".into()),
+            );
         }
         let keep_releases = self.keep_releases.unwrap_or(5);
         if !(1..=100).contains(&keep_releases) {
-            return Err(invalid(
-                "invalid_keep",
-                "Releases to keep is a number from 1 to 100.".into(),
-            ));
+            let m = "Releases to keep is a number from 1 to 100.";
+            check("invalid_keep", Err(m.into()));
         }
         let switch_mode = match self.switch_mode.as_deref().map(str::trim) {
             None | Some("") => SwitchMode::Pinned,
-            Some(s) => s.parse().map_err(|m| invalid("invalid_switch", m))?,
+            Some(s) => s.parse().unwrap_or_else(|m| {
+                check("invalid_switch", Err(m));
+                SwitchMode::Pinned
+            }),
         };
         let health_path = self
             .health_path
             .map(|p| p.trim().to_owned())
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| "/".into());
-        validate::health_path(&health_path).map_err(|m| invalid("invalid_health_path", m))?;
+        check("invalid_health_path", validate::health_path(&health_path));
         let mut shared_paths = Vec::new();
-        for p in self
-            .shared_paths
-            .iter()
-            .map(|p| p.trim())
-            .filter(|p| !p.is_empty())
-        {
-            validate::shared_path(p).map_err(|m| invalid("invalid_shared_path", m))?;
+        for p in self.shared_paths.iter().map(|p| p.trim()) {
+            if p.is_empty() {
+                continue;
+            }
+            check("invalid_shared_path", validate::shared_path(p));
             if !shared_paths.iter().any(|q: &String| q == p) {
                 shared_paths.push(p.to_owned());
             }
         }
         if shared_paths.len() > 20 {
-            return Err(invalid(
-                "invalid_shared_path",
-                "A site can have at most 20 shared paths.".into(),
-            ));
+            let m = "A site can have at most 20 shared paths.";
+            check("invalid_shared_path", Err(m.into()));
         }
         // One shared path inside another would make two links fight over the same folder.
-        for a in &shared_paths {
-            if shared_paths
-                .iter()
-                .any(|b| b != a && b.starts_with(&format!("{a}/")))
-            {
-                return Err(invalid(
-                    "invalid_shared_path",
-                    format!(
-                        "The shared path {a} contains another shared path; keep only one of them."
-                    ),
-                ));
-            }
+        let nested = shared_paths.iter().find(|a| {
+            let inside = format!("{a}/");
+            shared_paths.iter().any(|b| b.starts_with(&inside))
+        });
+        if let Some(a) = nested {
+            let m =
+                format!("The shared path {a} contains another shared path; keep only one of them.");
+            check("invalid_shared_path", Err(m));
+        }
+        if let Some((code, _)) = problems.first() {
+            let all: Vec<&str> = problems.iter().map(|(_, m)| m.as_str()).collect();
+            return Err(invalid(code, all.join(" ")));
         }
         Ok(Settings {
             server_name,

@@ -170,6 +170,28 @@ async fn hostile_settings_are_refused_with_a_reason() {
         .unwrap();
     assert_eq!(list, json!([]), "nothing was created");
     assert!(!app.dir.path().join("etc").exists());
+    // Every problem at once, so one correction is enough; a pasted address is accepted.
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/sites", app.base))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "ok", "server_name": "shop test", "health_path": "x", "keep_releases": 0}))
+        .send()
+        .await
+        .unwrap();
+    let err: serde_json::Value = res.json().await.unwrap();
+    let message = err["error"]["message"].as_str().unwrap();
+    assert_eq!(err["error"]["code"], "invalid_server_name");
+    assert!(
+        message.contains("1 to 100") && message.matches(". ").count() >= 2,
+        "{message}"
+    );
+    let site = app
+        .create_site(
+            &admin,
+            json!({"name": "ok", "server_name": "https://Shop.Example.org/"}),
+        )
+        .await;
+    assert_eq!(site["server_name"], "shop.example.org");
 }
 
 #[tokio::test]
