@@ -253,22 +253,35 @@ impl GoLive {
         let site = sites::get(&self.pool, site_name).await?;
         let target = match to {
             Some(id) => id.to_owned(),
-            None => self.rollback_target(&site).await?.ok_or_else(|| {
+            None => self.previous_live(&site).await?.ok_or_else(|| {
                 AppError::invalid("nothing_to_roll_back_to", "There is no earlier release to go back to: this site has had only one live release (or none).")
             })?,
-        };
-        // Rolling back to the live release would only reload it.
-        let expect = match expect {
-            Expect::Anything => Expect::Live(site.active_release.as_deref()),
-            seen => seen,
         };
         self.switch_to(site_name, &target, (Kind::Rollback, expect), actor, source)
             .await
     }
 
-    /// The newest earlier live release that is still on disk and was not itself rolled back
-    /// from (its last live period did not end in a rollback): rolling back again after a
-    /// rollback goes further back, never to the release just taken down.
+    /// The release live just before the current one (the API's and CLI's rollback without
+    /// `to`, as the contract says; after a rollback that is the release rolled back from).
+    pub async fn previous_live(&self, site: &Site) -> AppResult<Option<String>> {
+        let Some(live) = &site.active_release else {
+            return Ok(None);
+        };
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT a.release_id FROM activations a JOIN releases r ON r.site_id = a.site_id AND r.release_id = a.release_id \
+             WHERE a.site_id = ? AND a.release_id != ? AND r.state = 'ready' ORDER BY a.id DESC LIMIT 1",
+        )
+        .bind(site.id)
+        .bind(live)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// What the dashboard's Roll back button offers: the newest earlier live release that is
+    /// still on disk and was not itself rolled back from (its last live period did not end in
+    /// a rollback), so that tapping it again after a rollback goes further back, never to the
+    /// release just taken down.
     pub async fn rollback_target(&self, site: &Site) -> AppResult<Option<String>> {
         let Some(live) = &site.active_release else {
             return Ok(None);
