@@ -48,6 +48,9 @@ impl Drop for TestApp {
         {
             kill_apache(pid);
         }
+        if self.settings.data_dir.join("apache").exists() {
+            stop_strays(&self.settings.data_dir);
+        }
     }
 }
 
@@ -63,6 +66,47 @@ pub fn kill_apache(pid: i32) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = kill(group, Signal::SIGKILL);
+}
+
+/// Stops any Apache still running on the config under `data_dir` (its `-f` path is unique to
+/// this test). A start cut short — a console task aborted while `apache2 -k start` ran — can
+/// leave one that no pid file named when we looked. Found by that exact argument in
+/// /proc/PID/cmdline, then stopped by PID; checked again briefly for one still starting.
+pub fn stop_strays(data_dir: &Path) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let conf = data_dir.join("apache/httpd.conf");
+    let conf = conf.to_string_lossy();
+    let ours = |pid: i32| {
+        let args = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = args.split(|b| *b == 0).collect();
+        args.windows(2)
+            .any(|w| w[0] == b"-f" && w[1] == conf.as_bytes())
+    };
+    let deadline = Instant::now() + Duration::from_millis(300);
+    loop {
+        let strays: Vec<i32> = std::fs::read_dir("/proc")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .filter(|pid| ours(*pid) && !is_zombie(*pid))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for pid in &strays {
+            // A daemonized Apache leads its own group (with its workers); a launcher does not.
+            let leader =
+                nix::unistd::getpgid(Some(Pid::from_raw(*pid))).ok() == Some(Pid::from_raw(*pid));
+            if leader {
+                kill_apache(*pid);
+            } else {
+                let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+            }
+        }
+        if Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn is_zombie(pid: i32) -> bool {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{apache_binary, cutover_bin, free_port, kill_apache, run_cli, ChildGuard};
+use crate::helpers::{
+    apache_binary, cutover_bin, free_port, kill_apache, run_cli, stop_strays, ChildGuard,
+};
 
 pub const HOST: &str = "shop.example.test";
 
@@ -36,6 +38,7 @@ impl Drop for Env {
         if let Some(pid) = self.apache_pid() {
             kill_apache(pid);
         }
+        stop_strays(&self.data);
     }
 }
 
