@@ -75,11 +75,15 @@ pub struct Application {
     server: Server,
     pool: SqlitePool,
     first_run_password: Option<String>,
+    signals: Option<Signals>,
 }
 
 impl Application {
     /// Opens everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Taken over first: a SIGTERM that comes while we start (and start Apache) must stop
+        // the console in order, not kill it and leave its Apache running.
+        let signals = Signals::register();
         let settings = Arc::new(settings);
         let core = Core::open(&settings).await?;
         let first_run_password = core.auth.bootstrap_admin().await?;
@@ -131,6 +135,7 @@ impl Application {
         .listen(listener)?
         .run();
         Ok(Self {
+            signals,
             addr,
             apache,
             warnings,
@@ -166,11 +171,12 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (or the handle stops it), then finishes in-flight requests.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let pool = self.pool.clone();
+        let registered = self.signals.take();
         let signals = tokio::spawn(async move {
-            let signal = wait_for_signal().await;
+            let signal = wait_for_signal(registered).await;
             tracing::info!(%signal, "stopping");
             let _ = audit::record_alone(
                 &pool,
@@ -195,12 +201,24 @@ impl Application {
     }
 }
 
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+/// SIGINT and SIGTERM, caught from the moment they are registered (signals that arrive
+/// before anyone waits are kept).
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> Option<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let int = signal(SignalKind::interrupt()).ok()?;
+        let term = signal(SignalKind::terminate()).ok()?;
+        Some(Signals { int, term })
+    }
+}
+
+async fn wait_for_signal(signals: Option<Signals>) -> &'static str {
+    let Some(Signals { mut int, mut term }) = signals else {
         std::future::pending::<()>().await;
         unreachable!();
     };

@@ -126,13 +126,15 @@ impl ApacheCtl {
         Ok(())
     }
 
-    /// Stops the managed instance (by its pid). A start that was cut short (its task aborted
-    /// while Apache daemonized) may write its pid file a moment later: look again, briefly.
+    /// Stops the managed instance for good (by its pid; nothing starts it again). A start that
+    /// was cut short (its task aborted while Apache daemonized) may appear a moment later:
+    /// look again, briefly.
     pub async fn stop(&self) -> anyhow::Result<()> {
         let Self::Managed { apache, .. } = self else {
             return Ok(());
         };
         let mut a = apache.lock().await;
+        a.retire();
         a.stop().await?;
         for _ in 0..5 {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -31,6 +31,8 @@ pub struct ManagedApache {
     listen: SocketAddr,
     binary: PathBuf,
     worker: Worker,
+    /// Set when the console stops it for good: nothing may start it again after that.
+    retired: bool,
 }
 
 impl ManagedApache {
@@ -88,7 +90,14 @@ impl ManagedApache {
             listen,
             binary: binary.to_path_buf(),
             worker,
+            retired: false,
         })
+    }
+
+    /// From now on `start` refuses: the console is stopping, and a watcher or a switch still
+    /// running must not bring this Apache back after it was stopped.
+    pub fn retire(&mut self) {
+        self.retired = true;
     }
 
     /// The folder whose `*.conf` files Apache includes (one `<site>.conf` per site).
@@ -127,6 +136,9 @@ impl ManagedApache {
     /// A leftover instance of ours (pid file + `/proc/PID/cmdline` naming our config), e.g.
     /// from a crashed console, is stopped first; no other process is ever signalled.
     pub async fn start(&mut self) -> anyhow::Result<()> {
+        if self.retired {
+            bail!("the console is stopping, so its Apache is not started again");
+        }
         if let Some(pid) = self.pid() {
             tracing::warn!(pid, conf = %self.conf.display(), "stopping a leftover private Apache");
             self.stop()
@@ -211,9 +223,12 @@ impl ManagedApache {
         Ok(out)
     }
 
-    /// The PID from the pid file, only if that process is alive and is our Apache.
+    /// Our running Apache's PID: from the pid file if it names our Apache, else found by
+    /// its command line (see [`process::find_daemon`]).
     pub fn pid(&self) -> Option<i32> {
-        process::read_pid_file(&self.pid_file()).filter(|p| process::is_ours(*p, &self.conf))
+        process::read_pid_file(&self.pid_file())
+            .filter(|p| process::is_ours(*p, &self.conf))
+            .or_else(|| process::find_daemon(&self.conf))
     }
 
     /// True if our Apache is running (pid file + `kill(pid, 0)` + cmdline check).

@@ -48,6 +48,23 @@ pub(crate) fn is_ours(pid: i32, conf: &Path) -> bool {
     args.windows(2).any(|w| w[0] == "-f" && w[1] == conf)
 }
 
+/// Our running Apache found without its pid file: the daemon (it leads its own process
+/// group; the `-k start` launcher and the workers do not) started with `-f <conf>`. Apache
+/// truncates and rewrites its pid file at every graceful restart, so a read can find it
+/// empty for a moment; and a pid file can be lost. Neither may make us lose track of it.
+pub(crate) fn find_daemon(conf: &Path) -> Option<i32> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| is_ours(*pid, conf) && leads_group(*pid))
+        .min()
+}
+
+/// True if `pid` is the leader of its process group (a daemon after `setsid`).
+fn leads_group(pid: i32) -> bool {
+    nix::unistd::getpgid(Some(Pid::from_raw(pid))) == Ok(Pid::from_raw(pid))
+}
+
 /// The PIDs whose parent is `parent` and whose command line names our config.
 pub(crate) fn our_children(parent: i32, conf: &Path) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {

@@ -14,9 +14,12 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
     let config = dir.join("cutover.toml");
     std::fs::write(
         &config,
+        // Its private Apache on a port of its own: tests run side by side, and the default
+        // port would make them fight over one.
         format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n",
-            dir.join("data")
+            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[apache]\nlisten = \"127.0.0.1:{}\"\n",
+            dir.join("data"),
+            crate::helpers::free_port()
         ),
     )
     .unwrap();
@@ -82,7 +85,19 @@ async fn first_run_prints_a_working_admin_password_and_stops_cleanly() {
     // A second start prints no password: the admin exists.
     let (mut child, _, lines) = serve(&config, &dir.path().join("log2"));
     assert!(!lines.iter().any(|l| l.contains("First run")), "{lines:?}");
-    child.terminate();
+    let data = dir.path().join("data");
+    assert!(
+        !crate::helpers::apaches_running(&data).is_empty(),
+        "its Apache runs"
+    );
+    // SIGTERM the moment it says it runs (as a script or service manager may): it still
+    // stops in order, with its Apache (it was killed outright, Apache left running, before).
+    let status = child.terminate();
+    assert!(
+        status.success(),
+        "clean exit on an early SIGTERM: {status:?}"
+    );
+    assert_eq!(crate::helpers::apaches_running(&data), Vec::<i32>::new());
     let (ok, out, _) = run_cli(&config, &["audit", "verify"], None);
     assert!(ok);
     assert!(out.contains("intact"));

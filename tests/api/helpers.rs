@@ -28,6 +28,7 @@ pub struct TestApp {
     pub apache_pid: Option<i32>,
     handle: actix_web::dev::ServerHandle,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    apache: std::sync::Arc<cutover::apache::ApacheCtl>,
 }
 
 impl Drop for TestApp {
@@ -38,6 +39,21 @@ impl Drop for TestApp {
         if let Some(t) = self.task.take() {
             t.abort();
         }
+        // The console's own stop, for good: a watcher or switch still running elsewhere cannot
+        // start Apache again after it. On a thread of its own (this may be inside a runtime),
+        // bounded: a start held up by the test's blocked runtime falls to the kills below.
+        let apache = self.apache.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let stop = apache.stop();
+                let _ = tokio::time::timeout(Duration::from_secs(10), stop).await;
+            });
+        })
+        .join();
         if let Some(pid) = self.apache_pid.take() {
             kill_apache(pid);
         }
@@ -68,13 +84,9 @@ pub fn kill_apache(pid: i32) {
     let _ = kill(group, Signal::SIGKILL);
 }
 
-/// Stops any Apache still running on the config under `data_dir` (its `-f` path is unique to
-/// this test). A start cut short — a console task aborted while `apache2 -k start` ran — can
-/// leave one that no pid file named when we looked. Found by that exact argument in
-/// /proc/PID/cmdline, then stopped by PID; checked again briefly for one still starting.
-pub fn stop_strays(data_dir: &Path) {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
+/// The processes running an Apache on the config under `data_dir` (its `-f` path is unique
+/// to the test), found by that exact argument in /proc/PID/cmdline.
+pub fn apaches_running(data_dir: &Path) -> Vec<i32> {
     let conf = data_dir.join("apache/httpd.conf");
     let conf = conf.to_string_lossy();
     let ours = |pid: i32| {
@@ -83,23 +95,30 @@ pub fn stop_strays(data_dir: &Path) {
         args.windows(2)
             .any(|w| w[0] == b"-f" && w[1] == conf.as_bytes())
     };
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .filter(|pid| ours(*pid) && !is_zombie(*pid))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Stops any Apache still running on the config under `data_dir`. A start cut short — a
+/// console task aborted while `apache2 -k start` ran — can leave one that no pid file named
+/// when we looked. Stopped by PID; checked again briefly for one still starting.
+pub fn stop_strays(data_dir: &Path) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
     let deadline = Instant::now() + Duration::from_millis(300);
     loop {
-        let strays: Vec<i32> = std::fs::read_dir("/proc")
-            .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                    .filter(|pid| ours(*pid) && !is_zombie(*pid))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for pid in &strays {
+        for pid in apaches_running(data_dir) {
             // A daemonized Apache leads its own group (with its workers); a launcher does not.
-            let leader =
-                nix::unistd::getpgid(Some(Pid::from_raw(*pid))).ok() == Some(Pid::from_raw(*pid));
-            if leader {
-                kill_apache(*pid);
+            let me = Pid::from_raw(pid);
+            if nix::unistd::getpgid(Some(me)).ok() == Some(me) {
+                kill_apache(pid);
             } else {
-                let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+                let _ = kill(me, Signal::SIGKILL);
             }
         }
         if Instant::now() > deadline {
@@ -193,6 +212,7 @@ async fn start(
         apache_pid,
         handle,
         task,
+        apache,
     })
 }
 

@@ -140,3 +140,20 @@ async fn graceful_reports_a_config_that_parses_but_cannot_be_applied() {
     assert!(apache.is_alive());
     apache.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_empty_or_lost_pid_file_does_not_lose_track_of_apache() {
+    let tmp = open_tempdir();
+    let (mut apache, _guard) = start_private(&tmp.path().join("apache")).await;
+    let pid = apache.pid().unwrap();
+    // As during a graceful restart (Apache truncates, then rewrites it), and when it is lost.
+    std::fs::write(apache.pid_file(), "").unwrap();
+    assert_eq!(apache.pid(), Some(pid));
+    assert!(apache.is_alive());
+    std::fs::remove_file(apache.pid_file()).unwrap();
+    assert_eq!(apache.pid(), Some(pid));
+    // So it is still stopped, never left running.
+    apache.stop().await.unwrap();
+    assert!(!process::is_ours(pid, apache.config_path()));
+    assert_eq!(apache.pid(), None);
+}
