@@ -53,11 +53,7 @@ pub(crate) fn is_ours(pid: i32, conf: &Path) -> bool {
 /// truncates and rewrites its pid file at every graceful restart, so a read can find it
 /// empty for a moment; and a pid file can be lost. Neither may make us lose track of it.
 pub(crate) fn find_daemon(conf: &Path) -> Option<i32> {
-    let entries = std::fs::read_dir("/proc").ok()?;
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| is_ours(*pid, conf) && leads_group(*pid))
-        .min()
+    ours_running(conf).filter(|pid| leads_group(*pid)).min()
 }
 
 /// True if `pid` is the leader of its process group (a daemon after `setsid`).
@@ -67,13 +63,18 @@ fn leads_group(pid: i32) -> bool {
 
 /// The PIDs whose parent is `parent` and whose command line names our config.
 pub(crate) fn our_children(parent: i32, conf: &Path) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| parent_of(*pid) == Some(parent) && is_ours(*pid, conf))
+    ours_running(conf)
+        .filter(|pid| parent_of(*pid) == Some(parent))
         .collect()
+}
+
+/// Every running process started with `-f <conf>` (see [`is_ours`]), from /proc.
+fn ours_running(conf: &Path) -> impl Iterator<Item = i32> + '_ {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(move |pid| is_ours(*pid, conf))
 }
 
 /// The parent PID of `pid`, from /proc/PID/stat (the field after the `(comm)`).

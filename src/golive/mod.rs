@@ -5,7 +5,7 @@
 mod disk;
 pub mod health;
 mod pipeline;
-pub use pipeline::Expect;
+pub use pipeline::{expect_live, Expect};
 pub mod reconcile;
 pub mod timeline;
 

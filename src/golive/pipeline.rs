@@ -40,7 +40,7 @@ pub enum Expect<'a> {
 }
 
 /// Refuses a switch when the site changed since the person confirming looked at it.
-fn expect_live(site: &Site, release_id: &str, seen: Option<&str>) -> AppResult<()> {
+pub fn expect_live(site: &Site, release_id: &str, seen: Option<&str>) -> AppResult<()> {
     let live = site.active_release.as_deref();
     if live == Some(release_id) {
         return Err(AppError::Conflict {
@@ -264,18 +264,7 @@ impl GoLive {
     /// The release live just before the current one (the API's and CLI's rollback without
     /// `to`, as the contract says; after a rollback that is the release rolled back from).
     pub async fn previous_live(&self, site: &Site) -> AppResult<Option<String>> {
-        let Some(live) = &site.active_release else {
-            return Ok(None);
-        };
-        let id: Option<String> = sqlx::query_scalar(
-            "SELECT a.release_id FROM activations a JOIN releases r ON r.site_id = a.site_id AND r.release_id = a.release_id \
-             WHERE a.site_id = ? AND a.release_id != ? AND r.state = 'ready' ORDER BY a.id DESC LIMIT 1",
-        )
-        .bind(site.id)
-        .bind(live)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(id)
+        self.earlier_live(site, "").await
     }
 
     /// What the dashboard's Roll back button offers: the newest earlier live release that is
@@ -283,20 +272,27 @@ impl GoLive {
     /// a rollback), so that tapping it again after a rollback goes further back, never to the
     /// release just taken down.
     pub async fn rollback_target(&self, site: &Site) -> AppResult<Option<String>> {
+        let not_rolled_back_from =
+            "AND a.id = (SELECT MAX(b.id) FROM activations b WHERE b.site_id = a.site_id AND b.release_id = a.release_id) \
+             AND COALESCE(a.ended_how, '') != 'rolled back'";
+        self.earlier_live(site, not_rolled_back_from).await
+    }
+
+    /// The newest earlier live release of `site` still on disk, meeting `also` (a fixed SQL
+    /// condition on activation `a`).
+    async fn earlier_live(&self, site: &Site, also: &'static str) -> AppResult<Option<String>> {
         let Some(live) = &site.active_release else {
             return Ok(None);
         };
-        let id: Option<String> = sqlx::query_scalar(
+        let sql = format!(
             "SELECT a.release_id FROM activations a JOIN releases r ON r.site_id = a.site_id AND r.release_id = a.release_id \
-             WHERE a.site_id = ? AND a.release_id != ? AND r.state = 'ready' \
-             AND a.id = (SELECT MAX(b.id) FROM activations b WHERE b.site_id = a.site_id AND b.release_id = a.release_id) \
-             AND COALESCE(a.ended_how, '') != 'rolled back' \
-             ORDER BY a.id DESC LIMIT 1",
-        )
-        .bind(site.id)
-        .bind(live)
-        .fetch_optional(&self.pool)
-        .await?;
+             WHERE a.site_id = ? AND a.release_id != ? AND r.state = 'ready' {also} ORDER BY a.id DESC LIMIT 1"
+        );
+        let id: Option<String> = sqlx::query_scalar(&sql)
+            .bind(site.id)
+            .bind(live)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(id)
     }
 

@@ -10,6 +10,21 @@ use crate::helpers::{spawn_app, spawn_app_with_apache};
 
 type Row = (String, String, String, Option<String>, Option<String>);
 
+/// The first-run admin, logged in with the password changed (as the console requires).
+async fn admin_browser(app: &crate::helpers::TestApp) -> crate::helpers::Browser {
+    let b = app.logged_in("admin", &app.admin_password).await;
+    b.post(
+        "/account/password",
+        &[
+            ("current", &app.admin_password),
+            ("new", "a long enough new secret"),
+            ("confirm", "a long enough new secret"),
+        ],
+    )
+    .await;
+    b
+}
+
 async fn events_after(pool: &SqlitePool, after: i64) -> Vec<Row> {
     sqlx::query_as(
         "SELECT actor, action, outcome, site, release FROM audit_events WHERE id > ? ORDER BY id",
@@ -252,16 +267,7 @@ async fn exports_cannot_be_forged_by_text_in_events() {
     cutover::audit::record_alone(&core.pool, &event)
         .await
         .unwrap();
-    let b = app.logged_in("admin", &app.admin_password).await;
-    b.post(
-        "/account/password",
-        &[
-            ("current", &app.admin_password),
-            ("new", "a long enough new secret"),
-            ("confirm", "a long enough new secret"),
-        ],
-    )
-    .await;
+    let b = admin_browser(&app).await;
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
         .fetch_one(&core.pool)
         .await
@@ -421,16 +427,7 @@ async fn the_timeline_tells_each_live_period_and_how_it_ended() {
         .as_str()
         .unwrap()
         .starts_with(&format!("replaced by {}", ids[1])));
-    let b = app.logged_in("admin", &app.admin_password).await;
-    b.post(
-        "/account/password",
-        &[
-            ("current", &app.admin_password),
-            ("new", "a long enough new secret"),
-            ("confirm", "a long enough new secret"),
-        ],
-    )
-    .await;
+    let b = admin_browser(&app).await;
     let page = b.page("/sites/shop/timeline").await;
     assert!(page.contains("rolled back automatically") && page.contains("live now"));
 }

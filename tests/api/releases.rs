@@ -576,16 +576,7 @@ async fn an_upload_that_breaks_off_leaves_nothing_and_is_recorded() {
         .chain(std::iter::once(Err(std::io::Error::other("cut"))))
         .collect();
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
-    let form = reqwest::multipart::Form::new().part(
-        "archive",
-        reqwest::multipart::Part::stream(body).file_name("site.tar.gz"),
-    );
-    let sent = reqwest::Client::new()
-        .post(format!("{}/api/v1/sites/shop/releases", app.base))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await;
+    let sent = streamed_upload(&app, &token, body).send().await;
     assert!(sent.is_err(), "the client broke the upload off");
     // The server notices, stops unpacking, removes the staging folder and closes the intent.
     let failed = crate::helpers::eventually(
@@ -672,17 +663,7 @@ async fn a_very_compressible_start_is_judged_on_the_whole_archive() {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         archive.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
-    let form = reqwest::multipart::Form::new().part(
-        "archive",
-        reqwest::multipart::Part::stream(body).file_name("site.tar.gz"),
-    );
-    let res = reqwest::Client::new()
-        .post(format!("{}/api/v1/sites/shop/releases", app.base))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let res = streamed_upload(&app, &token, body).send().await.unwrap();
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     // The same start with little else (far over 200:1 overall) is a bomb, and refused.
     let bomb = targz_best(&[("video.raw", &zeros), ("photo.jpg", &random_bytes(10_000))]);
@@ -692,6 +673,15 @@ async fn a_very_compressible_start_is_judged_on_the_whole_archive() {
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["error"]["code"], "compression_ratio", "{err}");
     assert_nothing_left(&app);
+}
+
+/// An upload to `shop` whose archive is `body`, sent as it is produced: no declared length.
+fn streamed_upload(app: &TestApp, token: &str, body: reqwest::Body) -> reqwest::RequestBuilder {
+    let archive = reqwest::multipart::Part::stream(body).file_name("site.tar");
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/sites/shop/releases", app.base))
+        .bearer_auth(token)
+        .multipart(reqwest::multipart::Form::new().part("archive", archive))
 }
 
 /// Starts an upload whose body is held back after `first` bytes; returns the sender for the
@@ -709,14 +699,7 @@ fn held_upload(
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
-    let form = reqwest::multipart::Form::new().part(
-        "archive",
-        reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(stream)).file_name("site.tar"),
-    );
-    let request = reqwest::Client::new()
-        .post(format!("{}/api/v1/sites/shop/releases", app.base))
-        .bearer_auth(token)
-        .multipart(form);
+    let request = streamed_upload(app, token, reqwest::Body::wrap_stream(stream));
     let task = tokio::spawn(async move { request.send().await.unwrap().status().as_u16() });
     (tx, task)
 }

@@ -2,7 +2,7 @@
 //! metered reading, and the tar and zip walks.
 
 use super::{check_path, io_failure, read_err, refuse, set_mode, shown, zip_err};
-use super::{ArchiveError as Error, Extracted, Format, Limits, ManifestEntry, RATIO_FLOOR};
+use super::{ratio_cap, ArchiveError as Error, Extracted, Format, Limits, ManifestEntry};
 use sha2::{Digest, Sha256};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -44,7 +44,7 @@ impl<R: Read> Read for Meter<'_, '_, R> {
         let meta = if g.in_data.get() { 0 } else { n as u64 };
         g.meta.set(g.meta.get() + meta);
         let archive = g.archive_bytes.map_or(0, |a| a.load(Ordering::Acquire));
-        let over_ratio = g.total.get() > RATIO_FLOOR.max(g.max_ratio.saturating_mul(archive));
+        let over_ratio = g.total.get() > ratio_cap(g.max_ratio, archive);
         let code = match (over_ratio, g.meta.get() > META_BUDGET) {
             (true, _) => "compression_ratio",
             (_, true) => "corrupt_archive",

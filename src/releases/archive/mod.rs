@@ -206,10 +206,16 @@ fn extract_into(
 /// The compression-ratio limit judged on whole sizes: once the archive has arrived in full,
 /// a stream extracted against an estimate of its size is judged again on the exact one.
 pub fn check_ratio(unpacked: u64, archive_bytes: u64, l: &Limits) -> Result<(), ArchiveError> {
-    if unpacked > RATIO_FLOOR.max(l.max_ratio.saturating_mul(archive_bytes)) {
+    if unpacked > ratio_cap(l.max_ratio, archive_bytes) {
         return Err(refuse("compression_ratio", None, l));
     }
     Ok(())
+}
+
+/// Most unpacked bytes an archive of `archive_bytes` may give: `max_ratio` times its size, but
+/// never less than [`RATIO_FLOOR`].
+fn ratio_cap(max_ratio: u64, archive_bytes: u64) -> u64 {
+    RATIO_FLOOR.max(max_ratio.saturating_mul(archive_bytes))
 }
 
 /// Makes `dest/top` become `dest` with renames only: dest/top -> sibling temp, drop dest, temp -> dest.

@@ -62,13 +62,7 @@ pub async fn confirm_activate(
         let message = format!("Release {id} is {} and cannot go live.", target.state);
         return Err(AppError::invalid("not_usable", message));
     }
-    if site.active_release.as_deref() == Some(id.as_str()) {
-        let message = format!("Release {id} is already live. Nothing to do.");
-        return Err(AppError::Conflict {
-            code: "already_live",
-            message,
-        });
-    }
+    crate::golive::expect_live(&site, &id, site.active_release.as_deref())?;
     let live = live_release(&state, &site).await?;
     render(
         StatusCode::OK,
