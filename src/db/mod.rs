@@ -1,5 +1,6 @@
 //! The SQLite pool: WAL, busy time-out, foreign keys, migrations at start-up.
 
+pub mod activations;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
@@ -11,6 +12,9 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
+
+/// The database pool, as the rest of the console names it (only `db` and stores use sqlx).
+pub type Pool = SqlitePool;
 
 /// A writing transaction.
 pub type WriteTx = Transaction<'static, Sqlite>;

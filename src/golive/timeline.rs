@@ -4,8 +4,8 @@
 use serde::Serialize;
 use sqlx::SqlitePool;
 
+use crate::db::activations::{self, Activation};
 use crate::error::AppResult;
-use crate::releases::store::{self, Activation};
 
 /// One line of the timeline.
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +79,7 @@ fn from_activations(acts: &[Activation]) -> Vec<Entry> {
 
 /// The timeline of `site`, newest first.
 pub async fn timeline(pool: &SqlitePool, site_id: i64, site: &str) -> AppResult<Vec<Entry>> {
-    let acts = store::activations(pool, site_id, 1000).await?;
+    let acts = activations::list(pool, site_id, 1000).await?;
     let mut entries = from_activations(&acts);
     // INDEXED BY: left alone, SQLite walks all the site's events by id to skip a small sort.
     let failed: Vec<(String, String, Option<String>, String)> = sqlx::query_as(

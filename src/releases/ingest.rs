@@ -262,7 +262,7 @@ pub(super) fn spawn_extraction(
         // On failure `extract` has removed what it wrote.
         let extracted = extracted.map_err(archive_error)?;
         let mut guard = Staging(Some(dest.clone()));
-        crate::fault::point("after_extract");
+        crate::fault::point_blocking("after_extract");
         shared::link_all(&dest, &shared_paths)?;
         sync_tree_and_dir(&dest, &releases_dir)
             .map_err(|e| AppError::Internal(anyhow::anyhow!("syncing the release to disk: {e}")))?;
@@ -306,7 +306,7 @@ pub(super) async fn place_and_record(
         .and_then(|d| d.sync_all())
         .map_err(|e| AppError::Internal(e.into()))?;
 
-    crate::fault::point("after_rename");
+    crate::fault::point("after_rename").await;
     let mut tx = db::begin_write(ctx.pool).await?;
     store::insert_ready(
         &mut tx,

@@ -84,7 +84,7 @@ pub async fn apply(
         .await?;
         tx.commit().await?;
         // A crash here leaves a folder of a deleted release: start-up clean-up removes it.
-        crate::fault::point("during_retention");
+        crate::fault::point("during_retention").await;
         remove_dir(&paths, &c.id)
             .map_err(|e| anyhow::anyhow!("removing release folder {}: {e}", c.id))?;
     }

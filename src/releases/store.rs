@@ -77,11 +77,7 @@ pub async fn live_info(pool: &SqlitePool, site_id: i64) -> AppResult<LiveInfo> {
         .await?
         .flatten();
     let previous: Option<String> = match &live {
-        Some(l) => sqlx::query_scalar("SELECT release_id FROM activations WHERE site_id = ? AND release_id != ? ORDER BY id DESC LIMIT 1")
-            .bind(site_id)
-            .bind(l)
-            .fetch_optional(pool)
-            .await?,
+        Some(l) => crate::db::activations::newest_other(pool, site_id, l).await?,
         None => None,
     };
     Ok(LiveInfo { live, previous })
@@ -349,36 +345,4 @@ mod tests {
         assert_eq!(c.changed, ["d"]);
         assert_eq!(c.unchanged, 1);
     }
-}
-
-/// One time a release went live.
-#[derive(Debug, Clone, Serialize, FromRow)]
-pub struct Activation {
-    /// The release.
-    pub release_id: String,
-    /// activate, rollback, …
-    pub kind: String,
-    /// Audit actor.
-    pub activated_by: String,
-    /// RFC 3339.
-    pub activated_at: String,
-    /// RFC 3339, when it stopped being live.
-    pub ended_at: Option<String>,
-    /// replaced, rolled back, …
-    pub ended_how: Option<String>,
-}
-
-/// A site's activations, newest first.
-pub async fn activations(
-    pool: &SqlitePool,
-    site_id: i64,
-    limit: i64,
-) -> AppResult<Vec<Activation>> {
-    Ok(sqlx::query_as(
-        "SELECT release_id, kind, activated_by, activated_at, ended_at, ended_how FROM activations WHERE site_id = ? ORDER BY id DESC LIMIT ?",
-    )
-    .bind(site_id)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?)
 }

@@ -180,7 +180,7 @@ async fn stream_archive(
         hasher.update(&chunk);
         incoming.push(chunk).await?;
         if bytes > 1 << 20 {
-            crate::fault::point("upload_streaming");
+            crate::fault::point("upload_streaming").await;
         }
     }
     Ok((hex::encode(hasher.finalize()), bytes))

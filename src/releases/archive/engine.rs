@@ -211,7 +211,7 @@ impl<'a> Tree<'a> {
         let (path, sha256) = (path.to_owned(), hex::encode(hash.finalize()));
         self.files.push(ManifestEntry { path, size, sha256 });
         if self.files.len() == 2 {
-            crate::fault::point("extracting");
+            crate::fault::point_blocking("extracting");
         }
         Ok(size)
     }

@@ -39,12 +39,7 @@ async fn was_live(
     site: &Site,
     release: &str,
 ) -> AppResult<Option<(String, String)>> {
-    let row: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT activated_at, ended_at FROM activations WHERE site_id = ? AND release_id = ? ORDER BY id DESC LIMIT 1")
-            .bind(site.id)
-            .bind(release)
-            .fetch_optional(&state.pool)
-            .await?;
+    let row = crate::db::activations::last_period(&state.pool, site.id, release).await?;
     Ok(row.map(|(from, to)| (from, to.unwrap_or_default())))
 }
 

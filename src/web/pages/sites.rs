@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{render, see_other, PageCtx};
 use crate::auth::{Identity, Role};
+use crate::db::activations::{self, Activation};
 use crate::error::{AppError, AppResult};
 use crate::releases::{store as releases, Release};
 use crate::sites::{self, store, SettingsInput, Site};
@@ -48,16 +49,16 @@ struct ShowPage {
     /// The upload limit in bytes (the script refuses larger files before sending them).
     max_bytes: u64,
     /// The newest activation (who put the live release live, and when).
-    live_since: Option<releases::Activation>,
+    live_since: Option<Activation>,
     /// Where "Roll back" goes, and when that release was last live.
-    rollback_to: Option<(Release, Option<releases::Activation>)>,
-    activations: Vec<releases::Activation>,
+    rollback_to: Option<(Release, Option<Activation>)>,
+    activations: Vec<Activation>,
     apache: &'static str,
 }
 
 impl ShowPage {
     /// The latest time `id` went live, for the history list.
-    fn last_live(&self, id: &str) -> Option<&releases::Activation> {
+    fn last_live(&self, id: &str) -> Option<&Activation> {
         self.activations.iter().find(|a| a.release_id == id)
     }
 }
@@ -86,7 +87,7 @@ pub async fn show(
         Some(id) => Some(releases::get(&state.pool, site.id, id).await?),
         None => None,
     };
-    let activations = releases::activations(&state.pool, site.id, 200).await?;
+    let activations = activations::list(&state.pool, site.id, 200).await?;
     let rollback_to = match state.golive.rollback_target(&site).await? {
         Some(id) => {
             let release = releases::get(&state.pool, site.id, &id).await?;

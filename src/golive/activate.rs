@@ -1,0 +1,259 @@
+//! Going live and rolling back: the lock, the checks before anything changes, the switch,
+//! the health check, the record; and the put-back when a step after the switch fails.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::expect::{expect_live, Expect};
+use super::putback::PutBack;
+use super::report::{Failure, Kind, Report, Steps};
+use super::runner::GoLive;
+use super::switch::Who;
+use crate::audit::{self, Event, Outcome, Source};
+use crate::db::activations;
+use crate::error::{AppError, AppResult};
+use crate::releases::{retention, store, Release};
+use crate::sites::{lock, store as sites, Site, SitePaths};
+
+impl GoLive {
+    /// Makes `release_id` live on `site`. A refused or failed switch comes back as a report
+    /// with `ok: false` (the site as it was); "busy", unknown or unusable releases as errors.
+    pub async fn activate(
+        &self,
+        site_name: &str,
+        release_id: &str,
+        kind: Kind,
+        actor: &str,
+        source: &Source,
+    ) -> AppResult<Report> {
+        let how = (kind, Expect::Anything);
+        self.switch_to(site_name, release_id, how, actor, source)
+            .await
+    }
+
+    /// Like [`activate`](Self::activate), refused (nothing changed) if the site no longer
+    /// has the live release the person confirming was shown, or `release_id` is live already:
+    /// a re-sent form or a second person's tap at the same moment must not switch again.
+    #[tracing::instrument(skip_all, fields(site = site_name, release = release_id, user = actor))]
+    pub async fn switch_to(
+        &self,
+        site_name: &str,
+        release_id: &str,
+        (kind, expect): (Kind, Expect<'_>),
+        actor: &str,
+        source: &Source,
+    ) -> AppResult<Report> {
+        let site = sites::get(&self.pool, site_name).await?;
+        let paths = SitePaths::new(&self.sites_root, &site.name);
+        let _lock = lock::try_lock(&paths.dir, actor, &format!("putting {release_id} live"))?;
+        // Re-read under the lock: the live release may have changed while we waited.
+        let site = sites::get(&self.pool, site_name).await?;
+        if let Expect::Live(seen) = expect {
+            expect_live(&site, release_id, seen)?;
+        }
+        let mut steps = Steps::default();
+        self.check_release(&site, &paths, release_id, &mut steps)
+            .await?;
+        let before = site.active_release.clone();
+        let who = (actor, source);
+        let intent = json!({"from": before, "to": release_id});
+        audit::record_alone(
+            &self.pool,
+            &event(&site, release_id, kind, who, Outcome::Started).detail(intent),
+        )
+        .await?;
+        let result = self
+            .run(&site, &paths, release_id, kind, &mut steps, who)
+            .await;
+        let mut report = Report {
+            site: site.name.clone(),
+            active: before.clone(),
+            previous: None,
+            requested: release_id.to_owned(),
+            kind,
+            ok: false,
+            rolled_back: false,
+            code: None,
+            message: String::new(),
+            steps: Vec::new(),
+        };
+        match result {
+            Ok(()) => self.succeeded(&site, &mut report, who).await,
+            Err(f) => {
+                self.failed(&site, &paths, f, &mut report, &mut steps, who)
+                    .await?
+            }
+        }
+        report.steps = steps.0;
+        Ok(report)
+    }
+
+    /// Refuses (nothing changed) a release that is not usable, not whole on disk, or that
+    /// Apache's workers could not read (its health check could only fail with 403).
+    async fn check_release(
+        &self,
+        site: &Site,
+        paths: &SitePaths,
+        release_id: &str,
+        steps: &mut Steps,
+    ) -> AppResult<Release> {
+        let release = store::get(&self.pool, site.id, release_id).await?;
+        if !release.usable() {
+            let state = release.state;
+            let message = format!("Release {release_id} is {state} and cannot go live.");
+            return Err(AppError::invalid("not_usable", message));
+        }
+        let t = Instant::now();
+        let missing = self.check_complete(paths, release.pk, release_id).await?;
+        let files = format!("{} files present", release.files);
+        let detail = missing.clone().unwrap_or(files);
+        steps.push("check release files", t, missing.is_none(), detail);
+        if let Some(m) = missing {
+            return Err(AppError::invalid("release_incomplete", m));
+        }
+        if let Err(why) = self.apache.check_reach(&paths.release(release_id)).await {
+            return Err(AppError::invalid(
+                "apache_cannot_read",
+                format!(
+                    "Apache could not read release {release_id}, so nothing was changed. {why}"
+                ),
+            ));
+        }
+        Ok(release)
+    }
+
+    /// Switch, health check, record. Switched on disk but not recorded (database unwritable)
+    /// is a failure too: the previous release goes back rather than leaving the records wrong.
+    async fn run(
+        &self,
+        site: &Site,
+        paths: &SitePaths,
+        release_id: &str,
+        kind: Kind,
+        steps: &mut Steps,
+        who: Who<'_>,
+    ) -> Result<(), Failure> {
+        self.switch(site, paths, release_id, steps, who).await?;
+        self.health_step(site, release_id, steps, who).await?;
+        crate::fault::point("before_record").await;
+        self.record_live(site, release_id, kind, who, &steps.0)
+            .await
+            .map_err(|e| Failure {
+                code: "record_failed",
+                message: format!("The switch could not be recorded ({e}), so it was not kept."),
+                switched: true,
+            })
+    }
+
+    async fn succeeded(&self, site: &Site, report: &mut Report, (actor, source): Who<'_>) {
+        report.ok = true;
+        report.previous = report.active.replace(report.requested.clone());
+        report.message = format!("Release {} is live.", report.requested);
+        // Clean-up must not turn a done switch into an error: it is retried next time.
+        let cleanup = async {
+            let site = sites::get(&self.pool, &site.name).await?;
+            retention::apply(&self.pool, &self.sites_root, &site, actor, source).await
+        };
+        if let Err(e) = cleanup.await {
+            tracing::error!(error = ?e, site = %site.name, "retention after going live failed");
+        }
+    }
+
+    async fn failed(
+        &self,
+        site: &Site,
+        paths: &SitePaths,
+        f: Failure,
+        report: &mut Report,
+        steps: &mut Steps,
+        who: Who<'_>,
+    ) -> AppResult<()> {
+        let before = report.active.clone();
+        report.message = if f.switched {
+            let back = self
+                .put_back(site, paths, before.as_deref(), steps, who)
+                .await;
+            report.rolled_back = back.restored;
+            put_back_message(&f.message, before.as_deref(), &back)
+        } else {
+            format!(
+                "{} Nothing was changed: the live site is as it was.",
+                f.message
+            )
+        };
+        report.code = Some(f.code);
+        let detail = json!({"from": before, "to": report.requested, "code": f.code, "reason": report.message, "rolled_back": report.rolled_back, "steps": steps.0});
+        let e = event(site, &report.requested, report.kind, who, Outcome::Failed);
+        audit::record_alone(&self.pool, &e.detail(detail)).await?;
+        Ok(())
+    }
+
+    /// Rolls back to `to`, or to the release live before the current one (from the record of
+    /// activations, never from folder names or times).
+    pub async fn rollback(
+        &self,
+        site_name: &str,
+        to: Option<&str>,
+        expect: Expect<'_>,
+        actor: &str,
+        source: &Source,
+    ) -> AppResult<Report> {
+        let site = sites::get(&self.pool, site_name).await?;
+        let target = match to {
+            Some(id) => id.to_owned(),
+            None => self.previous_live(&site).await?.ok_or_else(|| {
+                AppError::invalid("nothing_to_roll_back_to", "There is no earlier release to go back to: this site has had only one live release (or none).")
+            })?,
+        };
+        self.switch_to(site_name, &target, (Kind::Rollback, expect), actor, source)
+            .await
+    }
+
+    /// The release live just before the current one (the API's and CLI's rollback without
+    /// `to`, as the contract says; after a rollback that is the release rolled back from).
+    pub async fn previous_live(&self, site: &Site) -> AppResult<Option<String>> {
+        self.earlier_live(site, false).await
+    }
+
+    /// What the dashboard's Roll back button offers: the newest earlier live release that is
+    /// still on disk and was not itself rolled back from (its last live period did not end in
+    /// a rollback), so that tapping it again after a rollback goes further back, never to the
+    /// release just taken down.
+    pub async fn rollback_target(&self, site: &Site) -> AppResult<Option<String>> {
+        self.earlier_live(site, true).await
+    }
+
+    async fn earlier_live(&self, site: &Site, skip_rolled_back: bool) -> AppResult<Option<String>> {
+        let Some(live) = &site.active_release else {
+            return Ok(None);
+        };
+        Ok(activations::earlier_usable(&self.pool, site.id, live, skip_rolled_back).await?)
+    }
+}
+
+/// The audit event of this switch with `outcome`.
+fn event(
+    site: &Site,
+    release_id: &str,
+    kind: Kind,
+    (actor, source): Who<'_>,
+    outcome: Outcome,
+) -> Event {
+    Event::new(actor, kind.as_str(), outcome)
+        .source(source)
+        .site(&site.name)
+        .release(release_id)
+}
+
+/// What people are told after a failure past the switch.
+fn put_back_message(why: &str, before: Option<&str>, back: &PutBack) -> String {
+    match (before, back.restored, back.healthy) {
+        (Some(b), true, true) => format!("{why} Release {b} was put back automatically and is live again."),
+        (Some(b), true, false) => format!(
+            "{why} Release {b} was put back automatically, but it does not pass its health check either: the problem may be outside the releases. Check the site now."
+        ),
+        (None, true, _) => format!("{why} The site was returned to having nothing live."),
+        (_, false, _) => format!("{why} Putting the previous release back also failed: check the site now."),
+    }
+}
