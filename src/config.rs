@@ -226,7 +226,7 @@ impl Settings {
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error.
 mod tests {
-    use super::*;
+    use crate::config::*;
 
     #[test]
     fn defaults_match_the_contract() {

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use tokio::sync::Mutex;
 
-use super::{CommandOutput, ManagedApache, SystemApache};
+use super::command::CommandOutput;
+use super::managed::ManagedApache;
+use super::system::SystemApache;
 use crate::config::{ApacheMode, Settings};
 
 /// The Apache the console drives.

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 
+use super::command::{run_command, write_config_file, CommandOutput};
 use super::errorlog::{self, nonempty};
 use super::reach::{Worker, WORKER_USER};
-use super::{mainconf, process, run_command, validate, write_config_file, CommandOutput};
+use super::{mainconf, process, validate};
 
 /// How long Apache may take to answer after `-k start`.
 const START_DEADLINE: Duration = Duration::from_secs(15);

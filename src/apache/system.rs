@@ -6,7 +6,8 @@
 
 use std::path::PathBuf;
 
-use super::{run_command, validate, CommandOutput};
+use super::command::{run_command, CommandOutput};
+use super::validate;
 
 /// The system Apache: where vhost files go and how to check and reload it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +53,7 @@ impl SystemApache {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::apache::system::*;
 
     fn sys(configtest: &[&str], reload: &[&str]) -> SystemApache {
         SystemApache {

@@ -292,7 +292,7 @@ pub fn export(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::audit::query::*;
 
     #[test]
     fn csv_fields_cannot_start_a_line() {

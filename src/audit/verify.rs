@@ -4,7 +4,7 @@ use anyhow::Context;
 use futures_util::TryStreamExt;
 use sqlx::{FromRow, SqlitePool};
 
-use super::{Canonical, GENESIS};
+use super::chain::{Canonical, GENESIS};
 
 /// The verdict on the whole log.
 #[derive(Debug, PartialEq, Eq)]

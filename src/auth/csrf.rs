@@ -45,7 +45,7 @@ pub fn is_cross_site(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::auth::csrf::*;
 
     #[test]
     fn tokens_differ_per_session() {

@@ -188,7 +188,7 @@ impl Hasher {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::auth::password::*;
 
     fn pw(s: &str) -> Password {
         Password::new(s.into())

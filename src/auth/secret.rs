@@ -47,7 +47,7 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::auth::secret::*;
 
     #[test]
     fn tokens_are_long_and_distinct() {

@@ -124,7 +124,7 @@ impl Throttle {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::auth::throttle::*;
 
     #[test]
     fn simultaneous_attempts_are_counted_before_they_are_checked() {

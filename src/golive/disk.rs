@@ -88,7 +88,7 @@ pub fn restore_vhost(path: &Path, old: Option<&str>) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::golive::disk::*;
 
     #[test]
     fn current_is_swapped_by_rename_and_leftovers_are_cleared() {

@@ -113,7 +113,7 @@ pub async fn timeline(pool: &SqlitePool, site_id: i64, site: &str) -> AppResult<
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::golive::timeline::*;
 
     fn act(id: &str, kind: &str, at: &str, ended: Option<&str>) -> Activation {
         Activation {

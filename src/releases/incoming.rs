@@ -456,7 +456,7 @@ fn disk_error(e: &io::Error) -> AppError {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::releases::incoming::*;
 
     fn reader(pieces: Vec<Piece>) -> ChunkReader {
         let (tx, rx) = mpsc::channel(pieces.len().max(1));

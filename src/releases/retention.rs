@@ -93,7 +93,7 @@ pub async fn apply(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::releases::retention::*;
 
     fn c(id: &str, pinned: bool) -> Candidate {
         Candidate {

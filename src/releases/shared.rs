@@ -71,7 +71,7 @@ fn internal(e: std::io::Error) -> AppError {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::releases::shared::*;
 
     #[test]
     fn links_resolve_to_the_sites_shared_folder() {

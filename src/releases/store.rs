@@ -325,7 +325,7 @@ pub fn compare(a: &[ManifestEntry], b: &[ManifestEntry]) -> Comparison {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::releases::store::*;
 
     fn m(path: &str, hash: &str) -> ManifestEntry {
         ManifestEntry {

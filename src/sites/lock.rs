@@ -123,7 +123,7 @@ pub async fn lock_waiting(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::sites::lock::*;
 
     #[test]
     fn second_holder_is_told_who_is_busy_and_the_lock_frees_on_drop() {

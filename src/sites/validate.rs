@@ -47,7 +47,7 @@ fn shorten(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::sites::validate::*;
 
     #[test]
     fn names_follow_rfc_1123() {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::super::{render, VhostSpec};
+use super::super::vhost::{render, VhostSpec};
 use super::validation::Clean;
 
 /// Each line's directive keyword (or "#" for comments), in order.

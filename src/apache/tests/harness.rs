@@ -5,8 +5,11 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::super::command::write_config_file;
+use super::super::managed::ManagedApache;
+use super::super::process;
 use super::super::vhost::RELEASE_HEADER;
-use super::super::{process, render, write_config_file, ManagedApache, VhostSpec};
+use super::super::vhost::{render, VhostSpec};
 
 /// The Debian apache2 binary; tests that need it fail (never skip) without it.
 pub const APACHE: &str = "/usr/sbin/apache2";

@@ -3,7 +3,8 @@
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt as _;
 
-use super::super::{process, ManagedApache};
+use super::super::managed::ManagedApache;
+use super::super::process;
 use super::harness::{
     apache_binary, expect_body, free_port, make_site, open_tempdir, start_private, write_vhost,
     Guard,

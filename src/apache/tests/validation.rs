@@ -2,8 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::super::command::write_config_file;
+use super::super::managed::ManagedApache;
 use super::super::validate::{alias, config_path, server_name, site_name};
-use super::super::{render, write_config_file, ManagedApache, VhostSpec};
+use super::super::vhost::{render, VhostSpec};
 use super::harness::{apache_binary, free_port, make_site, open_tempdir};
 
 #[test]
