@@ -125,7 +125,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(actix_web::web::FormConfig::default().limit(64 * 1024))
                 .configure(web::routes::configure)
-                .default_service(actix_web::web::to(web::pages::not_found))
+                .default_service(actix_web::web::to(web::layout::not_found))
                 .wrap(from_fn(web::access::guard))
                 .wrap(from_fn(web::headers::security_headers))
                 .wrap(TracingLogger::default())

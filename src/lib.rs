@@ -13,4 +13,5 @@ pub mod fault;
 pub mod golive;
 pub mod releases;
 pub mod sites;
+pub mod vocab;
 pub mod web;

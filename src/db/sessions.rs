@@ -3,7 +3,7 @@
 use anyhow::Context;
 use sqlx::{FromRow, SqliteConnection, SqlitePool};
 
-use crate::auth::Role;
+use crate::vocab::Role;
 
 /// A live session joined with its user.
 #[derive(Debug, Clone, FromRow)]

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use sqlx::{FromRow, SqliteConnection, SqlitePool};
 
-use crate::auth::Role;
+use crate::vocab::Role;
 
 /// A token as listed (never its secret, which is not kept).
 #[derive(Debug, Clone, FromRow)]

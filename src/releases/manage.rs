@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use sqlx::SqlitePool;
 
-use super::{retention, store};
+use super::{retention, store, Release};
 use crate::audit::{self, Event, Outcome, Source};
 use crate::db;
 use crate::error::{AppError, AppResult};
@@ -99,4 +99,47 @@ pub async fn delete(
         AppError::Internal(anyhow::anyhow!("removing release folder {release_id}: {e}"))
     })?;
     Ok(())
+}
+
+/// A change to one release, from a page or the API.
+pub enum Change {
+    /// Pin (true) or unpin (false).
+    Pin(bool),
+    /// Delete its files (the record stays).
+    Delete,
+}
+
+/// Applies `change` to release `id` of site `site_name` for `(actor, source)`; returns the site.
+pub async fn change(
+    pool: &SqlitePool,
+    sites_root: &Path,
+    site_name: &str,
+    id: &str,
+    change: Change,
+    (actor, source): (&str, &Source),
+) -> AppResult<Site> {
+    let site = crate::sites::store::get(pool, site_name).await?;
+    match change {
+        Change::Pin(pinned) => set_pinned(pool, &site, id, pinned, actor, source).await?,
+        Change::Delete => delete(pool, sites_root, &site, id, actor, source).await?,
+    }
+    Ok(site)
+}
+
+/// Releases `from` and `to` of a site and what changed between them (pages and API).
+pub async fn compare(
+    pool: &SqlitePool,
+    site_id: i64,
+    from: &str,
+    to: &str,
+) -> AppResult<(Release, Release, store::Comparison)> {
+    let (a, b) = (
+        store::get(pool, site_id, from).await?,
+        store::get(pool, site_id, to).await?,
+    );
+    let diff = store::compare(
+        &store::manifest(pool, a.pk).await?,
+        &store::manifest(pool, b.pk).await?,
+    );
+    Ok((a, b, diff))
 }

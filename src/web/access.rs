@@ -1,5 +1,5 @@
 //! The access guard: every request passes here before any handler. It finds the route's
-//! declared access in [`super::routes::ROUTES`] (no declaration: refused), recognises the
+//! declared access in [`super::permissions::ROUTES`] (no declaration: refused), recognises the
 //! caller, checks the role, and for state-changing browser requests checks CSRF.
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -10,38 +10,21 @@ use actix_web::{web, HttpMessage, HttpResponse};
 use serde_json::json;
 
 use super::client::ClientInfo;
-use super::pages::{error_page, PageCtx};
-use super::routes::{Access, ROUTES};
+use super::layout::{error_page, PageCtx};
+use super::permissions::{Access, ROUTES};
+use super::request::{wants_json, MustChangePassword, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use super::upload::PendingCsrf;
 use super::AppState;
 use crate::audit::{self, Event, Outcome};
 use crate::auth::{csrf, Identity};
 use crate::error::AppError;
 
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "cutover_session";
-/// Name of the cookie holding the log-in form's CSRF token (before there is a session).
-pub const LOGIN_CSRF_COOKIE: &str = "cutover_login_csrf";
 /// Largest form body read to find the CSRF token.
 const MAX_FORM_BYTES: usize = 64 * 1024;
-
-/// Set on identities whose password was generated: they may only change it (or log out).
-#[derive(Clone, Copy)]
-pub struct MustChangePassword;
 
 /// Whether the request is for the JSON API, judged on the path the router uses.
 fn is_api(req: &ServiceRequest) -> bool {
     req.match_info().as_str().starts_with("/api/")
-}
-
-/// Whether a page request comes from a script that asked for JSON (`Accept: application/json`
-/// and not HTML): its errors are then answered as in the API, not as a page.
-pub fn wants_json(headers: &header::HeaderMap) -> bool {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    accept.contains("application/json") && !accept.contains("text/html")
 }
 
 /// The guard, wrapped around the whole app.

@@ -7,7 +7,10 @@ pub mod assets;
 pub mod client;
 pub mod error;
 pub mod headers;
+pub mod layout;
 pub mod pages;
+pub mod permissions;
+pub mod request;
 pub mod routes;
 pub mod upload;
 

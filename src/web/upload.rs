@@ -6,10 +6,15 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::auth::secret::same_secret;
+use crate::auth::Identity;
 use crate::error::{AppError, AppResult};
 use crate::releases::human_bytes;
 use crate::releases::incoming::{Arrived, Incoming};
+use crate::releases::ingest::IngestCtx;
 use crate::releases::Release;
+use crate::sites::store as sites;
+use crate::web::client::ClientInfo;
+use crate::web::AppState;
 
 /// How long an upload may send nothing before it is given up.
 const STALLED: std::time::Duration = std::time::Duration::from_secs(120);
@@ -184,4 +189,27 @@ async fn stream_archive(
         }
     }
     Ok((hex::encode(hasher.finalize()), bytes))
+}
+
+/// Receives an upload and turns it into a release (shared by the page and the API).
+pub(crate) async fn receive_and_ingest(
+    state: &AppState,
+    who: &Identity,
+    client: &ClientInfo,
+    site_name: &str,
+    body: Multipart,
+    pending: Option<PendingCsrf>,
+    declared: Option<u64>,
+) -> AppResult<Release> {
+    let site = sites::get(&state.pool, site_name).await?;
+    let uploads_dir = state.settings.data_dir.join("uploads");
+    let ctx = IngestCtx {
+        pool: &state.pool,
+        sites_root: &state.settings.sites_root(),
+        limits: &state.settings.uploads,
+        actor: &who.actor(),
+        source: &client.source,
+    };
+    let incoming = Incoming::new(&ctx, &site, &uploads_dir, declared, &state.streams);
+    receive(body, state.settings.uploads.max_bytes, pending, incoming).await
 }

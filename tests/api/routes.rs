@@ -3,7 +3,7 @@
 use actix_web::middleware::from_fn;
 use actix_web::{test, web, App, HttpResponse};
 use cutover::auth::Role;
-use cutover::web::routes::{Access, ROUTES};
+use cutover::web::permissions::{Access, ROUTES};
 use cutover::web::AppState;
 
 use crate::helpers::{csrf_in, spawn_app, Browser};

@@ -7,10 +7,12 @@ use serde_json::json;
 
 use crate::auth::Identity;
 use crate::error::AppResult;
+use crate::releases::manage::{self, Change};
 use crate::releases::store;
 use crate::sites::store as sites;
 use crate::web::client::ClientInfo;
-use crate::web::pages::releases::{change_release, receive_and_ingest, Change};
+use crate::web::request::CompareQuery;
+use crate::web::upload::receive_and_ingest;
 use crate::web::upload::PendingCsrf;
 use crate::web::AppState;
 
@@ -79,7 +81,7 @@ async fn pin_to(
     pinned: bool,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
-    let site = change_release(&state, &who, &client, &name, &id, Change::Pin(pinned)).await?;
+    let site = change(&state, &who, &client, (&name, &id), Change::Pin(pinned)).await?;
     Ok(HttpResponse::Ok().json(store::get(&state.pool, site.id, &id).await?))
 }
 
@@ -111,17 +113,8 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
-    let site = change_release(&state, &who, &client, &name, &id, Change::Delete).await?;
+    let site = change(&state, &who, &client, (&name, &id), Change::Delete).await?;
     Ok(HttpResponse::Ok().json(store::get(&state.pool, site.id, &id).await?))
-}
-
-/// Query of a comparison.
-#[derive(Deserialize)]
-pub struct CompareQuery {
-    /// The older release.
-    pub from: String,
-    /// The newer release.
-    pub to: String,
 }
 
 /// `GET /api/v1/sites/{site}/compare?from=&to=`.
@@ -131,13 +124,27 @@ pub async fn compare(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let site = sites::get(&state.pool, &name).await?;
-    let (a, b) = (
-        store::get(&state.pool, site.id, &q.from).await?,
-        store::get(&state.pool, site.id, &q.to).await?,
-    );
-    let diff = store::compare(
-        &store::manifest(&state.pool, a.pk).await?,
-        &store::manifest(&state.pool, b.pk).await?,
-    );
+    let (a, b, diff) = manage::compare(&state.pool, site.id, &q.from, &q.to).await?;
     Ok(HttpResponse::Ok().json(json!({"from": a.id, "to": b.id, "added": diff.added, "removed": diff.removed, "changed": diff.changed, "unchanged": diff.unchanged})))
+}
+
+/// Applies `change` to release `id` of site `name` as `who`; returns the site.
+async fn change(
+    state: &AppState,
+    who: &Identity,
+    client: &ClientInfo,
+    (name, id): (&str, &str),
+    change: Change,
+) -> AppResult<crate::sites::Site> {
+    let root = state.settings.sites_root();
+    let actor = who.actor();
+    manage::change(
+        &state.pool,
+        &root,
+        name,
+        id,
+        change,
+        (&actor, &client.source),
+    )
+    .await
 }

@@ -5,12 +5,12 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{render, rfc3339, see_other, PageCtx};
 use crate::auth::password::Password;
 use crate::auth::{Identity, Via};
 use crate::db::{sessions, tokens};
 use crate::error::{AppError, AppResult};
 use crate::web::client::ClientInfo;
+use crate::web::layout::{render, rfc3339, see_other, PageCtx};
 use crate::web::AppState;
 
 /// A session line on the account page.

@@ -6,12 +6,12 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde_json::json;
 
-use super::{render, PageCtx};
 use crate::audit::query::{self, EventView, Filter, Format};
 use crate::audit::{self, Event, Outcome, Verification};
 use crate::auth::{Identity, Role};
 use crate::error::AppResult;
 use crate::web::client::ClientInfo;
+use crate::web::layout::{render, PageCtx};
 use crate::web::AppState;
 
 #[derive(Template)]

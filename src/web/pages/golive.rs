@@ -6,13 +6,13 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{render, PageCtx};
 use crate::auth::Identity;
 use crate::error::{AppError, AppResult};
 use crate::golive::{Expect, Kind, Report};
 use crate::releases::{store, Release};
 use crate::sites::{store as sites, Site};
 use crate::web::client::ClientInfo;
+use crate::web::layout::{render, PageCtx};
 use crate::web::AppState;
 
 #[derive(Template)]

@@ -6,14 +6,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{render, see_other, PageCtx};
 use crate::auth::password::Password;
 use crate::auth::secret::random_token;
 use crate::auth::Identity;
 use crate::config::SecureCookie;
 use crate::error::{AppError, AppResult};
-use crate::web::access::{LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use crate::web::client::ClientInfo;
+use crate::web::layout::{render, see_other, PageCtx};
+use crate::web::request::{LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use crate::web::AppState;
 
 #[derive(Template)]

@@ -5,43 +5,18 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{render, see_other, PageCtx};
 use crate::auth::{Identity, Role};
 use crate::error::AppResult;
 use crate::releases::archive::ManifestEntry;
-use crate::releases::incoming::Incoming;
-use crate::releases::ingest::IngestCtx;
+use crate::releases::manage::{self, Change};
 use crate::releases::store::{self, Comparison};
-use crate::releases::{manage, Release};
+use crate::releases::Release;
 use crate::sites::{store as sites, Site};
-use crate::web::access::wants_json;
-use crate::web::api::releases::CompareQuery;
 use crate::web::client::ClientInfo;
-use crate::web::upload::{self, PendingCsrf};
+use crate::web::layout::{render, see_other, PageCtx};
+use crate::web::request::{wants_json, CompareQuery};
+use crate::web::upload::{self, receive_and_ingest, PendingCsrf};
 use crate::web::AppState;
-
-/// Receives an upload and turns it into a release (shared by the page and the API).
-pub async fn receive_and_ingest(
-    state: &AppState,
-    who: &Identity,
-    client: &ClientInfo,
-    site_name: &str,
-    body: Multipart,
-    pending: Option<PendingCsrf>,
-    declared: Option<u64>,
-) -> AppResult<Release> {
-    let site = sites::get(&state.pool, site_name).await?;
-    let uploads_dir = state.settings.data_dir.join("uploads");
-    let ctx = IngestCtx {
-        pool: &state.pool,
-        sites_root: &state.settings.sites_root(),
-        limits: &state.settings.uploads,
-        actor: &who.actor(),
-        source: &client.source,
-    };
-    let incoming = Incoming::new(&ctx, &site, &uploads_dir, declared, &state.streams);
-    upload::receive(body, state.settings.uploads.max_bytes, pending, incoming).await
-}
 
 /// `POST /sites/{site}/releases`: on success, the new release's page (303), or for the
 /// upload script (`Accept: application/json`) `{"id", "url"}` with 201. Errors become a page,
@@ -113,36 +88,6 @@ pub async fn show(
     render(StatusCode::OK, &page)
 }
 
-/// A change to one release, from a page or the API.
-pub enum Change {
-    /// Pin (true) or unpin (false).
-    Pin(bool),
-    /// Delete its files (the record stays).
-    Delete,
-}
-
-/// Applies `change` to release `id` of site `name` (shared by the page and the API); returns
-/// the site.
-pub async fn change_release(
-    state: &AppState,
-    who: &Identity,
-    client: &ClientInfo,
-    name: &str,
-    id: &str,
-    change: Change,
-) -> AppResult<Site> {
-    let site = sites::get(&state.pool, name).await?;
-    let (pool, actor, source) = (&state.pool, &who.actor(), &client.source);
-    match change {
-        Change::Pin(pinned) => manage::set_pinned(pool, &site, id, pinned, actor, source).await?,
-        Change::Delete => {
-            let root = state.settings.sites_root();
-            manage::delete(pool, &root, &site, id, actor, source).await?
-        }
-    }
-    Ok(site)
-}
-
 async fn pin_to(
     who: Identity,
     client: ClientInfo,
@@ -208,14 +153,7 @@ pub async fn compare(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let site = sites::get(&state.pool, &name).await?;
-    let (from, to) = (
-        store::get(&state.pool, site.id, &q.from).await?,
-        store::get(&state.pool, site.id, &q.to).await?,
-    );
-    let diff = store::compare(
-        &store::manifest(&state.pool, from.pk).await?,
-        &store::manifest(&state.pool, to.pk).await?,
-    );
+    let (from, to, diff) = manage::compare(&state.pool, site.id, &q.from, &q.to).await?;
     render(
         StatusCode::OK,
         &ComparePage {
@@ -226,4 +164,26 @@ pub async fn compare(
             diff,
         },
     )
+}
+
+/// Applies `change` to release `id` of site `name` as `who`; returns the site.
+async fn change_release(
+    state: &AppState,
+    who: &Identity,
+    client: &ClientInfo,
+    name: &str,
+    id: &str,
+    change: Change,
+) -> AppResult<Site> {
+    let root = state.settings.sites_root();
+    let actor = who.actor();
+    manage::change(
+        &state.pool,
+        &root,
+        name,
+        id,
+        change,
+        (&actor, &client.source),
+    )
+    .await
 }

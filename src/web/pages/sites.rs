@@ -5,13 +5,13 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{render, see_other, PageCtx};
 use crate::auth::{Identity, Role};
 use crate::db::activations::{self, Activation};
 use crate::error::{AppError, AppResult};
 use crate::releases::{store as releases, Release};
 use crate::sites::{self, store, SettingsInput, Site};
 use crate::web::client::ClientInfo;
+use crate::web::layout::{render, see_other, PageCtx};
 use crate::web::AppState;
 
 /// How many releases the dashboard lists per page.

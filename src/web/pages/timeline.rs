@@ -4,10 +4,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
-use super::{render, PageCtx};
 use crate::error::AppResult;
 use crate::golive::timeline::{self, human_duration, Entry};
 use crate::sites::{store, Site};
+use crate::web::layout::{render, PageCtx};
 use crate::web::AppState;
 
 #[derive(Template)]

@@ -6,11 +6,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::account::{token_views, TokenView};
-use super::{render, rfc3339, see_other, PageCtx};
 use crate::auth::{Identity, Role};
 use crate::db::users;
 use crate::error::{AppError, AppResult};
 use crate::web::client::ClientInfo;
+use crate::web::layout::{render, rfc3339, see_other, PageCtx};
 use crate::web::AppState;
 
 /// A user line.
