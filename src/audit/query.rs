@@ -290,6 +290,42 @@ pub fn export(
     futures_util::StreamExt::chain(start, rows)
 }
 
+/// id, actor, action, site, release of an intent row.
+pub type OpenIntent = (i64, String, String, Option<String>, Option<String>);
+
+/// Intents ("started") that never got an outcome (the process died), oldest first.
+#[tracing::instrument(skip_all)]
+pub async fn open_intents(pool: &SqlitePool) -> sqlx::Result<Vec<OpenIntent>> {
+    sqlx::query_as(
+        "SELECT s.id, s.actor, s.action, s.site, s.release FROM audit_events s WHERE s.outcome = 'started' AND NOT EXISTS \
+         (SELECT 1 FROM audit_events o WHERE o.id > s.id AND o.action = s.action AND o.site IS s.site \
+          AND o.release IS s.release AND o.outcome != 'started')",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// at, actor, release, detail of a failed switch.
+pub type FailedSwitch = (String, String, Option<String>, String);
+
+/// The site's failed go-lives and rollbacks, newest first.
+#[tracing::instrument(skip_all, fields(site))]
+pub async fn failed_switches(
+    pool: &SqlitePool,
+    site: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<FailedSwitch>> {
+    // INDEXED BY: left alone, SQLite walks all the site's events by id to skip a small sort.
+    sqlx::query_as(
+        "SELECT at, actor, release, detail FROM audit_events INDEXED BY audit_events_site_action WHERE site = ? AND action IN ('activate', 'rollback') \
+         AND outcome = 'failed' ORDER BY id DESC LIMIT ?",
+    )
+    .bind(site)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use crate::audit::query::*;

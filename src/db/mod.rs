@@ -50,6 +50,11 @@ pub async fn begin_write(pool: &SqlitePool) -> anyhow::Result<WriteTx> {
         .context("starting a database transaction")
 }
 
+/// Whether the database answers (`/healthz`).
+pub async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+}
+
 /// Seconds since the Unix epoch, the unit every timestamp column uses (except the audit log's text).
 pub fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use crate::db::Pool;
 use serde_json::json;
-use sqlx::SqlitePool;
 
 use super::disk;
 use crate::audit::{self, Event, Outcome};
@@ -28,7 +28,7 @@ fn vhost_release(vhost: &str) -> Option<String> {
 
 /// Runs once at start-up, before Apache is (re)started.
 pub async fn reconcile(
-    pool: &SqlitePool,
+    pool: &Pool,
     sites_root: &Path,
     vhost_path: impl Fn(&str) -> std::path::PathBuf,
 ) -> AppResult<()> {
@@ -71,11 +71,7 @@ pub async fn reconcile(
             )
             .await?;
         }
-        sqlx::query("UPDATE sites SET drift = ? WHERE id = ?")
-            .bind(&drift)
-            .bind(site.id)
-            .execute(pool)
-            .await?;
+        sites::set_drift(pool, site.id, drift.as_deref()).await?;
     }
     Ok(())
 }
@@ -86,13 +82,9 @@ fn show(id: &Option<String>) -> String {
 
 /// Removes temporary links, staging/trash folders, and folders of releases not (or no
 /// longer) recorded as usable — except whatever `current` points at.
-async fn clean_leftovers(pool: &SqlitePool, paths: &SitePaths, site_id: i64) -> AppResult<()> {
+async fn clean_leftovers(pool: &Pool, paths: &SitePaths, site_id: i64) -> AppResult<()> {
     let _ = disk::remove_leftover_links(paths);
-    let usable: Vec<String> =
-        sqlx::query_scalar("SELECT release_id FROM releases WHERE site_id = ? AND state = 'ready'")
-            .bind(site_id)
-            .fetch_all(pool)
-            .await?;
+    let usable = crate::releases::store::usable_ids(pool, site_id).await?;
     let current = disk::current_release(paths);
     let Ok(entries) = std::fs::read_dir(paths.releases()) else {
         return Ok(());
@@ -108,19 +100,10 @@ async fn clean_leftovers(pool: &SqlitePool, paths: &SitePaths, site_id: i64) -> 
     Ok(())
 }
 
-/// id, actor, action, site, release of an intent row.
-type OpenIntent = (i64, String, String, Option<String>, Option<String>);
-
 /// Intents ("started") that never got an outcome: the process died. Each gets an
 /// `interrupted` row so the log says what happened.
-async fn mark_interrupted(pool: &SqlitePool) -> AppResult<()> {
-    let open: Vec<OpenIntent> = sqlx::query_as(
-        "SELECT s.id, s.actor, s.action, s.site, s.release FROM audit_events s WHERE s.outcome = 'started' AND NOT EXISTS \
-         (SELECT 1 FROM audit_events o WHERE o.id > s.id AND o.action = s.action AND o.site IS s.site \
-          AND o.release IS s.release AND o.outcome != 'started')",
-    )
-    .fetch_all(pool)
-    .await?;
+async fn mark_interrupted(pool: &Pool) -> AppResult<()> {
+    let open = audit::query::open_intents(pool).await?;
     for (id, actor, action, site, release) in open {
         let mut event = Event::new(actor, &action, Outcome::Interrupted)
             .detail(json!({"intent": id, "reason": "the console stopped before this finished"}));

@@ -1,8 +1,8 @@
 //! A site's deployment timeline: every time a release went live, who put it there, how long
 //! it stayed, and how that ended — plus the attempts that were rolled back automatically.
 
+use crate::db::Pool;
 use serde::Serialize;
-use sqlx::SqlitePool;
 
 use crate::db::activations::{self, Activation};
 use crate::error::AppResult;
@@ -78,17 +78,10 @@ fn from_activations(acts: &[Activation]) -> Vec<Entry> {
 }
 
 /// The timeline of `site`, newest first.
-pub async fn timeline(pool: &SqlitePool, site_id: i64, site: &str) -> AppResult<Vec<Entry>> {
+pub async fn timeline(pool: &Pool, site_id: i64, site: &str) -> AppResult<Vec<Entry>> {
     let acts = activations::list(pool, site_id, 1000).await?;
     let mut entries = from_activations(&acts);
-    // INDEXED BY: left alone, SQLite walks all the site's events by id to skip a small sort.
-    let failed: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
-        "SELECT at, actor, release, detail FROM audit_events INDEXED BY audit_events_site_action WHERE site = ? AND action IN ('activate', 'rollback') \
-         AND outcome = 'failed' ORDER BY id DESC LIMIT 1000",
-    )
-    .bind(site)
-    .fetch_all(pool)
-    .await?;
+    let failed = crate::audit::query::failed_switches(pool, site, 1000).await?;
     for (at, by, release, detail) in failed {
         let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
         let reason = detail["reason"].as_str().unwrap_or("it failed").to_owned();

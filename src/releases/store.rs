@@ -83,6 +83,16 @@ pub async fn live_info(pool: &SqlitePool, site_id: i64) -> AppResult<LiveInfo> {
     Ok(LiveInfo { live, previous })
 }
 
+/// Ids of the site's usable (ready) releases.
+pub async fn usable_ids(pool: &SqlitePool, site_id: i64) -> AppResult<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT release_id FROM releases WHERE site_id = ? AND state = 'ready'")
+            .bind(site_id)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
 /// A page of a site's releases, newest first (`before` is a row id cursor).
 pub async fn list(
     pool: &SqlitePool,

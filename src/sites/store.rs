@@ -235,3 +235,13 @@ pub async fn set_active(
         .context("recording the live release")?;
     Ok(())
 }
+
+/// Records (or clears) what start-up reconciliation found wrong with the site.
+pub async fn set_drift(pool: &SqlitePool, site_id: i64, drift: Option<&str>) -> AppResult<()> {
+    sqlx::query("UPDATE sites SET drift = ? WHERE id = ?")
+        .bind(drift)
+        .bind(site_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -16,8 +16,8 @@ pub mod upload;
 
 use std::sync::Arc;
 
+use crate::db::Pool;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use sqlx::SqlitePool;
 
 use crate::auth::{Auth, Identity};
 use crate::config::Settings;
@@ -27,7 +27,7 @@ use client::ClientInfo;
 /// What every handler can reach.
 pub struct AppState {
     /// The database.
-    pub pool: SqlitePool,
+    pub pool: Pool,
     /// Accounts, sessions, tokens.
     pub auth: Auth,
     /// Settings as loaded.

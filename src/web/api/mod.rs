@@ -14,7 +14,7 @@ use crate::web::AppState;
 
 /// `GET /healthz`: the console answers, its database is reachable; and how Apache is.
 pub async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
-    sqlx::query("SELECT 1").execute(&state.pool).await?;
+    crate::db::ping(&state.pool).await?;
     let apache = state.golive.apache.status().await;
     Ok(HttpResponse::Ok().json(json!({"status": "ok", "apache": apache})))
 }
