@@ -13,5 +13,6 @@ pub mod fault;
 pub mod golive;
 pub mod releases;
 pub mod sites;
+pub mod units;
 pub mod vocab;
 pub mod web;

@@ -59,3 +59,13 @@ impl std::str::FromStr for Role {
             .ok_or_else(|| format!("unknown role {s:?}: use viewer, operator, deployer or admin"))
     }
 }
+
+/// Whether `s` has the shape of a release id (`YYYYMMDD-HHMMSS-xxxx`): the one check, used
+/// before an id reaches a path, the Apache configuration or a database query.
+pub fn is_release_id(s: &str) -> bool {
+    s.len() == 20
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 15 => b == b'-',
+            _ => b.is_ascii_digit() || (i > 15 && (b'a'..=b'f').contains(&b)),
+        })
+}

@@ -137,17 +137,12 @@ fn host_name(s: &str, what: &str) -> Result<(), String> {
 
 /// Checks a release id: 1–64 of `A-Z a-z 0-9 . _ -`, not starting with a dot.
 pub fn release_id(s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && !s.starts_with('.')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
+    if crate::vocab::is_release_id(s) {
         Ok(())
     } else {
         Err(format!(
-            "{} is not a valid release id: Cutover names releases with letters, digits, dots, \
-             underscores and hyphens only. Pick the release from the list instead of typing it.",
+            "{} is not a valid release id: Cutover names releases like 20260101-120000-ab12 \
+             (date, time, four hex digits). Pick the release from the list instead of typing it.",
             shown(s)
         ))
     }

@@ -8,7 +8,7 @@
 //! removing the staging folder — runs in a task of its own, so that a request dropped half-way
 //! (the client went away) still leaves true records and nothing behind.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,31 +17,18 @@ use actix_web::web::Bytes;
 use serde_json::json;
 use sqlx::SqlitePool;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::archive::{self, Format, SNIFF_BYTES};
 use super::ingest::{self, ArchiveSource, Extraction, IngestCtx, Received, Staging};
+pub use super::queue::StreamCap;
+use super::queue::{self, Piece};
 use super::store::NewRelease;
 use super::{new_release_id, Release};
 use crate::audit::Source;
 use crate::config::UploadSettings;
 use crate::error::{AppError, AppResult};
 use crate::sites::{Site, SitePaths};
-
-/// Chunks in flight between the receiver and the extracting thread: bounds memory.
-const QUEUE: usize = 32;
-
-/// How many uploads the console extracts while they arrive, at most: each holds blocking
-/// threads until its last byte. Past the cap, a tar is extracted from its temporary file once
-/// whole, as a zip is.
-#[derive(Clone)]
-pub struct StreamCap(Arc<Semaphore>);
-
-impl Default for StreamCap {
-    fn default() -> Self {
-        StreamCap(Arc::new(Semaphore::new(8)))
-    }
-}
 
 /// The archive's size, hash and names, known once it has arrived in full.
 pub struct Arrived {
@@ -117,13 +104,6 @@ struct Stream {
     release_id: String,
 }
 
-/// What goes down the queue. The queue closing without `End` means the upload broke off
-/// (or the request was dropped), so a cut-off archive is never taken for a whole one.
-enum Piece {
-    Data(Bytes),
-    End,
-}
-
 impl Incoming {
     /// Ready for the archive of an upload to `site`; the temporary file goes in `uploads_dir`.
     /// `declared` is the request's Content-Length, if it has one.
@@ -197,7 +177,7 @@ impl Incoming {
             Some(format @ (Format::TarGz | Format::TarZst | Format::Tar)) => Some(format),
             _ => None,
         };
-        let permit = streamable.and_then(|_| self.cap.0.clone().try_acquire_owned().ok());
+        let permit = streamable.and_then(|_| self.cap.try_acquire());
         self.state = match (streamable, permit) {
             (Some(format), Some(permit)) => {
                 State::Stream(self.start_stream(format, permit).await?, copy)
@@ -219,13 +199,9 @@ impl Incoming {
         // interrupted (and removes the partial folder).
         let detail = json!({"format": format.as_str(), "streamed": true});
         ingest::write_intent(&ctx, site, &release_id, detail).await?;
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, src) = queue::channel();
         let basis = Arc::new(AtomicU64::new(self.declared));
-        let src = Box::new(ChunkReader {
-            rx,
-            current: Bytes::new(),
-            ended: false,
-        });
+        let src = Box::new(src);
         let source = ArchiveSource::Stream(format, src, basis.clone());
         let (dest, task) = ingest::spawn_extraction(&ctx, site, &release_id, source);
         Ok(Stream {
@@ -416,31 +392,6 @@ async fn give_up(
     ingest::record_failure(&ctx, site, &record, why, false).await
 }
 
-/// Reads the queued chunks on the extracting thread.
-struct ChunkReader {
-    rx: mpsc::Receiver<Piece>,
-    current: Bytes,
-    ended: bool,
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            if self.ended {
-                return Ok(0);
-            }
-            match self.rx.blocking_recv() {
-                Some(Piece::Data(chunk)) => self.current = chunk,
-                Some(Piece::End) => self.ended = true,
-                None => return Err(io::Error::other("the upload broke off")),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
-    }
-}
-
 fn internal(path: &Path, e: &io::Error) -> AppError {
     AppError::Internal(anyhow::anyhow!("creating {}: {e}", path.display()))
 }
@@ -451,37 +402,5 @@ fn disk_error(e: &io::Error) -> AppError {
         AppError::invalid("disk_full", "The server's disk is full, so the upload could not be stored. Ask an administrator to free some space, then try again.")
     } else {
         AppError::Internal(anyhow::anyhow!("writing the upload: {e}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::releases::incoming::*;
-
-    fn reader(pieces: Vec<Piece>) -> ChunkReader {
-        let (tx, rx) = mpsc::channel(pieces.len().max(1));
-        for p in pieces {
-            tx.try_send(p).ok().unwrap();
-        }
-        ChunkReader {
-            rx,
-            current: Bytes::new(),
-            ended: false,
-        }
-    }
-
-    #[test]
-    fn the_stream_ends_only_at_its_end_mark() {
-        let data = |s: &'static str| Piece::Data(Bytes::from_static(s.as_bytes()));
-        let mut whole = String::new();
-        reader(vec![data("ab"), data(""), data("cd"), Piece::End])
-            .read_to_string(&mut whole)
-            .unwrap();
-        assert_eq!(whole, "abcd");
-        // The queue closed without the mark: the upload broke off, which is an error,
-        // never a shorter archive (a plain tar cut between entries would look whole).
-        let mut part = String::new();
-        let err = reader(vec![data("ab")]).read_to_string(&mut part);
-        assert!(err.is_err());
     }
 }

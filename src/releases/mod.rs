@@ -4,6 +4,7 @@ pub mod archive;
 pub mod incoming;
 pub mod ingest;
 pub mod manage;
+mod queue;
 pub mod retention;
 pub mod shared;
 pub mod store;
@@ -80,46 +81,9 @@ pub fn new_release_id() -> String {
     )
 }
 
-/// Whether `s` has the shape of a release id (checked before it is used in a path).
-pub fn is_release_id(s: &str) -> bool {
-    s.len() == 20
-        && s.bytes().enumerate().all(|(i, b)| match i {
-            8 | 15 => b == b'-',
-            _ => b.is_ascii_digit() || (i > 15 && (b'a'..=b'f').contains(&b)),
-        })
-}
+pub use crate::vocab::is_release_id;
 
-/// A byte count of any integer type (templates pass references).
-pub trait ByteCount {
-    /// As a float, for display.
-    fn bytes(&self) -> f64;
-}
-impl ByteCount for i64 {
-    fn bytes(&self) -> f64 {
-        (*self).max(0) as f64
-    }
-}
-impl ByteCount for u64 {
-    fn bytes(&self) -> f64 {
-        *self as f64
-    }
-}
-impl<T: ByteCount> ByteCount for &T {
-    fn bytes(&self) -> f64 {
-        (*self).bytes()
-    }
-}
-
-/// Human size: 1.2 MB.
-pub fn human_bytes(n: impl ByteCount) -> String {
-    let n = n.bytes();
-    match n {
-        n if n >= 1e9 => format!("{:.1} GB", n / 1e9),
-        n if n >= 1e6 => format!("{:.1} MB", n / 1e6),
-        n if n >= 1e3 => format!("{:.0} kB", n / 1e3),
-        n => format!("{n} bytes"),
-    }
-}
+pub use crate::units::{human_bytes, ByteCount};
 
 #[cfg(test)]
 mod tests {

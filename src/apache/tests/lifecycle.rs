@@ -10,14 +10,21 @@ use super::harness::{
     Guard,
 };
 
+const A: &str = "20260101-000000-000a";
+
 #[tokio::test]
 async fn a_crashed_consoles_apache_is_replaced_on_the_same_root() {
     let tmp = open_tempdir();
     let root = tmp.path().join("apache");
     let (first, _guard) = start_private(&root).await;
     let addr = first.listen();
-    let site_dir = make_site(&tmp.path().join("sites"), "shop", &[("a", "A")]);
-    write_vhost(&first, "shop", &site_dir, &site_dir.join("releases/a"));
+    let site_dir = make_site(&tmp.path().join("sites"), "shop", &[(A, "A")]);
+    write_vhost(
+        &first,
+        "shop",
+        &site_dir,
+        &site_dir.join("releases").join(A),
+    );
     assert!(first.graceful().await.unwrap().ok);
     let old_pid = first.pid().unwrap();
     let conf = first.config_path().to_path_buf();
@@ -85,8 +92,8 @@ fn worker_reach_names_the_blocking_folder() {
     let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let apache = ManagedApache::prepare(&tmp.path().join("apache"), addr, apache_binary()).unwrap();
     let base = tmp.path().canonicalize().unwrap();
-    let site = make_site(&base.join("sites"), "shop", &[("a", "A")]);
-    let release = site.join("releases/a");
+    let site = make_site(&base.join("sites"), "shop", &[(A, "A")]);
+    let release = site.join("releases").join(A);
     assert_eq!(apache.check_worker_can_reach(&release), Ok(()));
     assert_eq!(
         apache.check_worker_can_reach(&release.join("index.html")),

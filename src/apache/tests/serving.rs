@@ -4,14 +4,24 @@ use std::os::unix::fs::symlink;
 
 use super::harness::{expect_body, get, make_site, open_tempdir, start_private, write_vhost};
 
+const A: &str = "20260101-000000-000a";
+const B: &str = "20260101-000000-000b";
+const X: &str = "20260101-000000-000c";
+const Y: &str = "20260101-000000-000d";
+
 #[tokio::test]
 async fn serves_a_release_and_switches_with_graceful() {
     let tmp = open_tempdir();
     let (mut apache, _guard) = start_private(&tmp.path().join("apache")).await;
-    let site_dir = make_site(&tmp.path().join("sites"), "shop", &[("a", "A"), ("b", "B")]);
+    let site_dir = make_site(&tmp.path().join("sites"), "shop", &[(A, "A"), (B, "B")]);
     let addr = apache.listen();
 
-    write_vhost(&apache, "shop", &site_dir, &site_dir.join("releases/a"));
+    write_vhost(
+        &apache,
+        "shop",
+        &site_dir,
+        &site_dir.join("releases").join(A),
+    );
     let test = apache.configtest().await.unwrap();
     assert!(test.ok, "{}", test.output);
     let reload = apache.graceful().await.unwrap();
@@ -19,7 +29,12 @@ async fn serves_a_release_and_switches_with_graceful() {
     expect_body(addr, "shop.test", "/", "A").await;
 
     let pid = apache.pid().expect("running");
-    write_vhost(&apache, "shop", &site_dir, &site_dir.join("releases/b"));
+    write_vhost(
+        &apache,
+        "shop",
+        &site_dir,
+        &site_dir.join("releases").join(B),
+    );
     assert!(apache.configtest().await.unwrap().ok);
     let reload = apache.graceful().await.unwrap();
     assert!(reload.ok, "{}", reload.output);
@@ -28,13 +43,10 @@ async fn serves_a_release_and_switches_with_graceful() {
     // Pinned mode names the release on every answer, errors included.
     assert_eq!(
         get(addr, "shop.test", "/").await.release.as_deref(),
-        Some("b")
+        Some(B)
     );
     let missing = get(addr, "shop.test", "/nope").await;
-    assert_eq!(
-        (missing.status, missing.release.as_deref()),
-        (404, Some("b"))
-    );
+    assert_eq!((missing.status, missing.release.as_deref()), (404, Some(B)));
 
     // Unknown host names get the empty default vhost, not the first site.
     assert_eq!(get(addr, "other.test", "/").await.status, 404);
@@ -60,19 +72,19 @@ async fn serves_a_release_and_switches_with_graceful() {
 async fn symlinks_current_and_shared_are_followed() {
     let tmp = open_tempdir();
     let (mut apache, _guard) = start_private(&tmp.path().join("apache")).await;
-    let site_dir = make_site(&tmp.path().join("sites"), "shop", &[("x", "X"), ("y", "Y")]);
+    let site_dir = make_site(&tmp.path().join("sites"), "shop", &[(X, "X"), (Y, "Y")]);
     let addr = apache.listen();
     // Shared paths are links inside each release into <site>/shared.
     std::fs::create_dir_all(site_dir.join("shared/uploads")).unwrap();
     std::fs::write(site_dir.join("shared/uploads/photo.txt"), "shared file").unwrap();
-    for r in ["x", "y"] {
+    for r in [X, Y] {
         symlink(
             "../../shared/uploads",
             site_dir.join(format!("releases/{r}/uploads")),
         )
         .unwrap();
     }
-    symlink("releases/x", site_dir.join("current")).unwrap();
+    symlink(format!("releases/{X}"), site_dir.join("current")).unwrap();
 
     // Symlink mode: DocumentRoot is <site>/current.
     write_vhost(&apache, "shop", &site_dir, &site_dir.join("current"));
@@ -82,12 +94,17 @@ async fn symlinks_current_and_shared_are_followed() {
     expect_body(addr, "shop.test", "/uploads/photo.txt", "shared file").await;
 
     // Going live in symlink mode: rename a new link over `current`.
-    symlink("releases/y", site_dir.join("current.tmp")).unwrap();
+    symlink(format!("releases/{Y}"), site_dir.join("current.tmp")).unwrap();
     std::fs::rename(site_dir.join("current.tmp"), site_dir.join("current")).unwrap();
     expect_body(addr, "shop.test", "/", "Y").await;
 
     // Pinned mode: DocumentRoot is the release itself; its shared link still works.
-    write_vhost(&apache, "shop", &site_dir, &site_dir.join("releases/x"));
+    write_vhost(
+        &apache,
+        "shop",
+        &site_dir,
+        &site_dir.join("releases").join(X),
+    );
     assert!(apache.graceful().await.unwrap().ok);
     expect_body(addr, "shop.test", "/", "X").await;
     expect_body(addr, "shop.test", "/uploads/photo.txt", "shared file").await;
@@ -99,8 +116,8 @@ async fn symlinks_current_and_shared_are_followed() {
 async fn uploaded_htaccess_changes_nothing() {
     let tmp = open_tempdir();
     let (mut apache, _guard) = start_private(&tmp.path().join("apache")).await;
-    let site_dir = make_site(&tmp.path().join("sites"), "shop", &[("a", "A")]);
-    let release = site_dir.join("releases/a");
+    let site_dir = make_site(&tmp.path().join("sites"), "shop", &[(A, "A")]);
+    let release = site_dir.join("releases").join(A);
     std::fs::write(
         release.join(".htaccess"),
         "Deny from all\nRequire all denied\nRedirect / http://evil.invalid/\nOptions +Indexes\n",
@@ -126,8 +143,13 @@ async fn uploaded_htaccess_changes_nothing() {
 async fn broken_vhost_is_refused_and_old_content_keeps_serving() {
     let tmp = open_tempdir();
     let (mut apache, _guard) = start_private(&tmp.path().join("apache")).await;
-    let site_dir = make_site(&tmp.path().join("sites"), "shop", &[("a", "A")]);
-    write_vhost(&apache, "shop", &site_dir, &site_dir.join("releases/a"));
+    let site_dir = make_site(&tmp.path().join("sites"), "shop", &[(A, "A")]);
+    write_vhost(
+        &apache,
+        "shop",
+        &site_dir,
+        &site_dir.join("releases").join(A),
+    );
     assert!(apache.graceful().await.unwrap().ok);
     expect_body(apache.listen(), "shop.test", "/", "A").await;
     let pid = apache.pid().unwrap();

@@ -1,18 +1,17 @@
 //! The per-entry machinery behind `extract`: name checks, the record of what was created,
 //! metered reading, and the tar and zip walks.
 
-use super::{check_path, io_failure, read_err, refuse, set_mode, shown, zip_err};
-use super::{ratio_cap, ArchiveError as Error, Extracted, Format, Limits, ManifestEntry};
+use super::rules::{check_path, io_failure, ratio_cap, refuse, set_mode, shown};
+use super::rules::{ArchiveError as Error, Extracted, Format, Limits, ManifestEntry};
 use sha2::{Digest, Sha256};
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::fs::{DirBuilder, File, OpenOptions, Permissions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::fs::{DirBuilder, OpenOptions, Permissions};
+use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use zip::{CompressionMethod as M, ZipArchive};
 
 /// Size of the read and copy buffers.
 pub(super) const BUF: usize = 256 * 1024;
@@ -34,7 +33,7 @@ pub(super) struct Gauge<'a> {
 }
 
 /// Counts every decompressed byte as it is read and stops a bomb before it is unpacked.
-struct Meter<'g, 'a, R>(R, &'g Gauge<'a>);
+pub(super) struct Meter<'g, 'a, R>(pub(super) R, pub(super) &'g Gauge<'a>);
 
 impl<R: Read> Read for Meter<'_, '_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -56,7 +55,7 @@ impl<R: Read> Read for Meter<'_, '_, R> {
 }
 
 /// Starts a gauge for one archive, with the ratio limit turned into a byte count.
-fn gauge<'a>(tree: &Tree<'a>) -> Gauge<'a> {
+pub(super) fn gauge<'a>(tree: &Tree<'a>) -> Gauge<'a> {
     Gauge {
         max_ratio: tree.limits.max_ratio,
         archive_bytes: Some(tree.archive_bytes),
@@ -76,7 +75,7 @@ enum Kind {
 /// What has been created under dest so far, keyed by lower-cased path to catch case-only duplicates.
 pub(super) struct Tree<'a> {
     dest: &'a Path,
-    limits: &'a Limits,
+    pub(super) limits: &'a Limits,
     archive_bytes: &'a AtomicU64,
     seen: HashMap<String, (String, Kind)>,
     files: Vec<ManifestEntry>,
@@ -107,7 +106,7 @@ impl<'a> Tree<'a> {
     }
 
     /// Counts one entry (an archive member, or a folder only implied by a path).
-    fn count(&mut self, entry: &str) -> Result<(), Error> {
+    pub(super) fn count(&mut self, entry: &str) -> Result<(), Error> {
         self.entries += 1;
         if self.entries > self.limits.max_entries {
             return Err(refuse("too_many_entries", Some(entry), self.limits));
@@ -163,7 +162,7 @@ impl<'a> Tree<'a> {
     }
 
     /// Adds an explicit folder entry.
-    fn add_dir(&mut self, path: &str) -> Result<(), Error> {
+    pub(super) fn add_dir(&mut self, path: &str) -> Result<(), Error> {
         self.parents(path)?;
         if self.claim(path, Kind::Dir)? {
             self.mkdir(path)?;
@@ -172,7 +171,12 @@ impl<'a> Tree<'a> {
     }
 
     /// Writes one file from `src`, hashing it on the way, counting real bytes; returns its size.
-    fn add_file(&mut self, path: &str, src: &mut dyn Read, g: &Gauge) -> Result<u64, Error> {
+    pub(super) fn add_file(
+        &mut self,
+        path: &str,
+        src: &mut dyn Read,
+        g: &Gauge,
+    ) -> Result<u64, Error> {
         self.parents(path)?;
         self.claim(path, Kind::File)?;
         let name = shown(path.as_bytes());
@@ -204,7 +208,7 @@ impl<'a> Tree<'a> {
             hash.update(&self.buf[..n]);
             out.write_all(&self.buf[..n]).map_err(|e| io_failure(&e))?;
             #[cfg(test)]
-            super::tests::WRITTEN.with(|w| w.set(w.get() + n as u64));
+            WRITTEN.with(|w| w.set(w.get() + n as u64));
         }
         g.in_data.set(false);
         self.unpacked += size;
@@ -361,79 +365,17 @@ fn tar_entry<R: Read>(entry: &mut tar::Entry<R>, tree: &mut Tree, g: &Gauge) -> 
     }
 }
 
-/// Opens a zip and reads its central directory, refusing duplicates the zip crate would hide.
-pub(super) fn open_zip(path: &Path, l: &Limits) -> Result<ZipArchive<BufReader<File>>, Error> {
-    let open = || File::open(path).map_err(|e| io_failure(&e));
-    let zip = ZipArchive::new(BufReader::new(open()?)).map_err(|e| zip_err(e, None, l))?;
-    if zip.len() as u64 > l.max_entries {
-        return Err(refuse("too_many_entries", None, l));
+/// Maps a read-side error: a tripped limit wins, OS errors are I/O, anything else is a damaged archive.
+pub(super) fn read_err(e: io::Error, g: &Gauge, entry: Option<&str>, l: &Limits) -> Error {
+    match g.tripped.take() {
+        Some(code) => refuse(code, entry, l),
+        None if e.raw_os_error().is_some() => io_failure(&e),
+        None => refuse("corrupt_archive", entry, l),
     }
-    // The zip crate keeps only one of several entries with the same name, so count the records.
-    let names = central_names(open()?, zip.central_directory_start());
-    let names = names.map_err(|e| io_failure(&e))?;
-    if names.len() != zip.len() {
-        let mut seen = std::collections::HashSet::new();
-        let dup = names
-            .iter()
-            .find(|n| !seen.insert(String::from_utf8_lossy(n).to_lowercase()));
-        let code = dup.map_or("corrupt_archive", |_| "duplicate_entry");
-        return Err(refuse(code, dup.map(|n| shown(n)).as_deref(), l));
-    }
-    Ok(zip)
 }
 
-/// Raw names of the central directory records starting at `start`.
-fn central_names(file: File, start: u64) -> io::Result<Vec<Vec<u8>>> {
-    let mut r = BufReader::new(file);
-    r.seek(SeekFrom::Start(start))?;
-    let (mut names, mut fixed) = (Vec::new(), [0u8; 46]);
-    while r.read_exact(&mut fixed).is_ok() && fixed.starts_with(b"PK\x01\x02") {
-        let len = |at: usize| u16::from_le_bytes([fixed[at], fixed[at + 1]]) as usize;
-        let mut name = vec![0; len(28)];
-        r.read_exact(&mut name)?;
-        r.seek_relative((len(30) + len(32)) as i64)?;
-        names.push(name);
-    }
-    Ok(names)
-}
-
-/// Walks a zip through its central directory, checking and writing each entry.
-pub(super) fn unzip(mut zip: ZipArchive<BufReader<File>>, tree: &mut Tree) -> Result<(), Error> {
-    let (g, l) = (gauge(tree), tree.limits);
-    for i in 0..zip.len() {
-        let (raw, dir) = {
-            let f = zip.by_index_raw(i).map_err(|e| zip_err(e, None, l))?;
-            let name = shown(f.name_raw());
-            let kind = f.unix_mode().map_or(0, |m| m & 0o170000);
-            let code = match kind {
-                0o120000 => Some("symlink"),
-                0 | 0o100000 | 0o040000 => None,
-                _ => Some("special_file"),
-            };
-            let supported = matches!(f.compression(), M::Stored | M::Deflated | M::Zstd);
-            let code = code.or(f.encrypted().then_some("encrypted"));
-            let code = code.or((!supported && !f.is_dir()).then_some("unsupported_compression"));
-            if let Some(code) = code {
-                return Err(refuse(code, Some(&name), l));
-            }
-            (f.name_raw().to_vec(), kind == 0o040000)
-        };
-        tree.count(&shown(&raw))?;
-        let Some((path, slash)) = check_path(&raw, l)? else {
-            continue;
-        };
-        // macOS Finder adds "__MACOSX/" resource-fork copies of every file; they are never site content.
-        if path == "__MACOSX" || path.starts_with("__MACOSX/") {
-            continue;
-        }
-        if dir || slash {
-            tree.add_dir(&path)?;
-        } else {
-            let f = zip
-                .by_index(i)
-                .map_err(|e| zip_err(e, Some(&shown(&raw)), l))?;
-            tree.add_file(&path, &mut Meter(f, &g), &g)?;
-        }
-    }
-    Ok(())
+#[cfg(test)]
+thread_local! {
+    /// Bytes written to disk by extractions on this thread, to show a bomb is stopped early.
+    pub(super) static WRITTEN: Cell<u64> = const { Cell::new(0) };
 }

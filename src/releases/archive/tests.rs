@@ -1,17 +1,14 @@
 //! Hostile and valid archives built in memory and run through `extract`.
 
+use super::engine::WRITTEN;
+use super::rules::*;
 use super::*;
 use flate2::{write::GzEncoder, Compression};
 use sha2::{Digest, Sha256};
-use std::cell::Cell;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use tempfile::TempDir;
 use zip::write::SimpleFileOptions;
-
-thread_local! {
-    /// Bytes written to disk by extractions on this thread, to show a bomb is stopped early.
-    pub(super) static WRITTEN: Cell<u64> = const { Cell::new(0) };
-}
 
 /// A tar member: raw name, type byte, data (the link target for links).
 type T<'a> = (&'a [u8], u8, &'a [u8]);
