@@ -9,6 +9,9 @@
 pub mod load;
 pub mod raw;
 
+#[path = "../../tests/support/mod.rs"]
+pub mod support;
+
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
@@ -71,19 +74,7 @@ pub fn stop_everything_on_ctrl_c() {
 }
 
 fn is_gone(pid: i32) -> bool {
-    if kill(Pid::from_raw(pid), None).is_err() {
-        return true;
-    }
-    // A zombie (exited, not yet reaped by init) counts as gone.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(true)
+    kill(Pid::from_raw(pid), None).is_err() || support::is_gone(pid)
 }
 
 /// SIGTERM to a process group, wait up to `grace` for its leader, then SIGKILL the group.
@@ -133,14 +124,8 @@ impl Drop for BenchDir {
     }
 }
 
-/// A free port on 127.0.0.1 (racy; starting retries with another when taken).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)]
+pub use support::free_port;
 
 /// Settings for a bench console under `dir`: with a private Apache, or without any.
 pub fn settings(dir: &Path, with_apache: bool) -> Settings {
@@ -344,11 +329,7 @@ impl Server {
             .trim()
             .parse()
             .ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        cmdline
-            .contains(conf.to_string_lossy().as_ref())
-            .then_some(pid)
+        support::has_args(pid, "-f", &conf.to_string_lossy()).then_some(pid)
     }
 
     /// The console's pid (for `/proc` readings).
@@ -449,13 +430,8 @@ pub async fn upload(
     Ok(body["id"].as_str().unwrap_or_default().to_owned())
 }
 
-/// The first `csrf_token` hidden field of a page.
-pub fn csrf_in(html: &str) -> Option<String> {
-    let key = "name=\"csrf_token\" value=\"";
-    let start = html.find(key)? + key.len();
-    let end = html[start..].find('"')?;
-    Some(html[start..start + end].to_owned())
-}
+#[allow(unused_imports)]
+pub use support::csrf_in;
 
 /// A browser-like client (cookies kept, redirects not followed).
 pub fn browser() -> reqwest::Client {
@@ -600,19 +576,8 @@ pub fn mib(kib: u64) -> f64 {
 // Archives and the machine.
 // ---------------------------------------------------------------------------------------
 
-/// A gzip-compressed tar of (path, content) files (mode 0644).
-pub fn targz(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, content) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(content.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, path, *content).expect("tar entry");
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&b.into_inner().expect("tar")).unwrap();
-    gz.finish().unwrap()
-}
+#[allow(unused_imports)]
+pub use support::archives::targz;
 
 /// Deterministic pseudo-random bytes (xorshift64*), incompressible like images are.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {

@@ -10,7 +10,6 @@ use cutover::app::{Application, Core};
 use cutover::auth::password::Password;
 use cutover::auth::Role;
 use cutover::config::Settings;
-use regex::Regex;
 use reqwest::redirect::Policy;
 use tempfile::TempDir;
 
@@ -78,7 +77,10 @@ pub fn kill_apache(pid: i32) {
     let group = Pid::from_raw(-pid);
     let _ = kill(group, Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline && kill(Pid::from_raw(pid), None).is_ok() && !is_zombie(pid) {
+    while Instant::now() < deadline
+        && kill(Pid::from_raw(pid), None).is_ok()
+        && !crate::support::is_gone(pid)
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = kill(group, Signal::SIGKILL);
@@ -88,20 +90,7 @@ pub fn kill_apache(pid: i32) {
 /// to the test), found by that exact argument in /proc/PID/cmdline.
 pub fn apaches_running(data_dir: &Path) -> Vec<i32> {
     let conf = data_dir.join("apache/httpd.conf");
-    let conf = conf.to_string_lossy();
-    let ours = |pid: i32| {
-        let args = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = args.split(|b| *b == 0).collect();
-        args.windows(2)
-            .any(|w| w[0] == b"-f" && w[1] == conf.as_bytes())
-    };
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .filter(|pid| ours(*pid) && !is_zombie(*pid))
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::support::pids_with_args("-f", &conf.to_string_lossy())
 }
 
 /// Stops any Apache still running on the config under `data_dir`. A start cut short — a
@@ -128,12 +117,6 @@ pub fn stop_strays(data_dir: &Path) {
     }
 }
 
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.contains(") Z "))
-        .unwrap_or(true)
-}
-
 /// The apache2 binary; tests that need it fail loudly without it.
 pub fn apache_binary() -> PathBuf {
     let p = PathBuf::from("/usr/sbin/apache2");
@@ -141,14 +124,7 @@ pub fn apache_binary() -> PathBuf {
     p
 }
 
-/// A free port on 127.0.0.1 (racy: callers retry when Apache finds it taken).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::support::free_port;
 
 /// Settings for a throwaway console.
 pub fn test_settings(dir: &Path) -> Settings {
@@ -387,12 +363,9 @@ pub struct Browser {
     pub base: String,
 }
 
-/// The first `csrf_token` hidden field of a page.
+/// The first `csrf_token` hidden field of a page (empty when there is none).
 pub fn csrf_in(html: &str) -> String {
-    let re = Regex::new(r#"name="csrf_token" value="([^"]+)""#).expect("regex");
-    re.captures(html)
-        .map(|c| c[1].to_owned())
-        .unwrap_or_default()
+    crate::support::csrf_in(html).unwrap_or_default()
 }
 
 impl Browser {

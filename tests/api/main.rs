@@ -1,13 +1,19 @@
-//! Integration tests: one binary (see helpers.rs for how the console is started).
+//! Integration tests: one binary (see helpers.rs for how the console is started), with the
+//! browser tests (`browser/`) and the crash-safety suite (`faults/`) as modules of it.
 
-mod archives;
+#[path = "../support/mod.rs"]
+mod support;
+use support::archives;
+
 mod helpers;
 
 mod audit_chain;
 mod audit_review;
+mod browser;
 mod cli;
 mod csrf;
 mod downtime;
+mod faults;
 mod golive;
 mod memory;
 mod releases;

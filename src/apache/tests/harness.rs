@@ -1,6 +1,6 @@
 //! Shared helpers for tests that run a real private Apache on 127.0.0.1.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,11 +30,7 @@ pub fn open_tempdir() -> tempfile::TempDir {
     dir
 }
 
-/// A port that was free a moment ago (Apache cannot listen on port 0).
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
-}
+pub use super::support::free_port;
 
 /// Kills our Apache by the PID in its pid file when dropped (e.g. when a test panics).
 pub struct Guard {

@@ -4,4 +4,6 @@ mod attacks;
 mod harness;
 mod lifecycle;
 mod serving;
+#[path = "../../../tests/support/mod.rs"]
+mod support;
 mod validation;

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::env::Env;
+use crate::faults::env::Env;
 
 /// A size-limited tmpfs made by the test, unmounted when dropped.
 struct SmallDisk(std::path::PathBuf);

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::env::{configtest, Env};
+use crate::faults::env::{configtest, Env};
 
 /// Which action reaches a point.
 fn is_upload_point(point: &str) -> bool {

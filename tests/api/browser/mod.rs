@@ -3,13 +3,6 @@
 //! desktop's size (and once more with JavaScript off), checking every page on the way and
 //! saving a screenshot of each step under `target/screenshots/<viewport>/`.
 
-#[path = "../api/archives.rs"]
-#[allow(dead_code)]
-mod archives;
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-
 mod checks;
 mod driver;
 mod journey;

@@ -2,13 +2,6 @@
 //! (`CUTOVER_FAULT=<point>:pause` makes it stop there), restarted, and checked; plus a full
 //! disk, an Apache that dies on reload, and 20 clients at once.
 
-#[path = "../api/archives.rs"]
-#[allow(dead_code)]
-mod archives;
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-
 mod crash;
 mod env;
 mod other;

@@ -10,8 +10,8 @@ use fantoccini::Client;
 use serde_json::{json, Value};
 
 use crate::archives::targz;
-use crate::checks::page_ok;
-use crate::driver::{
+use crate::browser::checks::page_ok;
+use crate::browser::driver::{
     cdp, click_to, find, open, screenshot, screenshot_dir, throttle_upload, wait_js, Chromedriver,
     Viewport,
 };
@@ -147,7 +147,7 @@ impl Run {
         if watch {
             throttle_upload(&self.c, Some(SLOW_UPLOAD)).await;
         }
-        crate::driver::mark(&self.c).await;
+        crate::browser::driver::mark(&self.c).await;
         find(&self.c, "#upload-button").await.click().await.unwrap();
         if watch {
             // The bar shows percent and bytes while the file is on its way.
@@ -174,7 +174,7 @@ impl Run {
             page_ok(&self.c, "uploading").await;
             self.shoot("uploading").await;
         }
-        crate::driver::wait_new_page(&self.c, RELEASE_PAGE).await;
+        crate::browser::driver::wait_new_page(&self.c, RELEASE_PAGE).await;
         if watch {
             throttle_upload(&self.c, None).await;
         }
@@ -393,7 +393,7 @@ pub async fn release_and_roll_back(vp: Viewport) {
 
     // Second release: dropped on the box on the desktop, picked on the phone.
     run.c.refresh().await.unwrap();
-    crate::driver::wait_new_page(&run.c, "^/sites/shop$").await;
+    crate::browser::driver::wait_new_page(&run.c, "^/sites/shop$").await;
     let small = run.archive("shop-2.tar.gz", &release("Release two", 1000));
     let second = run.upload(&small, "Second release", !vp.phone, false).await;
     run.go_live(&second, "Release two").await;
@@ -414,13 +414,13 @@ pub async fn release_and_roll_back(vp: Viewport) {
             .await
             .unwrap();
         let pw = format!("{}{}", run.password, char::from(Key::Enter));
-        crate::driver::mark(&run.c).await;
+        crate::browser::driver::mark(&run.c).await;
         find(&run.c, "#password")
             .await
             .send_keys(&pw)
             .await
             .unwrap();
-        crate::driver::wait_new_page(&run.c, "^/sites/shop$").await;
+        crate::browser::driver::wait_new_page(&run.c, "^/sites/shop$").await;
     }
     run.step("site-live").await;
     let live = run.text(".live").await;
@@ -459,10 +459,10 @@ pub async fn release_and_roll_back(vp: Viewport) {
         click_to(&run.c, "#rollback", "^/sites/shop/rollback$").await;
         taps += 1;
     } else {
-        crate::driver::mark(&run.c).await;
+        crate::browser::driver::mark(&run.c).await;
         tab_to(&run.c, "#rollback").await;
         press(&run.c, Key::Enter).await;
-        crate::driver::wait_new_page(&run.c, "^/sites/shop/rollback$").await;
+        crate::browser::driver::wait_new_page(&run.c, "^/sites/shop/rollback$").await;
     }
     run.step("confirm-rollback").await;
     let confirm = run.text("main .confirm").await;
@@ -480,10 +480,10 @@ pub async fn release_and_roll_back(vp: Viewport) {
         taps += 1;
         assert!(taps <= 3, "{taps} taps from log-in to a finished rollback");
     } else {
-        crate::driver::mark(&run.c).await;
+        crate::browser::driver::mark(&run.c).await;
         tab_to(&run.c, "main .confirm form button[type=submit]").await;
         press(&run.c, Key::Enter).await;
-        crate::driver::wait_new_page(&run.c, "^/sites/shop/rollback$").await;
+        crate::browser::driver::wait_new_page(&run.c, "^/sites/shop/rollback$").await;
     }
     run.step("rolled-back").await;
     assert!(run.text("h1").await.contains("Rolled back"));
