@@ -187,7 +187,7 @@ impl Settings {
         let settings: Settings = figment
             .merge(env)
             .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            .map_err(|e| anyhow::Error::new(e).context("invalid configuration"))?;
         settings.validate()?;
         Ok(settings)
     }

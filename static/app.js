@@ -129,6 +129,8 @@ function enhanceUpload(form) {
       showError("Your session has ended.", "", "Reload the page, log in again, then upload the archive again.");
     } else if (status === 413 || status === 422) {
       showError("The archive was refused.", message || "", message ? "" : "Check the archive and upload it again.");
+    } else if (status === 507) {
+      showError("The server's disk is full.", message || "", "Nothing was changed. Ask an administrator to free some space, then upload again.");
     } else if (status === 0) {
       showError("The upload did not finish.", "The connection broke while sending the file.", "Check your network, then upload again.");
     } else {

@@ -4,6 +4,7 @@ use anyhow::Context;
 use serde::Serialize;
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
 
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 
 /// Filters of the review page, `GET /api/v1/audit` and the exports.
@@ -90,7 +91,7 @@ fn bound(raw: &str, end_of_day: bool) -> AppResult<String> {
     } else if let Ok(t) = time::PrimitiveDateTime::parse(raw, &minute_fmt) {
         t.assume_utc()
     } else {
-        return Err(AppError::invalid("invalid_time", format!("{:?} is not a time: use a date like 2026-11-26 or a UTC time like 2026-11-26T14:30:00Z.", raw.chars().take(40).collect::<String>())));
+        return Err(AppError::invalid(code::INVALID_TIME, format!("{:?} is not a time: use a date like 2026-11-26 or a UTC time like 2026-11-26T14:30:00Z.", raw.chars().take(40).collect::<String>())));
     };
     Ok(t.format(&fmt).expect("formatting the time cannot fail"))
 }

@@ -7,6 +7,7 @@ use super::secret::{hash_secret, random_password, random_token};
 use super::{Auth, Identity, Role, UserName, Via};
 use crate::audit::{self, Event, Outcome, Source};
 use crate::db::{self, sessions, tokens, users};
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 
 /// Prefix of every API token, so a leaked one is recognisable (e.g. by secret scanners).
@@ -26,14 +27,14 @@ pub fn parse_label(raw: &str) -> AppResult<String> {
         Ok(label.to_owned())
     } else {
         Err(AppError::invalid(
-            "invalid_label",
+            code::INVALID_LABEL,
             "A token label is 1 to 64 characters: letters, digits, spaces, dots, underscores or hyphens.",
         ))
     }
 }
 
 fn name_or_invalid(raw: &str) -> AppResult<UserName> {
-    UserName::parse(raw).map_err(|m| AppError::invalid("invalid_user_name", m))
+    UserName::parse(raw).map_err(|m| AppError::invalid(code::INVALID_USER_NAME, m))
 }
 
 impl Auth {
@@ -51,7 +52,7 @@ impl Auth {
         let (password, generated) = match password {
             Some(p) => {
                 check_rules(&p, name.as_str())
-                    .map_err(|m| AppError::invalid("weak_password", m))?;
+                    .map_err(|m| AppError::invalid(code::WEAK_PASSWORD, m))?;
                 (p, None)
             }
             None => {
@@ -66,7 +67,7 @@ impl Auth {
             .is_none()
         {
             return Err(AppError::Conflict {
-                code: "user_exists",
+                code: code::USER_EXISTS,
                 message: format!("A user named {name} already exists. Pick another name."),
             });
         }
@@ -107,15 +108,15 @@ impl Auth {
             )
             .await?;
             return Err(AppError::invalid(
-                "wrong_password",
+                code::WRONG_PASSWORD,
                 "The current password is wrong.",
             ));
         }
-        check_rules(new, &me.name).map_err(|m| AppError::invalid("weak_password", m))?;
+        check_rules(new, &me.name).map_err(|m| AppError::invalid(code::WEAK_PASSWORD, m))?;
         // Also catches keeping a generated one-time password, which was shown on a screen.
         if crate::auth::secret::same_secret(new.expose(), current.expose()) {
             return Err(AppError::invalid(
-                "same_password",
+                code::SAME_PASSWORD,
                 "The new password is the same as the current one. Choose a different one.",
             ));
         }
@@ -204,7 +205,7 @@ impl Auth {
         let user = self.target(name).await?;
         if disabled && user.id == who.user_id {
             return Err(AppError::invalid(
-                "cannot_disable_self",
+                code::CANNOT_DISABLE_SELF,
                 "You cannot disable your own account.",
             ));
         }
@@ -250,7 +251,7 @@ impl Auth {
         let user = self.target(owner).await?;
         if user.disabled {
             return Err(AppError::invalid(
-                "user_disabled",
+                code::USER_DISABLED,
                 format!("{} is disabled: enable the account first.", user.name),
             ));
         }
@@ -312,7 +313,7 @@ impl Auth {
 
 fn last_admin() -> AppError {
     AppError::Conflict {
-        code: "last_admin",
+        code: code::LAST_ADMIN,
         message: "This is the last enabled admin: make another user admin first.".into(),
     }
 }

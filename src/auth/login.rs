@@ -9,6 +9,7 @@ use super::secret::{hash_secret, random_token};
 use super::{csrf, Auth, Identity, Via};
 use crate::audit::{self, Event, Outcome, Source};
 use crate::db::{self, sessions, tokens, users};
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 
 /// What a successful log-in hands back: the cookie's secret (given to the browser only).
@@ -22,7 +23,7 @@ pub struct NewSession {
 /// The same answer for an unknown user, a wrong password and a disabled account.
 fn wrong() -> AppError {
     AppError::Invalid {
-        code: "wrong_credentials",
+        code: code::WRONG_CREDENTIALS,
         message: "The user name or password is wrong. Check them and try again.".into(),
     }
 }
@@ -191,7 +192,7 @@ impl Auth {
     pub async fn logout(&self, who: &Identity, source: &Source) -> AppResult<()> {
         let Via::Session { session_id, .. } = who.via else {
             return Err(AppError::invalid(
-                "not_a_session",
+                code::NOT_A_SESSION,
                 "Only a browser session can log out.",
             ));
         };

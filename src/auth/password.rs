@@ -106,11 +106,12 @@ fn argon2() -> Argon2<'static> {
 fn hash_blocking(password: &str) -> anyhow::Result<String> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt)
+        // getrandom::Error is not a std error here: its words are kept instead.
         .map_err(|e| anyhow::anyhow!("reading random bytes for a salt: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::Error::new(e).context("salt"))?;
     Ok(argon2()
         .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))?
+        .map_err(|e| anyhow::Error::new(e).context("hashing a password"))?
         .to_string())
 }
 
@@ -124,7 +125,8 @@ fn is_current(hash: &PasswordHash<'_>) -> bool {
 }
 
 fn verify_blocking(password: &str, stored: &str) -> anyhow::Result<Verdict> {
-    let parsed = PasswordHash::new(stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+    let parsed =
+        PasswordHash::new(stored).map_err(|e| anyhow::Error::new(e).context("stored hash"))?;
     // Verify with the parameters in the PHC string, whatever they are (old hashes still work).
     if Argon2::default()
         .verify_password(password.as_bytes(), &parsed)

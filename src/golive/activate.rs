@@ -12,6 +12,7 @@ use super::runner::GoLive;
 use super::switch::Who;
 use crate::audit::{self, Event, Outcome, Source};
 use crate::db::activations;
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::releases::{retention, store, Release};
 use crate::sites::{lock, store as sites, Site, SitePaths};
@@ -102,7 +103,7 @@ impl GoLive {
         if !release.usable() {
             let state = release.state;
             let message = format!("Release {release_id} is {state} and cannot go live.");
-            return Err(AppError::invalid("not_usable", message));
+            return Err(AppError::invalid(code::NOT_USABLE, message));
         }
         let t = Instant::now();
         let missing = self.check_complete(paths, release.pk, release_id).await?;
@@ -110,11 +111,11 @@ impl GoLive {
         let detail = missing.clone().unwrap_or(files);
         steps.push("check release files", t, missing.is_none(), detail);
         if let Some(m) = missing {
-            return Err(AppError::invalid("release_incomplete", m));
+            return Err(AppError::invalid(code::RELEASE_INCOMPLETE, m));
         }
         if let Err(why) = self.apache.check_reach(&paths.release(release_id)).await {
             return Err(AppError::invalid(
-                "apache_cannot_read",
+                code::APACHE_CANNOT_READ,
                 format!(
                     "Apache could not read release {release_id}, so nothing was changed. {why}"
                 ),
@@ -140,7 +141,7 @@ impl GoLive {
         self.record_live(site, release_id, kind, who, &steps.0)
             .await
             .map_err(|e| Failure {
-                code: "record_failed",
+                code: code::RECORD_FAILED,
                 message: format!("The switch could not be recorded ({e}), so it was not kept."),
                 switched: true,
             })
@@ -203,7 +204,7 @@ impl GoLive {
         let target = match to {
             Some(id) => id.to_owned(),
             None => self.previous_live(&site).await?.ok_or_else(|| {
-                AppError::invalid("nothing_to_roll_back_to", "There is no earlier release to go back to: this site has had only one live release (or none).")
+                AppError::invalid(code::NOTHING_TO_ROLL_BACK_TO, "There is no earlier release to go back to: this site has had only one live release (or none).")
             })?,
         };
         self.switch_to(site_name, &target, (Kind::Rollback, expect), actor, source)

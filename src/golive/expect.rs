@@ -1,6 +1,7 @@
 //! The "expected live release" check: a re-sent form or a second person's tap at the same
 //! moment must not switch again.
 
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::sites::Site;
 
@@ -18,13 +19,13 @@ pub fn expect_live(site: &Site, release_id: &str, seen: Option<&str>) -> AppResu
     let live = site.active_release.as_deref();
     if live == Some(release_id) {
         return Err(AppError::Conflict {
-            code: "already_live",
+            code: code::ALREADY_LIVE,
             message: format!("Release {release_id} is already live. Nothing was changed."),
         });
     }
     if live != seen {
         return Err(AppError::Conflict {
-            code: "changed_meanwhile",
+            code: code::CHANGED_MEANWHILE,
             message: format!(
                 "The site changed since this was shown: {} is live now. Nothing was changed: look at the site again and choose.",
                 live.unwrap_or("nothing")

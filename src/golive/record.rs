@@ -11,6 +11,7 @@ use super::runner::GoLive;
 use super::switch::Who;
 use crate::audit::{self, Event, Outcome};
 use crate::db::{self, activations};
+use crate::error::code;
 use crate::error::AppResult;
 use crate::sites::{store as sites, Site, SwitchMode};
 
@@ -42,7 +43,7 @@ impl GoLive {
             .await;
         if !verdict.healthy {
             return Err(fail(
-                "health_check_failed",
+                code::HEALTH_CHECK_FAILED,
                 format!(
                     "The new release failed its health check: {}.",
                     verdict.detail

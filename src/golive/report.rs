@@ -4,6 +4,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::error::Code;
+
 /// Why a release is being made live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -63,7 +65,7 @@ pub struct Report {
     /// Whether a failure after the switch put the previous release back.
     pub rolled_back: bool,
     /// Stable code when it failed (`configtest_failed`, `health_check_failed`, …).
-    pub code: Option<&'static str>,
+    pub code: Option<Code>,
     /// One sentence for people.
     pub message: String,
     /// Every step with its duration.
@@ -95,7 +97,7 @@ impl Steps {
 /// Why a switch stopped, and whether the site had already been switched.
 pub(crate) struct Failure {
     /// Stable code (the report's and the API's `code`).
-    pub(crate) code: &'static str,
+    pub(crate) code: Code,
     /// A sentence for people.
     pub(crate) message: String,
     /// True once `current` (or the vhost) was switched: the previous release must go back.
@@ -103,7 +105,7 @@ pub(crate) struct Failure {
 }
 
 /// Shorthand for a [`Failure`].
-pub(crate) fn fail(code: &'static str, message: String, switched: bool) -> Failure {
+pub(crate) fn fail(code: Code, message: String, switched: bool) -> Failure {
     Failure {
         code,
         message,

@@ -11,6 +11,7 @@ use super::runner::GoLive;
 use crate::apache::vhost::{self, VhostSpec};
 use crate::apache::CommandOutput;
 use crate::audit::Source;
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::releases::store;
 use crate::sites::{Site, SitePaths, SwitchMode};
@@ -84,7 +85,7 @@ impl GoLive {
             .and_then(|r| r)
             .map_err(|e| {
                 fail(
-                    "switch_failed",
+                    code::SWITCH_FAILED,
                     format!("Switching `current` failed: {e}."),
                     true,
                 )
@@ -115,17 +116,17 @@ impl GoLive {
         let vhost_path = self
             .apache
             .vhost_path(&site.name)
-            .map_err(|m| fail("config_refused", m, false))?;
+            .map_err(|m| fail(code::CONFIG_REFUSED, m, false))?;
         let t = Instant::now();
         let content = self
             .render(site, paths, release_id)
-            .map_err(|m| fail("config_refused", m, false))?;
+            .map_err(|m| fail(code::CONFIG_REFUSED, m, false))?;
         crate::fault::point("before_vhost").await;
         let old = write_vhost(vhost_path.clone(), content.clone())
             .await
             .map_err(|e| {
                 fail(
-                    "config_write_failed",
+                    code::CONFIG_WRITE_FAILED,
                     format!("The Apache configuration could not be written: {e}."),
                     false,
                 )
@@ -148,7 +149,7 @@ impl GoLive {
         if !ok {
             let _ = disk::restore_vhost(&vhost_path, old.as_deref());
             return Err(fail(
-                "configtest_failed",
+                code::CONFIGTEST_FAILED,
                 format!("Apache refused the new configuration: {output}"),
                 false,
             ));
@@ -181,7 +182,7 @@ impl GoLive {
             .await;
         if !ok {
             return Err(fail(
-                "reload_failed",
+                code::RELOAD_FAILED,
                 format!("Apache did not reload: {output}"),
                 true,
             ));
@@ -200,7 +201,7 @@ impl GoLive {
         steps.push("Apache still running", t, alive, detail);
         if !alive {
             return Err(fail(
-                "apache_died",
+                code::APACHE_DIED,
                 "Apache stopped running after the reload.".into(),
                 true,
             ));

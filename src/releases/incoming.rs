@@ -27,6 +27,7 @@ use super::store::NewRelease;
 use super::{new_release_id, Release};
 use crate::audit::Source;
 use crate::config::UploadSettings;
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::sites::{Site, SitePaths};
 
@@ -218,7 +219,7 @@ impl Incoming {
     async fn temp_file(&self) -> AppResult<Copy> {
         let dir = &self.uploads_dir;
         let made = tokio::fs::create_dir_all(dir).await;
-        made.map_err(|e| internal(dir, &e))?;
+        made.map_err(|e| internal(dir, e))?;
         let path = dir.join(format!("{}.part", uuid::Uuid::new_v4()));
         let file = tokio::fs::OpenOptions::new()
             .write(true)
@@ -226,7 +227,7 @@ impl Incoming {
             .mode(0o600)
             .open(&path)
             .await
-            .map_err(|e| internal(&path, &e))?;
+            .map_err(|e| internal(&path, e))?;
         let received = Received {
             path,
             sha256: String::new(),
@@ -290,7 +291,7 @@ impl Drop for Incoming {
             return;
         };
         let why = AppError::invalid(
-            "bad_upload",
+            code::BAD_UPLOAD,
             "The upload broke off before it finished (the connection was closed).",
         );
         let owned = self.owned.clone();
@@ -304,13 +305,13 @@ impl Drop for Incoming {
 
 impl Copy {
     async fn write(&mut self, chunk: &[u8]) -> AppResult<()> {
-        self.0.write_all(chunk).await.map_err(|e| disk_error(&e))
+        self.0.write_all(chunk).await.map_err(disk_error)
     }
 }
 
 /// A zip (or an unknown format) that has arrived whole: the usual intake, from the file.
 async fn ingest_file(owned: Arc<Owned>, mut copy: Copy, arrived: Arrived) -> AppResult<Release> {
-    copy.0.flush().await.map_err(|e| disk_error(&e))?;
+    copy.0.flush().await.map_err(disk_error)?;
     let mut received = copy.1;
     received.sha256 = arrived.sha256;
     received.bytes = arrived.bytes;
@@ -392,15 +393,18 @@ async fn give_up(
     ingest::record_failure(&ctx, site, &record, why, false).await
 }
 
-fn internal(path: &Path, e: &io::Error) -> AppError {
-    AppError::Internal(anyhow::anyhow!("creating {}: {e}", path.display()))
+fn internal(path: &Path, e: io::Error) -> AppError {
+    AppError::Internal(anyhow::Error::new(e).context(format!("creating {}", path.display())))
 }
 
 /// A full disk is something staff can act on; anything else is logged.
-fn disk_error(e: &io::Error) -> AppError {
+fn disk_error(e: io::Error) -> AppError {
     if e.raw_os_error() == Some(28) {
-        AppError::invalid("disk_full", "The server's disk is full, so the upload could not be stored. Ask an administrator to free some space, then try again.")
+        AppError::Storage {
+            code: code::DISK_FULL,
+            message: "The server's disk is full, so the upload could not be stored. Ask an administrator to free some space, then try again.".into(),
+        }
     } else {
-        AppError::Internal(anyhow::anyhow!("writing the upload: {e}"))
+        AppError::Internal(anyhow::Error::new(e).context("writing the upload"))
     }
 }

@@ -18,6 +18,7 @@ use super::{new_release_id, retention, shared, Release};
 use crate::audit::{self, Event, Outcome, Source};
 use crate::config::UploadSettings;
 use crate::db;
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::sites::{lock, Site, SitePaths};
 
@@ -108,15 +109,11 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
         original_name: &upload.original_name,
     };
     if let Some(same) = store::find_same_archive(ctx.pool, site.id, &upload.sha256).await? {
-        return Err(refuse(
-            ctx,
-            site,
-            &record,
-            "duplicate_release",
-            &duplicate_message(&same),
-            Closing::BeforeIntent,
-        )
-        .await);
+        let duplicate = AppError::Conflict {
+            code: code::DUPLICATE_RELEASE,
+            message: duplicate_message(&same),
+        };
+        return Err(refuse(ctx, site, &record, duplicate, Closing::BeforeIntent).await);
     }
 
     // The intent: if the process dies while files are being written, start-up marks it
@@ -164,21 +161,11 @@ pub(super) async fn record_failure(
     e: AppError,
     list: bool,
 ) -> AppError {
-    let (code, message) = match &e {
-        AppError::Internal(_) => (
-            "internal",
-            "The server could not store the release; the problem was logged.".to_owned(),
-        ),
-        other => (other.code(), other.to_string()),
-    };
-    let closing = match list && code != "duplicate_release" {
+    let closing = match list && e.code() != code::DUPLICATE_RELEASE {
         true => Closing::IntentAndList,
         false => Closing::Intent,
     };
-    match refuse(ctx, site, record, code, &message, closing).await {
-        AppError::Internal(r) => AppError::Internal(r),
-        _ => e,
-    }
+    refuse(ctx, site, record, e, closing).await
 }
 
 fn duplicate_message(same: &Release) -> String {
@@ -219,18 +206,21 @@ pub(super) type Extraction = tokio::task::JoinHandle<AppResult<archive::Extracte
 /// Waits for an extraction task.
 pub(super) async fn joined(task: Extraction) -> AppResult<archive::Extracted> {
     task.await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("extraction task failed: {e}")))?
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("extraction task failed")))?
 }
 
 /// An archive refusal as an answer; a storage failure is the server's fault, not the
 /// archive's: a 500 with the cause logged.
 pub(super) fn archive_error(e: archive::ArchiveError) -> AppError {
-    match e.code {
-        "io_error" | "destination_exists" => AppError::Internal(anyhow::anyhow!(
-            "extracting an upload: {} ({:?})",
-            e.message,
-            e.entry
-        )),
+    use archive::Refusal;
+    match e.refusal {
+        Refusal::IoError | Refusal::DestinationExists => {
+            AppError::Internal(anyhow::Error::new(e.clone()).context("extracting an upload"))
+        }
+        Refusal::DiskFull => AppError::Storage {
+            code: e.code,
+            message: e.message,
+        },
         _ => AppError::Invalid {
             code: e.code,
             message: e.message,
@@ -264,8 +254,9 @@ pub(super) fn spawn_extraction(
         let mut guard = Staging(Some(dest.clone()));
         crate::fault::point_blocking("after_extract");
         shared::link_all(&dest, &shared_paths)?;
-        sync_tree_and_dir(&dest, &releases_dir)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("syncing the release to disk: {e}")))?;
+        sync_tree_and_dir(&dest, &releases_dir).map_err(|e| {
+            AppError::Internal(anyhow::Error::new(e).context("syncing the release to disk"))
+        })?;
         guard.0 = None;
         Ok(extracted)
     });
@@ -293,14 +284,15 @@ pub(super) async fn place_and_record(
     // Checked again under the lock: two identical uploads at once must not both be kept.
     if let Some(same) = store::find_same_archive(ctx.pool, site.id, record.sha256).await? {
         return Err(AppError::Conflict {
-            code: "duplicate_release",
+            code: code::DUPLICATE_RELEASE,
             message: duplicate_message(&same),
         });
     }
     let final_dir = paths.release(release_id);
     let staging_dir = staging.0.clone().unwrap_or_default();
-    std::fs::rename(&staging_dir, &final_dir)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("moving the release into place: {e}")))?;
+    std::fs::rename(&staging_dir, &final_dir).map_err(|e| {
+        AppError::Internal(anyhow::Error::new(e).context("moving the release into place"))
+    })?;
     staging.0 = Some(final_dir.clone()); // still removed if recording fails
     std::fs::File::open(paths.releases())
         .and_then(|d| d.sync_all())
@@ -345,16 +337,23 @@ enum Closing {
     IntentAndList,
 }
 
-/// Records a refused upload (audit event, and a failed release when listed) and builds the
-/// 422 answer.
+/// Records a refused upload (audit event, and a failed release when listed); answers with
+/// the refusal itself, or an internal error when it could not be recorded.
 async fn refuse(
     ctx: &IngestCtx<'_>,
     site: &Site,
     record: &NewRelease<'_>,
-    code: &'static str,
-    message: &str,
+    e: AppError,
     closing: Closing,
 ) -> AppError {
+    let (code, message) = match &e {
+        AppError::Internal(_) => (
+            code::INTERNAL,
+            "The server could not store the release; the problem was logged.".to_owned(),
+        ),
+        other => (other.code(), other.to_string()),
+    };
+    let message = message.as_str();
     let result = async {
         let mut tx = db::begin_write(ctx.pool).await?;
         let mut event = Event::new(ctx.actor, "upload", Outcome::Failed)
@@ -365,7 +364,7 @@ async fn refuse(
                 "archive_bytes": record.archive_bytes, "original_name": record.original_name,
             }));
         if closing == Closing::IntentAndList {
-            store::insert_failed(&mut tx, record, code, message).await?;
+            store::insert_failed(&mut tx, record, code.as_str(), message).await?;
         }
         if closing != Closing::BeforeIntent {
             event = event.release(record.release_id);
@@ -376,14 +375,7 @@ async fn refuse(
     }
     .await;
     match result {
-        Err(e) => AppError::Internal(e),
-        Ok(()) if code == "duplicate_release" || code == "busy" => AppError::Conflict {
-            code,
-            message: message.to_owned(),
-        },
-        Ok(()) => AppError::Invalid {
-            code,
-            message: message.to_owned(),
-        },
+        Err(failed) => AppError::Internal(failed),
+        Ok(()) => e,
     }
 }

@@ -9,6 +9,7 @@ use sqlx::SqlitePool;
 use super::{retention, store, Release};
 use crate::audit::{self, Event, Outcome, Source};
 use crate::db;
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::sites::{lock, Site, SitePaths};
 
@@ -24,7 +25,7 @@ pub async fn set_pinned(
     let release = store::get(pool, site.id, release_id).await?;
     if !release.usable() {
         return Err(AppError::invalid(
-            "not_usable",
+            code::NOT_USABLE,
             format!(
                 "Release {release_id} is {}: only releases on disk can be pinned.",
                 release.state
@@ -72,11 +73,11 @@ pub async fn delete(
     .await?;
     let release = store::get(pool, site.id, release_id).await?;
     if release.state == "live" {
-        return Err(AppError::invalid("release_live", format!("Release {release_id} is live: put another release live first, then delete this one.")));
+        return Err(AppError::invalid(code::RELEASE_LIVE, format!("Release {release_id} is live: put another release live first, then delete this one.")));
     }
     if !release.usable() {
         return Err(AppError::invalid(
-            "not_usable",
+            code::NOT_USABLE,
             format!(
                 "Release {release_id} is {} and has no files to delete.",
                 release.state
@@ -96,7 +97,7 @@ pub async fn delete(
     .await?;
     tx.commit().await?;
     retention::remove_dir(&paths, release_id).map_err(|e| {
-        AppError::Internal(anyhow::anyhow!("removing release folder {release_id}: {e}"))
+        AppError::Internal(anyhow::Error::new(e).context("removing release folder {release_id}"))
     })?;
     Ok(())
 }

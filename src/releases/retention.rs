@@ -85,8 +85,9 @@ pub async fn apply(
         tx.commit().await?;
         // A crash here leaves a folder of a deleted release: start-up clean-up removes it.
         crate::fault::point("during_retention").await;
-        remove_dir(&paths, &c.id)
-            .map_err(|e| anyhow::anyhow!("removing release folder {}: {e}", c.id))?;
+        remove_dir(&paths, &c.id).map_err(|e| {
+            anyhow::Error::new(e).context(format!("removing release folder {}", c.id))
+        })?;
     }
     Ok(doomed.into_iter().map(|c| c.id).collect())
 }

@@ -3,11 +3,12 @@
 use std::io::ErrorKind;
 use std::path::Path;
 
+use crate::error::code;
 use crate::error::AppError;
 
 fn conflict(p: &str) -> AppError {
     AppError::invalid(
-        "shared_path_conflict",
+        code::SHARED_PATH_CONFLICT,
         format!(
             "The archive has content at {p}, which this site shares between releases (its files live \
              outside the releases and are kept from one release to the next). Remove {p} from the \
@@ -66,7 +67,7 @@ pub fn link_all(release_dir: &Path, shared_paths: &[String]) -> Result<(), AppEr
 }
 
 fn internal(e: std::io::Error) -> AppError {
-    AppError::Internal(anyhow::anyhow!("linking shared paths: {e}"))
+    AppError::Internal(anyhow::Error::new(e).context("linking shared paths"))
 }
 
 #[cfg(test)]

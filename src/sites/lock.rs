@@ -11,6 +11,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
+use crate::error::code;
 use crate::error::AppError;
 
 /// Who holds a site's lock.
@@ -62,7 +63,7 @@ pub fn busy(holder: Option<Holder>) -> AppError {
         None => "Another change to this site is under way. Wait until it finishes, then try again.".into(),
     };
     AppError::Conflict {
-        code: "busy",
+        code: code::BUSY,
         message,
     }
 }
@@ -131,7 +132,7 @@ mod tests {
         let held = try_lock(dir.path(), "user:ann", "going live").unwrap();
         match try_lock(dir.path(), "user:bob", "upload") {
             Err(AppError::Conflict {
-                code: "busy",
+                code: code::BUSY,
                 message,
             }) => assert!(
                 message.contains("ann") && message.contains("going live"),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::code::{self, Code};
 use crate::error::{AppError, AppResult};
 
 /// How going live switches Apache to a release (see the contract).
@@ -99,7 +100,7 @@ fn host_as_typed(raw: &str) -> String {
     s.strip_suffix('/').unwrap_or(s).to_ascii_lowercase()
 }
 
-fn invalid(code: &'static str, message: String) -> AppError {
+fn invalid(code: Code, message: String) -> AppError {
     AppError::invalid(code, message)
 }
 
@@ -107,39 +108,42 @@ impl SettingsInput {
     /// Checks every field against its allow-list. Every problem is reported at once (the
     /// code is the first one's), so a form needs one correction, not one per field.
     pub fn validate(self) -> AppResult<Settings> {
-        let mut problems: Vec<(&'static str, String)> = Vec::new();
-        let mut check = |code: &'static str, result: Result<(), String>| {
+        let mut problems: Vec<(Code, String)> = Vec::new();
+        let mut check = |code: Code, result: Result<(), String>| {
             if let Err(m) = result {
                 problems.push((code, m));
             }
         };
         let server_name = host_as_typed(&self.server_name.unwrap_or_default());
-        check("invalid_server_name", validate::server_name(&server_name));
+        check(
+            code::INVALID_SERVER_NAME,
+            validate::server_name(&server_name),
+        );
         let mut aliases = Vec::new();
         for a in self.aliases.iter().map(|a| host_as_typed(a)) {
             if a.is_empty() {
                 continue;
             }
-            check("invalid_alias", validate::alias(&a));
+            check(code::INVALID_ALIAS, validate::alias(&a));
             if a != server_name && !aliases.contains(&a) {
                 aliases.push(a);
             }
         }
         if aliases.len() > 20 {
             check(
-                "invalid_alias",
+                code::INVALID_ALIAS,
                 Err("A site can have at most 20 aliases.".into()),
             );
         }
         let keep_releases = self.keep_releases.unwrap_or(5);
         if !(1..=100).contains(&keep_releases) {
             let m = "Releases to keep is a number from 1 to 100.";
-            check("invalid_keep", Err(m.into()));
+            check(code::INVALID_KEEP, Err(m.into()));
         }
         let switch_mode = match self.switch_mode.as_deref().map(str::trim) {
             None | Some("") => SwitchMode::Pinned,
             Some(s) => s.parse().unwrap_or_else(|m| {
-                check("invalid_switch", Err(m));
+                check(code::INVALID_SWITCH, Err(m));
                 SwitchMode::Pinned
             }),
         };
@@ -148,20 +152,23 @@ impl SettingsInput {
             .map(|p| p.trim().to_owned())
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| "/".into());
-        check("invalid_health_path", validate::health_path(&health_path));
+        check(
+            code::INVALID_HEALTH_PATH,
+            validate::health_path(&health_path),
+        );
         let mut shared_paths = Vec::new();
         for p in self.shared_paths.iter().map(|p| p.trim()) {
             if p.is_empty() {
                 continue;
             }
-            check("invalid_shared_path", validate::shared_path(p));
+            check(code::INVALID_SHARED_PATH, validate::shared_path(p));
             if !shared_paths.iter().any(|q: &String| q == p) {
                 shared_paths.push(p.to_owned());
             }
         }
         if shared_paths.len() > 20 {
             let m = "A site can have at most 20 shared paths.";
-            check("invalid_shared_path", Err(m.into()));
+            check(code::INVALID_SHARED_PATH, Err(m.into()));
         }
         // One shared path inside another would make two links fight over the same folder.
         let nested = shared_paths.iter().find(|a| {
@@ -171,11 +178,11 @@ impl SettingsInput {
         if let Some(a) = nested {
             let m =
                 format!("The shared path {a} contains another shared path; keep only one of them.");
-            check("invalid_shared_path", Err(m));
+            check(code::INVALID_SHARED_PATH, Err(m));
         }
         if let Some((code, _)) = problems.first() {
             let all: Vec<&str> = problems.iter().map(|(_, m)| m.as_str()).collect();
-            return Err(invalid(code, all.join(" ")));
+            return Err(invalid(*code, all.join(" ")));
         }
         Ok(Settings {
             server_name,
@@ -192,7 +199,7 @@ impl SettingsInput {
 /// A validated site name (it becomes a folder name and a vhost file name).
 pub fn parse_name(raw: &str) -> AppResult<String> {
     let name = raw.trim().to_owned();
-    validate::site_name(&name).map_err(|m| invalid("invalid_site_name", m))?;
+    validate::site_name(&name).map_err(|m| invalid(code::INVALID_SITE_NAME, m))?;
     Ok(name)
 }
 

@@ -7,6 +7,7 @@ use sqlx::{FromRow, SqliteConnection, SqlitePool};
 use super::{Settings, Site, SitePaths, SwitchMode};
 use crate::audit::{self, Event, Outcome, Source};
 use crate::db;
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 
 #[derive(FromRow)]
@@ -102,7 +103,7 @@ async fn check_hosts_free(
         let aliases: Vec<String> = serde_json::from_str(&aliases).unwrap_or_default();
         if let Some(taken) = mine.iter().find(|h| ***h == server || aliases.contains(h)) {
             return Err(AppError::Conflict {
-                code: "host_in_use",
+                code: code::HOST_IN_USE,
                 message: format!("{taken} is already an address of the site {name}: each address can belong to one site only."),
             });
         }
@@ -130,7 +131,7 @@ pub async fn create(
     }
     if exists.is_some() {
         return Err(AppError::Conflict {
-            code: "site_exists",
+            code: code::SITE_EXISTS,
             message: format!("A site named {name} already exists. Pick another name."),
         });
     }

@@ -17,6 +17,7 @@ use super::upload::PendingCsrf;
 use super::AppState;
 use crate::audit::{self, Event, Outcome};
 use crate::auth::{csrf, Identity};
+use crate::error::code;
 use crate::error::AppError;
 
 /// Largest form body read to find the CSRF token.
@@ -124,10 +125,9 @@ async fn decide(
             )
             .into());
         }
-        return Err(AppError::invalid(
-            "method_not_allowed",
-            "This address does not accept that kind of request.",
-        )
+        return Err(AppError::MethodNotAllowed {
+            message: "This address does not accept that kind of request.".into(),
+        }
         .into());
     };
 
@@ -266,7 +266,7 @@ async fn check_csrf(
         )
         .await?;
         return Err(AppError::Forbidden {
-            code: "cross_site_request",
+            code: code::CROSS_SITE_REQUEST,
             message: "This request came from another website, so it was refused. Use the console's own pages.".into(),
         });
     }
@@ -304,7 +304,7 @@ async fn check_csrf(
         )
         .await?;
         return Err(AppError::Forbidden {
-            code: "csrf_failed",
+            code: code::CSRF_FAILED,
             message: "This form has expired or did not come from this console. Reload the page and try again.".into(),
         });
     }
@@ -321,10 +321,16 @@ async fn form_field(req: &mut ServiceRequest, field: &str) -> Result<Option<Stri
     use futures_util::StreamExt;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            AppError::invalid("bad_request", format!("The form could not be read: {e}"))
+            AppError::invalid(
+                code::BAD_REQUEST,
+                format!("The form could not be read: {e}"),
+            )
         })?;
         if body.len() + chunk.len() > MAX_FORM_BYTES {
-            return Err(AppError::invalid("too_large", "The form is too large."));
+            return Err(AppError::TooLarge {
+                code: code::TOO_LARGE,
+                message: "The form is too large.".into(),
+            });
         }
         body.extend_from_slice(&chunk);
     }

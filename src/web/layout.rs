@@ -9,6 +9,7 @@ use askama::Template;
 use super::assets;
 use super::request::MustChangePassword;
 use crate::auth::{Identity, Role};
+use crate::error::code::{self, Code};
 use crate::error::AppError;
 
 /// The signed-in user, as the layout shows them.
@@ -113,7 +114,7 @@ impl FromRequest for PageCtx {
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {
     let html = page
         .render()
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering a page: {e}")))?;
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("rendering a page")))?;
     Ok(HttpResponse::build(status)
         .insert_header(ContentType::html())
         .body(html))
@@ -155,16 +156,17 @@ fn site_of(path: &str) -> Option<&str> {
 pub fn error_page(
     ctx: &PageCtx,
     status: StatusCode,
-    code: &str,
+    code: Code,
     message: &str,
     path: &str,
 ) -> HttpResponse {
     let site = site_of(path);
     let upload = site.is_some() && path.ends_with("/releases");
     let title = match (status.as_u16(), code) {
-        (_, "already_live") => "Already live",
-        (_, "changed_meanwhile") => "The site changed meanwhile",
-        (409, "busy") => "Busy",
+        (_, code::ALREADY_LIVE) => "Already live",
+        (_, code::CHANGED_MEANWHILE) => "The site changed meanwhile",
+        (409, code::BUSY) => "Busy",
+        (507, _) => "The server needs an administrator",
         (409, _) => "Not done",
         (status, _) => match status {
             413 | 422 if upload => "The archive was refused",
@@ -182,7 +184,7 @@ pub fn error_page(
         ctx,
         status: status.as_u16(),
         title,
-        code,
+        code: code.as_str(),
         message,
         site,
     };

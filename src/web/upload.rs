@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::secret::same_secret;
 use crate::auth::Identity;
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::releases::human_bytes;
 use crate::releases::incoming::{Arrived, Incoming};
@@ -31,12 +32,12 @@ pub fn declared_length(req: &actix_web::HttpRequest) -> Option<u64> {
 pub struct PendingCsrf(pub String);
 
 fn bad(message: impl Into<String>) -> AppError {
-    AppError::invalid("bad_upload", message)
+    AppError::invalid(code::BAD_UPLOAD, message)
 }
 
 fn csrf_failed() -> AppError {
     AppError::Forbidden {
-        code: "csrf_failed",
+        code: code::CSRF_FAILED,
         message: "This form has expired or did not come from this console. Reload the page and try again.".into(),
     }
 }
@@ -177,10 +178,10 @@ async fn stream_archive(
         })?;
         bytes += chunk.len() as u64;
         if bytes > max_bytes {
-            return Err(AppError::invalid(
-                "too_large",
-                format!("The archive is larger than the limit of {}. Make it smaller (leave out files the site does not need) or ask an admin to raise the limit.", human_bytes(max_bytes)),
-            ));
+            return Err(AppError::TooLarge {
+                code: code::TOO_LARGE,
+                message: format!("The archive is larger than the limit of {}. Make it smaller (leave out files the site does not need) or ask an admin to raise the limit.", human_bytes(max_bytes)),
+            });
         }
         hasher.update(&chunk);
         incoming.push(chunk).await?;

@@ -1,7 +1,7 @@
 //! The per-entry machinery behind `extract`: name checks, the record of what was created,
 //! metered reading, and the tar and zip walks.
 
-use super::rules::{check_path, io_failure, ratio_cap, refuse, set_mode, shown};
+use super::rules::{check_path, io_failure, ratio_cap, refuse, set_mode, shown, Refusal};
 use super::rules::{ArchiveError as Error, Extracted, Format, Limits, ManifestEntry};
 use sha2::{Digest, Sha256};
 use std::cell::Cell;
@@ -29,7 +29,7 @@ pub(super) struct Gauge<'a> {
     archive_bytes: Option<&'a AtomicU64>,
     meta: Cell<u64>,
     in_data: Cell<bool>,
-    pub(super) tripped: Cell<Option<&'static str>>,
+    pub(super) tripped: Cell<Option<Refusal>>,
 }
 
 /// Counts every decompressed byte as it is read and stops a bomb before it is unpacked.
@@ -45,12 +45,12 @@ impl<R: Read> Read for Meter<'_, '_, R> {
         let archive = g.archive_bytes.map_or(0, |a| a.load(Ordering::Acquire));
         let over_ratio = g.total.get() > ratio_cap(g.max_ratio, archive);
         let code = match (over_ratio, g.meta.get() > META_BUDGET) {
-            (true, _) => "compression_ratio",
-            (_, true) => "corrupt_archive",
+            (true, _) => Refusal::CompressionRatio,
+            (_, true) => Refusal::CorruptArchive,
             _ => return Ok(n),
         };
         g.tripped.set(Some(code));
-        Err(io::Error::other(code))
+        Err(io::Error::other(code.code().as_str()))
     }
 }
 
@@ -109,7 +109,7 @@ impl<'a> Tree<'a> {
     pub(super) fn count(&mut self, entry: &str) -> Result<(), Error> {
         self.entries += 1;
         if self.entries > self.limits.max_entries {
-            return Err(refuse("too_many_entries", Some(entry), self.limits));
+            return Err(refuse(Refusal::TooManyEntries, Some(entry), self.limits));
         }
         Ok(())
     }
@@ -121,14 +121,16 @@ impl<'a> Tree<'a> {
         let code = match (self.seen.get_mut(&key), kind) {
             (None, _) => None,
             // Same path in another case: one would shadow the other on case-insensitive clients.
-            (Some((name, _)), _) if name != path => Some("duplicate_entry"),
+            (Some((name, _)), _) if name != path => Some(Refusal::DuplicateEntry),
             (Some((_, Implied | Dir)), Implied) => return Ok(false),
             (Some((_, old @ Implied)), Dir) => {
                 *old = Dir;
                 return Ok(false);
             }
-            (Some((_, old)), new) if (*old == File) == (new == File) => Some("duplicate_entry"),
-            _ => Some("path_conflict"),
+            (Some((_, old)), new) if (*old == File) == (new == File) => {
+                Some(Refusal::DuplicateEntry)
+            }
+            _ => Some(Refusal::PathConflict),
         };
         if let Some(code) = code {
             return Err(refuse(code, Some(&shown(path.as_bytes())), self.limits));
@@ -200,10 +202,10 @@ impl<'a> Tree<'a> {
             };
             size += n as u64;
             if size > l.max_file_bytes {
-                return Err(refuse("file_too_large", Some(&name), l));
+                return Err(refuse(Refusal::FileTooLarge, Some(&name), l));
             }
             if self.unpacked + size > l.max_unpacked_bytes {
-                return Err(refuse("unpacked_too_large", Some(&name), l));
+                return Err(refuse(Refusal::UnpackedTooLarge, Some(&name), l));
             }
             hash.update(&self.buf[..n]);
             out.write_all(&self.buf[..n]).map_err(|e| io_failure(&e))?;
@@ -333,19 +335,19 @@ fn tar_entry<R: Read>(entry: &mut tar::Entry<R>, tree: &mut Tree, g: &Gauge) -> 
         T::Directory => true,
         // `git archive` writes a pax global header holding the commit id; it describes no file.
         T::XGlobalHeader => return Ok(()),
-        T::Symlink => return Err(refuse("symlink", Some(&name), l)),
-        T::Link => return Err(refuse("hard_link", Some(&name), l)),
-        T::Char | T::Block | T::Fifo => return Err(refuse("special_file", Some(&name), l)),
-        T::GNUSparse => return Err(refuse("sparse_file", Some(&name), l)),
-        _ => return Err(refuse("unsupported_entry", Some(&name), l)),
+        T::Symlink => return Err(refuse(Refusal::Symlink, Some(&name), l)),
+        T::Link => return Err(refuse(Refusal::HardLink, Some(&name), l)),
+        T::Char | T::Block | T::Fifo => return Err(refuse(Refusal::SpecialFile, Some(&name), l)),
+        T::GNUSparse => return Err(refuse(Refusal::SparseFile, Some(&name), l)),
+        _ => return Err(refuse(Refusal::UnsupportedEntry, Some(&name), l)),
     };
     // PAX-format sparse files look regular; their data would be a sparse map, not the file.
     let pax = entry
         .pax_extensions()
-        .map_err(|_| refuse("corrupt_archive", Some(&name), l))?;
+        .map_err(|_| refuse(Refusal::CorruptArchive, Some(&name), l))?;
     let mut pax = pax.into_iter().flatten().flatten();
     if pax.any(|ext| ext.key_bytes().starts_with(b"GNU.sparse.")) {
-        return Err(refuse("sparse_file", Some(&name), l));
+        return Err(refuse(Refusal::SparseFile, Some(&name), l));
     }
     let Some((path, slash)) = check_path(&raw, l)? else {
         return Ok(());
@@ -354,11 +356,11 @@ fn tar_entry<R: Read>(entry: &mut tar::Entry<R>, tree: &mut Tree, g: &Gauge) -> 
         (true, _) => tree.add_dir(&path),
         // Old tars mark folders only by a trailing '/' on a regular entry.
         (false, true) if entry.size() == 0 => tree.add_dir(&path),
-        (false, true) => Err(refuse("bad_path", Some(&name), l)),
+        (false, true) => Err(refuse(Refusal::BadPath, Some(&name), l)),
         (false, false) => {
             let declared = entry.size();
             if tree.add_file(&path, entry, g)? != declared {
-                return Err(refuse("corrupt_archive", Some(&name), l));
+                return Err(refuse(Refusal::CorruptArchive, Some(&name), l));
             }
             Ok(())
         }
@@ -370,7 +372,7 @@ pub(super) fn read_err(e: io::Error, g: &Gauge, entry: Option<&str>, l: &Limits)
     match g.tripped.take() {
         Some(code) => refuse(code, entry, l),
         None if e.raw_os_error().is_some() => io_failure(&e),
-        None => refuse("corrupt_archive", entry, l),
+        None => refuse(Refusal::CorruptArchive, entry, l),
     }
 }
 

@@ -16,6 +16,7 @@ mod rules;
 mod tests;
 mod zipfile;
 
+pub use rules::Refusal;
 pub use rules::{
     check_ratio, detect, detect_bytes, ArchiveError, Extracted, Format, Limits, ManifestEntry,
     RATIO_FLOOR, SNIFF_BYTES,
@@ -53,7 +54,7 @@ pub fn extract_stream(
     received: &AtomicU64,
 ) -> Result<Extracted, ArchiveError> {
     if format == Format::Zip {
-        return Err(refuse("unsupported_format", None, limits));
+        return Err(refuse(Refusal::UnsupportedFormat, None, limits));
     }
     extract_into(format, None, src, dest, limits, received)
 }
@@ -68,7 +69,7 @@ fn extract_into(
 ) -> Result<Extracted, ArchiveError> {
     match fs::DirBuilder::new().mode(0o755).create(dest) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(refuse("destination_exists", None, limits))
+            return Err(refuse(Refusal::DestinationExists, None, limits))
         }
         other => other.map_err(|e| io_failure(&e))?,
     }
@@ -89,7 +90,7 @@ fn extract_into(
     }
     let mut done = tree.finish(format);
     if done.files.is_empty() {
-        return Err(refuse("empty_archive", None, limits));
+        return Err(refuse(Refusal::EmptyArchive, None, limits));
     }
     if let Some(top) = &done.unwrapped {
         unwrap_folder(dest, top, &mut guard).map_err(|e| io_failure(&e))?;

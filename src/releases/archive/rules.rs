@@ -7,6 +7,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::error::code::{self, Code};
 use crate::units::human_bytes;
 
 /// Limits, counted on the real bytes as they are decompressed, never on what headers claim.
@@ -76,7 +77,7 @@ pub fn detect(path: &Path) -> Result<Format, ArchiveError> {
     File::open(path)
         .and_then(|f| f.take(SNIFF_BYTES as u64).read_to_end(&mut head))
         .map_err(|e| io_failure(&e))?;
-    detect_bytes(&head).ok_or_else(|| refuse("unsupported_format", None, &Limits::default()))
+    detect_bytes(&head).ok_or_else(|| refuse(Refusal::UnsupportedFormat, None, &Limits::default()))
 }
 
 /// How many leading bytes [`detect_bytes`] needs to decide (fewer only at the end of a file).
@@ -124,7 +125,7 @@ pub struct Extracted {
 /// a stream extracted against an estimate of its size is judged again on the exact one.
 pub fn check_ratio(unpacked: u64, archive_bytes: u64, l: &Limits) -> Result<(), ArchiveError> {
     if unpacked > ratio_cap(l.max_ratio, archive_bytes) {
-        return Err(refuse("compression_ratio", None, l));
+        return Err(refuse(Refusal::CompressionRatio, None, l));
     }
     Ok(())
 }
@@ -143,8 +144,10 @@ pub(super) fn set_mode(path: &Path, mode: u32) -> Result<(), ArchiveError> {
 /// Why an archive was refused: a stable code for the API, the entry concerned, and a sentence a non-engineer can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveError {
-    /// Stable machine-readable reason, e.g. "symlink" or "compression_ratio".
-    pub code: &'static str,
+    /// Stable machine-readable reason, e.g. Refusal::Symlink or Refusal::CompressionRatio.
+    pub code: Code,
+    /// The same, as a closed set.
+    pub refusal: Refusal,
     /// The entry concerned, control characters escaped and shortened to about 200 characters.
     pub entry: Option<String>,
     /// What went wrong and what to do, in plain words.
@@ -180,14 +183,14 @@ pub(super) fn is_control(c: char) -> bool {
 pub(super) fn check_path(raw: &[u8], l: &Limits) -> Result<Option<(String, bool)>, ArchiveError> {
     let bad = |code| Err(refuse(code, Some(&shown(raw)), l));
     let Ok(s) = std::str::from_utf8(raw) else {
-        return bad("non_utf8_name");
+        return bad(Refusal::NonUtf8Name);
     };
     let drive = matches!(s.as_bytes(), [d, b':', ..] if d.is_ascii_alphabetic());
     let whole = [
-        ("control_character", s.chars().any(is_control)),
-        ("backslash", s.contains('\\')),
-        ("absolute_path", s.starts_with('/')),
-        ("drive_letter", drive),
+        (Refusal::ControlCharacter, s.chars().any(is_control)),
+        (Refusal::Backslash, s.contains('\\')),
+        (Refusal::AbsolutePath, s.starts_with('/')),
+        (Refusal::DriveLetter, drive),
     ];
     if let Some(&(code, _)) = whole.iter().find(|c| c.1) {
         return bad(code);
@@ -201,10 +204,10 @@ pub(super) fn check_path(raw: &[u8], l: &Limits) -> Result<Option<(String, bool)
     let parts = || s.split('/');
     let long = s.len() > l.max_path_bytes || parts().any(|c| c.len() > l.max_name_bytes);
     let each = [
-        ("parent_path", parts().any(|c| c == "..")),
-        ("bad_path", parts().any(|c| c.is_empty() || c == ".")),
-        ("name_too_long", long),
-        ("path_too_deep", parts().count() > l.max_depth),
+        (Refusal::ParentPath, parts().any(|c| c == "..")),
+        (Refusal::BadPath, parts().any(|c| c.is_empty() || c == ".")),
+        (Refusal::NameTooLong, long),
+        (Refusal::PathTooDeep, parts().count() > l.max_depth),
     ];
     match each.iter().find(|c| c.1) {
         Some(&(code, _)) => bad(code),
@@ -216,10 +219,11 @@ pub(super) fn check_path(raw: &[u8], l: &Limits) -> Result<Option<(String, bool)
 pub(super) fn io_failure(e: &io::Error) -> ArchiveError {
     use io::ErrorKind::{QuotaExceeded, StorageFull};
     if matches!(e.kind(), StorageFull | QuotaExceeded) || e.raw_os_error() == Some(28) {
-        return refuse("disk_full", None, &Limits::default());
+        return refuse(Refusal::DiskFull, None, &Limits::default());
     }
     ArchiveError {
-        code: "io_error",
+        code: code::IO_ERROR,
+        refusal: Refusal::IoError,
         entry: None,
         message: format!("The server could not unpack the release because of a storage error ({e}). Try again; if it keeps happening, contact an administrator."),
     }
@@ -229,46 +233,148 @@ pub(super) fn io_failure(e: &io::Error) -> ArchiveError {
 pub(super) fn zip_err(e: zip::result::ZipError, entry: Option<&str>, l: &Limits) -> ArchiveError {
     match e {
         zip::result::ZipError::Io(e) if e.raw_os_error().is_some() => io_failure(&e),
-        _ => refuse("corrupt_archive", entry, l),
+        _ => refuse(Refusal::CorruptArchive, entry, l),
     }
 }
 
-/// Builds the refusal for `code`, naming `entry` (already passed through `shown`).
-pub(super) fn refuse(code: &'static str, entry: Option<&str>, l: &Limits) -> ArchiveError {
-    let e = entry.unwrap_or("");
-    let message = match code {
-        "symlink" => format!("The archive contains a symbolic link, \"{e}\". Cutover accepts only ordinary files and folders: replace the link with the file it points to and upload again."),
-        "hard_link" => format!("The archive contains a hard link, \"{e}\". Cutover accepts only ordinary files and folders: store it as an ordinary copy of the file and upload again."),
-        "special_file" => format!("The archive contains \"{e}\", which is a device, pipe or other special file, not an ordinary file. Remove it and upload again."),
-        "sparse_file" => format!("\"{e}\" is stored as a sparse file, which Cutover does not accept. Create the archive again without the sparse option and upload again."),
-        "unsupported_entry" => format!("The archive contains \"{e}\", which is neither an ordinary file nor a folder. Remove it and upload again."),
-        "encrypted" => format!("\"{e}\" is password-protected. Cutover cannot open encrypted archives: create the archive again without a password."),
-        "unsupported_compression" => format!("\"{e}\" is compressed with a method Cutover cannot read. Create the archive again with standard settings (Deflate) and upload again."),
-        "non_utf8_name" => format!("The name \"{e}\" is not stored as Unicode (UTF-8) text, probably because an old tool made the archive. Rename it using plain characters, or use a tool that stores names as UTF-8, and upload again."),
-        "control_character" => format!("The name \"{e}\" contains an invisible control character such as a line break. Rename it and upload again."),
-        "backslash" => format!("The name \"{e}\" contains a backslash (\\). Rename it; if the archive was made on Windows, use a tool that separates folders with \"/\" (such as 7-Zip), then upload again."),
-        "absolute_path" => format!("\"{e}\" is stored with an absolute path (starting with \"/\"). Create the archive from inside the site's folder so paths are relative, and upload again."),
-        "drive_letter" => format!("\"{e}\" starts with a drive letter. Create the archive from inside the site's folder so paths are relative, and upload again."),
-        "parent_path" => format!("\"{e}\" contains \"..\", which would place it outside the release folder. Remove it and upload again."),
-        "bad_path" => format!("\"{e}\" has an empty or \".\" folder name in its path (like \"a//b\" or \"a/./b\"). Create the archive again and upload it."),
-        "name_too_long" => format!("The name \"{e}\" is too long: at most {} bytes per file or folder name and {} bytes per path. Shorten it and upload again.", l.max_name_bytes, l.max_path_bytes),
-        "path_too_deep" => format!("\"{e}\" is inside too many folders (at most {} levels). Flatten the folder structure and upload again.", l.max_depth),
-        "duplicate_entry" => format!("The archive contains \"{e}\" more than once (names that differ only in upper/lower case count as the same). Keep one and upload again."),
-        "path_conflict" => format!("\"{e}\" is both a file and a folder in the archive. Rename one of them and upload again."),
-        "file_too_large" => format!("\"{e}\" is larger than the limit of {} per file. Remove or shrink it and upload again.", human_bytes(l.max_file_bytes)),
-        "unpacked_too_large" => format!("The files in the archive add up to more than the limit of {}. Reduce the release and upload again.", human_bytes(l.max_unpacked_bytes)),
-        "too_many_entries" => format!("The archive holds more than {} files and folders. Reduce the release and upload again.", l.max_entries),
-        "compression_ratio" => format!("The archive unpacks to more than {} times its own size, which is how malicious \"zip bombs\" behave, so Cutover stopped. If this is a genuine release, contact an administrator.", l.max_ratio),
-        "corrupt_archive" => "The archive is damaged or incomplete (perhaps it did not finish uploading). Create it again and upload it again.".to_string(),
-        "empty_archive" => "The archive contains no files. Check that you compressed the right folder and upload again.".to_string(),
-        "unsupported_format" => "This file is not an archive Cutover can read. Upload a .zip, .tar.gz, .tar.zst or .tar file.".to_string(),
-        "disk_full" => "The server's disk is full, so the release could not be unpacked. Ask an administrator to free some space, then try again.".to_string(),
-        "destination_exists" => "The release folder already exists on the server. Try again; if it keeps happening, contact an administrator.".to_string(),
-        _ => format!("The archive was refused ({code}). Contact an administrator."),
-    };
+/// Why an archive was refused; each has a stable code and a message (one exhaustive table,
+/// so no refusal can go without its words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `symlink`
+    Symlink,
+    /// `hard_link`
+    HardLink,
+    /// `special_file`
+    SpecialFile,
+    /// `sparse_file`
+    SparseFile,
+    /// `unsupported_entry`
+    UnsupportedEntry,
+    /// `encrypted`
+    Encrypted,
+    /// `unsupported_compression`
+    UnsupportedCompression,
+    /// `non_utf8_name`
+    NonUtf8Name,
+    /// `control_character`
+    ControlCharacter,
+    /// `backslash`
+    Backslash,
+    /// `absolute_path`
+    AbsolutePath,
+    /// `drive_letter`
+    DriveLetter,
+    /// `parent_path`
+    ParentPath,
+    /// `bad_path`
+    BadPath,
+    /// `name_too_long`
+    NameTooLong,
+    /// `path_too_deep`
+    PathTooDeep,
+    /// `duplicate_entry`
+    DuplicateEntry,
+    /// `path_conflict`
+    PathConflict,
+    /// `file_too_large`
+    FileTooLarge,
+    /// `unpacked_too_large`
+    UnpackedTooLarge,
+    /// `too_many_entries`
+    TooManyEntries,
+    /// `compression_ratio`
+    CompressionRatio,
+    /// `corrupt_archive`
+    CorruptArchive,
+    /// `empty_archive`
+    EmptyArchive,
+    /// `unsupported_format`
+    UnsupportedFormat,
+    /// `disk_full`
+    DiskFull,
+    /// `destination_exists`
+    DestinationExists,
+    /// `io_error`
+    IoError,
+}
+
+impl Refusal {
+    /// The stable code of the API's `error.code`.
+    pub fn code(self) -> Code {
+        match self {
+            Refusal::Symlink => code::SYMLINK,
+            Refusal::HardLink => code::HARD_LINK,
+            Refusal::SpecialFile => code::SPECIAL_FILE,
+            Refusal::SparseFile => code::SPARSE_FILE,
+            Refusal::UnsupportedEntry => code::UNSUPPORTED_ENTRY,
+            Refusal::Encrypted => code::ENCRYPTED,
+            Refusal::UnsupportedCompression => code::UNSUPPORTED_COMPRESSION,
+            Refusal::NonUtf8Name => code::NON_UTF8_NAME,
+            Refusal::ControlCharacter => code::CONTROL_CHARACTER,
+            Refusal::Backslash => code::BACKSLASH,
+            Refusal::AbsolutePath => code::ABSOLUTE_PATH,
+            Refusal::DriveLetter => code::DRIVE_LETTER,
+            Refusal::ParentPath => code::PARENT_PATH,
+            Refusal::BadPath => code::BAD_PATH,
+            Refusal::NameTooLong => code::NAME_TOO_LONG,
+            Refusal::PathTooDeep => code::PATH_TOO_DEEP,
+            Refusal::DuplicateEntry => code::DUPLICATE_ENTRY,
+            Refusal::PathConflict => code::PATH_CONFLICT,
+            Refusal::FileTooLarge => code::FILE_TOO_LARGE,
+            Refusal::UnpackedTooLarge => code::UNPACKED_TOO_LARGE,
+            Refusal::TooManyEntries => code::TOO_MANY_ENTRIES,
+            Refusal::CompressionRatio => code::COMPRESSION_RATIO,
+            Refusal::CorruptArchive => code::CORRUPT_ARCHIVE,
+            Refusal::EmptyArchive => code::EMPTY_ARCHIVE,
+            Refusal::UnsupportedFormat => code::UNSUPPORTED_FORMAT,
+            Refusal::DiskFull => code::DISK_FULL,
+            Refusal::DestinationExists => code::DESTINATION_EXISTS,
+            Refusal::IoError => code::IO_ERROR,
+        }
+    }
+
+    /// What went wrong and what to do, naming `e` (the entry, already passed through `shown`).
+    fn message(self, e: &str, l: &Limits) -> String {
+        match self {
+            Refusal::Symlink => format!("The archive contains a symbolic link, \"{e}\". Cutover accepts only ordinary files and folders: replace the link with the file it points to and upload again."),
+            Refusal::HardLink => format!("The archive contains a hard link, \"{e}\". Cutover accepts only ordinary files and folders: store it as an ordinary copy of the file and upload again."),
+            Refusal::SpecialFile => format!("The archive contains \"{e}\", which is a device, pipe or other special file, not an ordinary file. Remove it and upload again."),
+            Refusal::SparseFile => format!("\"{e}\" is stored as a sparse file, which Cutover does not accept. Create the archive again without the sparse option and upload again."),
+            Refusal::UnsupportedEntry => format!("The archive contains \"{e}\", which is neither an ordinary file nor a folder. Remove it and upload again."),
+            Refusal::Encrypted => format!("\"{e}\" is password-protected. Cutover cannot open encrypted archives: create the archive again without a password."),
+            Refusal::UnsupportedCompression => format!("\"{e}\" is compressed with a method Cutover cannot read. Create the archive again with standard settings (Deflate) and upload again."),
+            Refusal::NonUtf8Name => format!("The name \"{e}\" is not stored as Unicode (UTF-8) text, probably because an old tool made the archive. Rename it using plain characters, or use a tool that stores names as UTF-8, and upload again."),
+            Refusal::ControlCharacter => format!("The name \"{e}\" contains an invisible control character such as a line break. Rename it and upload again."),
+            Refusal::Backslash => format!("The name \"{e}\" contains a backslash (\\). Rename it; if the archive was made on Windows, use a tool that separates folders with \"/\" (such as 7-Zip), then upload again."),
+            Refusal::AbsolutePath => format!("\"{e}\" is stored with an absolute path (starting with \"/\"). Create the archive from inside the site's folder so paths are relative, and upload again."),
+            Refusal::DriveLetter => format!("\"{e}\" starts with a drive letter. Create the archive from inside the site's folder so paths are relative, and upload again."),
+            Refusal::ParentPath => format!("\"{e}\" contains \"..\", which would place it outside the release folder. Remove it and upload again."),
+            Refusal::BadPath => format!("\"{e}\" has an empty or \".\" folder name in its path (like \"a//b\" or \"a/./b\"). Create the archive again and upload it."),
+            Refusal::NameTooLong => format!("The name \"{e}\" is too long: at most {} bytes per file or folder name and {} bytes per path. Shorten it and upload again.", l.max_name_bytes, l.max_path_bytes),
+            Refusal::PathTooDeep => format!("\"{e}\" is inside too many folders (at most {} levels). Flatten the folder structure and upload again.", l.max_depth),
+            Refusal::DuplicateEntry => format!("The archive contains \"{e}\" more than once (names that differ only in upper/lower case count as the same). Keep one and upload again."),
+            Refusal::PathConflict => format!("\"{e}\" is both a file and a folder in the archive. Rename one of them and upload again."),
+            Refusal::FileTooLarge => format!("\"{e}\" is larger than the limit of {} per file. Remove or shrink it and upload again.", human_bytes(l.max_file_bytes)),
+            Refusal::UnpackedTooLarge => format!("The files in the archive add up to more than the limit of {}. Reduce the release and upload again.", human_bytes(l.max_unpacked_bytes)),
+            Refusal::TooManyEntries => format!("The archive holds more than {} files and folders. Reduce the release and upload again.", l.max_entries),
+            Refusal::CompressionRatio => format!("The archive unpacks to more than {} times its own size, which is how malicious \"zip bombs\" behave, so Cutover stopped. If this is a genuine release, contact an administrator.", l.max_ratio),
+            Refusal::CorruptArchive => "The archive is damaged or incomplete (perhaps it did not finish uploading). Create it again and upload it again.".to_string(),
+            Refusal::EmptyArchive => "The archive contains no files. Check that you compressed the right folder and upload again.".to_string(),
+            Refusal::UnsupportedFormat => "This file is not an archive Cutover can read. Upload a .zip, .tar.gz, .tar.zst or .tar file.".to_string(),
+            Refusal::DiskFull => "The server's disk is full, so the release could not be unpacked. Ask an administrator to free some space, then try again.".to_string(),
+            Refusal::DestinationExists => "The release folder already exists on the server. Try again; if it keeps happening, contact an administrator.".to_string(),
+            Refusal::IoError => "The server could not unpack the release because of a storage error. Try again; if it keeps happening, contact an administrator.".to_string(),
+        }
+    }
+}
+
+/// Builds the refusal `why`, naming `entry` (already passed through `shown`).
+pub(super) fn refuse(why: Refusal, entry: Option<&str>, l: &Limits) -> ArchiveError {
     ArchiveError {
-        code,
+        code: why.code(),
+        refusal: why,
         entry: entry.map(str::to_owned),
-        message,
+        message: why.message(entry.unwrap_or(""), l),
     }
 }

@@ -8,14 +8,16 @@ use std::path::Path;
 use zip::{CompressionMethod as M, ZipArchive};
 
 use super::engine::{gauge, Meter, Tree};
-use super::rules::{check_path, io_failure, refuse, shown, zip_err, ArchiveError as Error, Limits};
+use super::rules::{
+    check_path, io_failure, refuse, shown, zip_err, ArchiveError as Error, Limits, Refusal,
+};
 
 /// Opens a zip and reads its central directory, refusing duplicates the zip crate would hide.
 pub(super) fn open_zip(path: &Path, l: &Limits) -> Result<ZipArchive<BufReader<File>>, Error> {
     let open = || File::open(path).map_err(|e| io_failure(&e));
     let zip = ZipArchive::new(BufReader::new(open()?)).map_err(|e| zip_err(e, None, l))?;
     if zip.len() as u64 > l.max_entries {
-        return Err(refuse("too_many_entries", None, l));
+        return Err(refuse(Refusal::TooManyEntries, None, l));
     }
     // The zip crate keeps only one of several entries with the same name, so count the records.
     let names = central_names(open()?, zip.central_directory_start());
@@ -25,7 +27,7 @@ pub(super) fn open_zip(path: &Path, l: &Limits) -> Result<ZipArchive<BufReader<F
         let dup = names
             .iter()
             .find(|n| !seen.insert(String::from_utf8_lossy(n).to_lowercase()));
-        let code = dup.map_or("corrupt_archive", |_| "duplicate_entry");
+        let code = dup.map_or(Refusal::CorruptArchive, |_| Refusal::DuplicateEntry);
         return Err(refuse(code, dup.map(|n| shown(n)).as_deref(), l));
     }
     Ok(zip)
@@ -55,13 +57,14 @@ pub(super) fn unzip(mut zip: ZipArchive<BufReader<File>>, tree: &mut Tree) -> Re
             let name = shown(f.name_raw());
             let kind = f.unix_mode().map_or(0, |m| m & 0o170000);
             let code = match kind {
-                0o120000 => Some("symlink"),
+                0o120000 => Some(Refusal::Symlink),
                 0 | 0o100000 | 0o040000 => None,
-                _ => Some("special_file"),
+                _ => Some(Refusal::SpecialFile),
             };
             let supported = matches!(f.compression(), M::Stored | M::Deflated | M::Zstd);
-            let code = code.or(f.encrypted().then_some("encrypted"));
-            let code = code.or((!supported && !f.is_dir()).then_some("unsupported_compression"));
+            let code = code.or(f.encrypted().then_some(Refusal::Encrypted));
+            let code =
+                code.or((!supported && !f.is_dir()).then_some(Refusal::UnsupportedCompression));
             if let Some(code) = code {
                 return Err(refuse(code, Some(&name), l));
             }

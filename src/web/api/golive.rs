@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::Identity;
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::golive::{Kind, Report};
 use crate::web::client::ClientInfo;
@@ -18,7 +19,7 @@ pub fn report_response(report: &Report) -> HttpResponse {
         return HttpResponse::Ok().json(body);
     }
     body["error"] =
-        json!({"code": report.code.unwrap_or("switch_failed"), "message": report.message});
+        json!({"code": report.code.unwrap_or(code::SWITCH_FAILED), "message": report.message});
     HttpResponse::build(StatusCode::UNPROCESSABLE_ENTITY).json(body)
 }
 
@@ -57,7 +58,7 @@ pub async fn rollback(
     } else {
         serde_json::from_slice(&body).map_err(|e| {
             crate::error::AppError::invalid(
-                "bad_json",
+                code::BAD_JSON,
                 format!("The body is not valid JSON like {{\"to\": \"<release id>\"}}: {e}"),
             )
         })?
@@ -83,7 +84,7 @@ pub async fn vhost(site: web::Path<String>, state: web::Data<AppState>) -> AppRe
         .apache
         .vhost_path(&site.name)
         .map_err(|m| AppError::Conflict {
-            code: "apache_unavailable",
+            code: code::APACHE_UNAVAILABLE,
             message: m,
         })?;
     let content = std::fs::read_to_string(&path).ok();

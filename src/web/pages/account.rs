@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::auth::password::Password;
 use crate::auth::{Identity, Via};
 use crate::db::{sessions, tokens};
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::web::client::ClientInfo;
 use crate::web::layout::{render, rfc3339, see_other, PageCtx};
@@ -133,7 +134,7 @@ pub async fn change_password(
     let form = form.into_inner();
     let result = if form.new != form.confirm {
         Err(AppError::invalid(
-            "passwords_differ",
+            code::PASSWORDS_DIFFER,
             "The new password and its confirmation differ. Type them again.",
         ))
     } else {

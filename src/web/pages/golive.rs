@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::Identity;
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::golive::{Expect, Kind, Report};
 use crate::releases::{store, Release};
@@ -55,7 +56,7 @@ pub async fn confirm_activate(
     // Say so now rather than after "Yes": a refused upload or the live release itself.
     if !target.usable() {
         let message = format!("Release {id} is {} and cannot go live.", target.state);
-        return Err(AppError::invalid("not_usable", message));
+        return Err(AppError::invalid(code::NOT_USABLE, message));
     }
     crate::golive::expect_live(&site, &id, site.active_release.as_deref())?;
     let live = live_release(&state, &site).await?;
@@ -92,7 +93,7 @@ pub async fn confirm_rollback(
     };
     let to = to.ok_or_else(|| {
         AppError::invalid(
-            "nothing_to_roll_back_to",
+            code::NOTHING_TO_ROLL_BACK_TO,
             "There is no earlier release to go back to yet.",
         )
     })?;
@@ -215,7 +216,7 @@ async fn config_page(
         .apache
         .vhost_path(&site.name)
         .map_err(|m| AppError::Conflict {
-            code: "apache_unavailable",
+            code: code::APACHE_UNAVAILABLE,
             message: m,
         })?;
     let config = std::fs::read_to_string(&path).ok();

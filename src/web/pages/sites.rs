@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::auth::{Identity, Role};
 use crate::db::activations::{self, Activation};
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::releases::{store as releases, Release};
 use crate::sites::{self, store, SettingsInput, Site};
@@ -170,7 +171,7 @@ impl SiteForm {
             "" => None,
             k => Some(k.parse().map_err(|_| {
                 AppError::invalid(
-                    "invalid_keep",
+                    code::INVALID_KEEP,
                     "Releases to keep is a number from 1 to 100.",
                 )
             })?),

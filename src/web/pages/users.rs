@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::account::{token_views, TokenView};
 use crate::auth::{Identity, Role};
 use crate::db::users;
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::web::client::ClientInfo;
 use crate::web::layout::{render, rfc3339, see_other, PageCtx};
@@ -96,7 +97,7 @@ pub async fn create(
                 .create_user(&who.actor(), &client.source, &form.name, role, None)
                 .await
         }
-        Err(m) => Err(AppError::invalid("invalid_role", m)),
+        Err(m) => Err(AppError::invalid(code::INVALID_ROLE, m)),
     };
     match result {
         Ok(password) => {
@@ -207,7 +208,7 @@ pub async fn set_role(
     let role = form
         .role
         .parse::<Role>()
-        .map_err(|m| AppError::invalid("invalid_role", m))?;
+        .map_err(|m| AppError::invalid(code::INVALID_ROLE, m))?;
     state
         .auth
         .set_role(&who.actor(), &client.source, &name, role)

@@ -1,4 +1,9 @@
-//! The one error type of the console. Domain code returns it; `web::error` maps it to HTTP.
+//! The one error type of the console. Domain code returns it; `web::error` maps it to HTTP
+//! by its variant (each variant is one kind of answer), its `code` (see [`code`]) says why.
+
+pub mod code;
+
+pub use code::Code;
 
 /// Anything that can go wrong, with a stable machine-readable code and a sentence for people.
 #[derive(Debug, thiserror::Error)]
@@ -8,16 +13,25 @@ pub enum AppError {
     Unauthorized,
     /// Credentials, but not the right (or a refused request: CSRF, cross-site).
     #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
+    Forbidden { code: Code, message: String },
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
     /// The input is not acceptable; the message says what is.
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid { code: Code, message: String },
+    /// The request is larger than a limit allows (413).
+    #[error("{message}")]
+    TooLarge { code: Code, message: String },
+    /// The method is not one this path answers (405).
+    #[error("{message}")]
+    MethodNotAllowed { message: String },
+    /// The server is out of room (507): nothing the person typed is wrong; an admin must act.
+    #[error("{message}")]
+    Storage { code: Code, message: String },
     /// Someone or something else holds what is needed; try again later.
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: Code, message: String },
     /// Too many attempts; wait this many seconds.
     #[error("{message}")]
     Throttled { retry_after: u64, message: String },
@@ -28,7 +42,7 @@ pub enum AppError {
 
 impl AppError {
     /// Shorthand for [`AppError::Invalid`].
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: Code, message: impl Into<String>) -> Self {
         Self::Invalid {
             code,
             message: message.into(),
@@ -38,21 +52,24 @@ impl AppError {
     /// Shorthand for [`AppError::Forbidden`] for lacking a role.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::Forbidden {
-            code: "forbidden",
+            code: code::FORBIDDEN,
             message: message.into(),
         }
     }
 
     /// The stable snake_case code of the API's `error.code`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            AppError::Unauthorized => "unauthorized",
-            AppError::Forbidden { code, .. } => code,
-            AppError::NotFound(_) => "not_found",
-            AppError::Invalid { code, .. } => code,
-            AppError::Conflict { code, .. } => code,
-            AppError::Throttled { .. } => "too_many_attempts",
-            AppError::Internal(_) => "internal",
+            AppError::Unauthorized => code::UNAUTHORIZED,
+            AppError::Forbidden { code, .. } => *code,
+            AppError::NotFound(_) => code::NOT_FOUND,
+            AppError::Invalid { code, .. } => *code,
+            AppError::TooLarge { code, .. } => *code,
+            AppError::MethodNotAllowed { .. } => code::METHOD_NOT_ALLOWED,
+            AppError::Storage { code, .. } => *code,
+            AppError::Conflict { code, .. } => *code,
+            AppError::Throttled { .. } => code::TOO_MANY_ATTEMPTS,
+            AppError::Internal(_) => code::INTERNAL,
         }
     }
 }
