@@ -5,6 +5,7 @@ pub mod apache;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod blocking;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -10,6 +10,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,actix_server=warn".into()),
         )
+        // Colours only for a person at a terminal: `serve > file` must write plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let cli = cutover::cli::Cli::parse();

@@ -258,7 +258,7 @@ impl ManagedApache {
                 tracing::warn!(pid, output = %out.output, "apache2 -k stop did not stop it; signalling the pid");
             }
             let conf = self.conf.clone();
-            let gone = tokio::task::spawn_blocking(move || process::terminate_blocking(pid, &conf))
+            let gone = crate::blocking::spawn(move || process::terminate_blocking(pid, &conf))
                 .await
                 .context("the stop task failed")?;
             if !gone {

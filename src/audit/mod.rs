@@ -120,6 +120,7 @@ pub fn now_text() -> String {
 
 /// Records `event` inside the caller's transaction (which must have been begun with
 /// `BEGIN IMMEDIATE`, so the chain has one writer at a time). Returns the event id.
+#[tracing::instrument(skip_all)]
 pub async fn record(conn: &mut SqliteConnection, event: &Event) -> anyhow::Result<i64> {
     let head: Option<(i64, String)> = sqlx::query_as("SELECT last_id, last_hash FROM audit_head")
         .fetch_optional(&mut *conn)
@@ -176,6 +177,7 @@ pub async fn record(conn: &mut SqliteConnection, event: &Event) -> anyhow::Resul
 }
 
 /// Records an event that goes with no other database change, in its own transaction.
+#[tracing::instrument(skip_all)]
 pub async fn record_alone(pool: &SqlitePool, event: &Event) -> anyhow::Result<i64> {
     let mut tx = crate::db::begin_write(pool).await?;
     let id = record(&mut tx, event).await?;

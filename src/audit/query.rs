@@ -193,6 +193,7 @@ async fn fetch(
 }
 
 /// Events matching `f`, newest first, one page.
+#[tracing::instrument(skip_all)]
 pub async fn list(pool: &SqlitePool, f: &Filter) -> AppResult<Page> {
     let limit = f.limit.unwrap_or(50).clamp(1, 500) as i64;
     let mut events = fetch(pool, f, f.before, limit + 1).await?;

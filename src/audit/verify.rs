@@ -33,6 +33,7 @@ struct Row {
 }
 
 /// Recomputes every hash in id order (streamed: constant memory at any size).
+#[tracing::instrument(skip_all)]
 pub async fn verify(pool: &SqlitePool) -> anyhow::Result<Verification> {
     // The head first, then the events up to it: events appended while we walk are newer than
     // what we check, and must not look like a cut-off end.

@@ -160,7 +160,7 @@ impl Hasher {
             .acquire()
             .await
             .context("password hasher closed")?;
-        tokio::task::spawn_blocking(job)
+        crate::blocking::spawn(job)
             .await
             .context("password hashing task failed")?
     }

@@ -92,6 +92,7 @@ pub async fn last_period(
 }
 
 /// Ends the site's open live period (`ended_how`: replaced, rolled back).
+#[tracing::instrument(skip_all)]
 pub async fn end_open(
     conn: &mut SqliteConnection,
     site_id: i64,
@@ -110,6 +111,7 @@ pub async fn end_open(
 }
 
 /// Starts a live period of `release`.
+#[tracing::instrument(skip_all)]
 pub async fn insert(
     conn: &mut SqliteConnection,
     site_id: i64,

@@ -20,6 +20,7 @@ pub type Pool = SqlitePool;
 pub type WriteTx = Transaction<'static, Sqlite>;
 
 /// Opens (creating if needed) the database and applies pending migrations.
+#[tracing::instrument(skip_all)]
 pub async fn connect(path: &Path) -> anyhow::Result<SqlitePool> {
     let url = format!("sqlite://{}", path.display());
     let options = SqliteConnectOptions::from_str(&url)
@@ -44,6 +45,7 @@ pub async fn connect(path: &Path) -> anyhow::Result<SqlitePool> {
 
 /// Starts a transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so concurrent
 /// writers wait for each other (busy time-out) instead of failing with SQLITE_BUSY on upgrade.
+#[tracing::instrument(skip_all)]
 pub async fn begin_write(pool: &SqlitePool) -> anyhow::Result<WriteTx> {
     pool.begin_with("BEGIN IMMEDIATE")
         .await
@@ -51,6 +53,7 @@ pub async fn begin_write(pool: &SqlitePool) -> anyhow::Result<WriteTx> {
 }
 
 /// Whether the database answers (`/healthz`).
+#[tracing::instrument(skip_all)]
 pub async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }

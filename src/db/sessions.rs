@@ -43,6 +43,7 @@ pub struct SessionRow {
 }
 
 /// Stores a new session; returns its row id.
+#[tracing::instrument(skip_all)]
 pub async fn insert(
     conn: &mut SqliteConnection,
     secret_hash: &[u8],
@@ -68,6 +69,7 @@ pub async fn insert(
 }
 
 /// Finds the session with this secret hash, and its user.
+#[tracing::instrument(skip_all)]
 pub async fn find(pool: &SqlitePool, secret_hash: &[u8]) -> anyhow::Result<Option<SessionUser>> {
     sqlx::query_as(
         "SELECT s.id AS session_id, s.created_at, s.last_seen_at, u.id AS user_id, u.name, u.role, \
@@ -81,6 +83,7 @@ pub async fn find(pool: &SqlitePool, secret_hash: &[u8]) -> anyhow::Result<Optio
 }
 
 /// Records that the session was used now.
+#[tracing::instrument(skip_all)]
 pub async fn touch(pool: &SqlitePool, id: i64) -> anyhow::Result<()> {
     sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id = ?")
         .bind(super::now_unix())
@@ -92,6 +95,7 @@ pub async fn touch(pool: &SqlitePool, id: i64) -> anyhow::Result<()> {
 }
 
 /// Ends one session of a user; false if there was none.
+#[tracing::instrument(skip_all)]
 pub async fn delete(conn: &mut SqliteConnection, id: i64, user_id: i64) -> anyhow::Result<bool> {
     let res = sqlx::query("DELETE FROM sessions WHERE id = ? AND user_id = ?")
         .bind(id)
@@ -103,6 +107,7 @@ pub async fn delete(conn: &mut SqliteConnection, id: i64, user_id: i64) -> anyho
 }
 
 /// Ends every session of a user but `keep`; returns how many ended.
+#[tracing::instrument(skip_all)]
 pub async fn delete_for_user(
     conn: &mut SqliteConnection,
     user_id: i64,
@@ -118,6 +123,7 @@ pub async fn delete_for_user(
 }
 
 /// A user's sessions, newest first.
+#[tracing::instrument(skip_all)]
 pub async fn list_for_user(pool: &SqlitePool, user_id: i64) -> anyhow::Result<Vec<SessionRow>> {
     sqlx::query_as(
         "SELECT id, created_at, last_seen_at, ip, user_agent FROM sessions WHERE user_id = ? \
@@ -130,6 +136,7 @@ pub async fn list_for_user(pool: &SqlitePool, user_id: i64) -> anyhow::Result<Ve
 }
 
 /// Removes sessions past their idle or absolute time-out.
+#[tracing::instrument(skip_all)]
 pub async fn delete_expired(
     pool: &SqlitePool,
     idle_secs: i64,

@@ -43,6 +43,7 @@ pub struct TokenUser {
 }
 
 /// Stores a token hash; returns its row id.
+#[tracing::instrument(skip_all)]
 pub async fn insert(
     conn: &mut SqliteConnection,
     user_id: i64,
@@ -65,6 +66,7 @@ pub async fn insert(
 }
 
 /// The unrevoked token with this hash, if its owner is enabled.
+#[tracing::instrument(skip_all)]
 pub async fn find_usable(
     pool: &SqlitePool,
     secret_hash: &[u8],
@@ -81,6 +83,7 @@ pub async fn find_usable(
 }
 
 /// Records a use of the token.
+#[tracing::instrument(skip_all)]
 pub async fn touch(pool: &SqlitePool, id: i64) -> anyhow::Result<()> {
     sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
         .bind(super::now_unix())
@@ -92,6 +95,7 @@ pub async fn touch(pool: &SqlitePool, id: i64) -> anyhow::Result<()> {
 }
 
 /// Revokes a token of `user_id`; false when there is no such unrevoked token.
+#[tracing::instrument(skip_all)]
 pub async fn revoke(conn: &mut SqliteConnection, id: i64, user_id: i64) -> anyhow::Result<bool> {
     let res = sqlx::query(
         "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
@@ -106,6 +110,7 @@ pub async fn revoke(conn: &mut SqliteConnection, id: i64, user_id: i64) -> anyho
 }
 
 /// A user's tokens, newest first.
+#[tracing::instrument(skip_all)]
 pub async fn list_for_user(pool: &SqlitePool, user_id: i64) -> anyhow::Result<Vec<TokenRow>> {
     sqlx::query_as("SELECT id, user_id, label, created_at, created_by, last_used_at, revoked_at FROM api_tokens WHERE user_id = ? ORDER BY id DESC")
         .bind(user_id)

@@ -33,6 +33,7 @@ impl TryFrom<String> for Role {
 }
 
 /// Finds a user by name (case-insensitive).
+#[tracing::instrument(skip_all)]
 pub async fn find_by_name(pool: &SqlitePool, name: &str) -> anyhow::Result<Option<UserRow>> {
     sqlx::query_as("SELECT * FROM users WHERE name = ?")
         .bind(name)
@@ -42,6 +43,7 @@ pub async fn find_by_name(pool: &SqlitePool, name: &str) -> anyhow::Result<Optio
 }
 
 /// All users, by name.
+#[tracing::instrument(skip_all)]
 pub async fn list(pool: &SqlitePool) -> anyhow::Result<Vec<UserRow>> {
     sqlx::query_as("SELECT * FROM users ORDER BY name")
         .fetch_all(pool)
@@ -50,6 +52,7 @@ pub async fn list(pool: &SqlitePool) -> anyhow::Result<Vec<UserRow>> {
 }
 
 /// How many users exist.
+#[tracing::instrument(skip_all)]
 pub async fn count(pool: &SqlitePool) -> anyhow::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM users")
         .fetch_one(pool)
@@ -58,6 +61,7 @@ pub async fn count(pool: &SqlitePool) -> anyhow::Result<i64> {
 }
 
 /// Inserts a user; `None` when the name is taken.
+#[tracing::instrument(skip_all)]
 pub async fn insert(
     conn: &mut SqliteConnection,
     name: &str,
@@ -83,6 +87,7 @@ pub async fn insert(
 }
 
 /// Sets a user's role.
+#[tracing::instrument(skip_all)]
 pub async fn set_role(conn: &mut SqliteConnection, id: i64, role: Role) -> anyhow::Result<()> {
     sqlx::query("UPDATE users SET role = ? WHERE id = ?")
         .bind(role.as_str())
@@ -94,6 +99,7 @@ pub async fn set_role(conn: &mut SqliteConnection, id: i64, role: Role) -> anyho
 }
 
 /// Disables or enables a user.
+#[tracing::instrument(skip_all)]
 pub async fn set_disabled(
     conn: &mut SqliteConnection,
     id: i64,
@@ -109,6 +115,7 @@ pub async fn set_disabled(
 }
 
 /// Stores a new password hash.
+#[tracing::instrument(skip_all)]
 pub async fn set_password(
     conn: &mut SqliteConnection,
     id: i64,
@@ -129,6 +136,7 @@ pub async fn set_password(
 }
 
 /// Number of enabled admins (the last one may not be demoted or disabled).
+#[tracing::instrument(skip_all)]
 pub async fn enabled_admins(conn: &mut SqliteConnection) -> anyhow::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
         .fetch_one(conn)

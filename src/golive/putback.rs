@@ -88,7 +88,7 @@ impl GoLive {
             return false;
         };
         let paths = paths.clone();
-        let undone = tokio::task::spawn_blocking(move || {
+        let undone = crate::blocking::spawn(move || {
             disk::restore_vhost(&vhost_path, None).is_ok() && disk::remove_current(&paths).is_ok()
         })
         .await

@@ -31,7 +31,7 @@ impl GoLive {
         let manifest = store::manifest(&self.pool, pk).await?;
         let dir = paths.release(release_id);
         let id = release_id.to_owned();
-        let missing = tokio::task::spawn_blocking(move || {
+        let missing = crate::blocking::spawn(move || {
             if !dir.is_dir() {
                 return Some(format!("The folder of release {id} is missing from the server. Upload it again."));
             }
@@ -79,7 +79,7 @@ impl GoLive {
         crate::fault::point("after_configtest").await;
         let t = Instant::now();
         let (p, id) = (paths.clone(), release_id.to_owned());
-        tokio::task::spawn_blocking(move || disk::point_current(&p, &id))
+        crate::blocking::spawn(move || disk::point_current(&p, &id))
             .await
             .map_err(std::io::Error::other)
             .and_then(|r| r)
@@ -220,7 +220,7 @@ fn outcome(result: anyhow::Result<CommandOutput>) -> (bool, String) {
 
 /// [`disk::write_vhost`] off the async threads (it fsyncs).
 async fn write_vhost(path: PathBuf, content: String) -> std::io::Result<Option<String>> {
-    tokio::task::spawn_blocking(move || disk::write_vhost(&path, &content))
+    crate::blocking::spawn(move || disk::write_vhost(&path, &content))
         .await
         .map_err(std::io::Error::other)?
 }

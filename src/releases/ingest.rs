@@ -81,9 +81,10 @@ impl Drop for Staging {
 impl Staging {
     /// Removes the folder (if still armed) on a blocking thread: a whole release tree must
     /// not stall the async worker that serves other requests.
+    #[tracing::instrument(skip_all)]
     pub(super) async fn discard(mut self) {
         if let Some(p) = self.0.take() {
-            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(p)).await;
+            let _ = crate::blocking::spawn(move || std::fs::remove_dir_all(p)).await;
         }
     }
 }
@@ -97,6 +98,7 @@ fn sync_tree_and_dir(tree: &Path, dir: &Path) -> std::io::Result<()> {
 
 /// Checks, extracts and records an upload. A refused archive is recorded as a failed upload
 /// and answered with 422 and the reason; the live site is never touched.
+#[tracing::instrument(skip_all)]
 pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppResult<Release> {
     let release_id = new_release_id();
     let record = NewRelease {
@@ -136,6 +138,7 @@ pub async fn ingest(ctx: &IngestCtx<'_>, site: &Site, upload: Received) -> AppRe
 }
 
 /// Writes the `upload` intent row for `release_id`.
+#[tracing::instrument(skip_all)]
 pub(super) async fn write_intent(
     ctx: &IngestCtx<'_>,
     site: &Site,
@@ -154,6 +157,7 @@ pub(super) async fn write_intent(
 /// Every failure after the intent is recorded, so nothing is left open or mislabelled;
 /// returns the error to answer with. `list` also lists it as a failed release in the history
 /// (not for a duplicate, which stored nothing new).
+#[tracing::instrument(skip_all)]
 pub(super) async fn record_failure(
     ctx: &IngestCtx<'_>,
     site: &Site,
@@ -189,6 +193,7 @@ pub(super) enum ArchiveSource {
 /// Checks and extracts into a staging folder inside `releases/`, links the shared paths and
 /// syncs, on a blocking thread. The staging folder is removed if anything fails, here or
 /// later (until the returned guard is disarmed).
+#[tracing::instrument(skip_all)]
 pub(super) async fn extract_off_thread(
     ctx: &IngestCtx<'_>,
     site: &Site,
@@ -204,6 +209,7 @@ pub(super) async fn extract_off_thread(
 pub(super) type Extraction = tokio::task::JoinHandle<AppResult<archive::Extracted>>;
 
 /// Waits for an extraction task.
+#[tracing::instrument(skip_all)]
 pub(super) async fn joined(task: Extraction) -> AppResult<archive::Extracted> {
     task.await
         .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("extraction task failed")))?
@@ -242,7 +248,7 @@ pub(super) fn spawn_extraction(
     let dest = releases_dir.join(format!(".tmp-{release_id}"));
     let (shared_paths, limits) = (site.settings.shared_paths.clone(), limits(ctx.limits));
     let staging = dest.clone();
-    let task = tokio::task::spawn_blocking(move || -> AppResult<archive::Extracted> {
+    let task = crate::blocking::spawn(move || -> AppResult<archive::Extracted> {
         let extracted = match source {
             ArchiveSource::File(path, bytes) => archive::extract(&path, bytes, &dest, &limits),
             ArchiveSource::Stream(format, src, received) => {
@@ -265,6 +271,7 @@ pub(super) fn spawn_extraction(
 
 /// Under the site's lock: refuses a duplicate, renames the staging folder into place and
 /// records the release with its manifest, then applies retention.
+#[tracing::instrument(skip_all)]
 pub(super) async fn place_and_record(
     ctx: &IngestCtx<'_>,
     site: &Site,
@@ -290,13 +297,21 @@ pub(super) async fn place_and_record(
     }
     let final_dir = paths.release(release_id);
     let staging_dir = staging.0.clone().unwrap_or_default();
-    std::fs::rename(&staging_dir, &final_dir).map_err(|e| {
+    let (from, to, releases) = (staging_dir, final_dir.clone(), paths.releases());
+    // Rename and fsync off the async threads.
+    let moved = crate::blocking::spawn(move || -> std::io::Result<()> {
+        std::fs::rename(&from, &to)?;
+        std::fs::File::open(&releases)?.sync_all()
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r);
+    if moved.is_ok() || final_dir.exists() {
+        staging.0 = Some(final_dir.clone()); // still removed if recording fails
+    }
+    moved.map_err(|e| {
         AppError::Internal(anyhow::Error::new(e).context("moving the release into place"))
     })?;
-    staging.0 = Some(final_dir.clone()); // still removed if recording fails
-    std::fs::File::open(paths.releases())
-        .and_then(|d| d.sync_all())
-        .map_err(|e| AppError::Internal(e.into()))?;
 
     crate::fault::point("after_rename").await;
     let mut tx = db::begin_write(ctx.pool).await?;

@@ -14,6 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::sites::{lock, Site, SitePaths};
 
 /// Pins (kept whatever retention says) or unpins a usable release.
+#[tracing::instrument(skip_all)]
 pub async fn set_pinned(
     pool: &SqlitePool,
     site: &Site,
@@ -55,6 +56,7 @@ pub async fn set_pinned(
 }
 
 /// Deletes a release that is not live: recorded first, then its folder goes.
+#[tracing::instrument(skip_all)]
 pub async fn delete(
     pool: &SqlitePool,
     sites_root: &Path,
@@ -72,7 +74,7 @@ pub async fn delete(
     )
     .await?;
     let release = store::get(pool, site.id, release_id).await?;
-    if release.state == "live" {
+    if release.state == super::ReleaseState::Live {
         return Err(AppError::invalid(code::RELEASE_LIVE, format!("Release {release_id} is live: put another release live first, then delete this one.")));
     }
     if !release.usable() {
@@ -111,6 +113,7 @@ pub enum Change {
 }
 
 /// Applies `change` to release `id` of site `site_name` for `(actor, source)`; returns the site.
+#[tracing::instrument(skip_all)]
 pub async fn change(
     pool: &SqlitePool,
     sites_root: &Path,
@@ -128,6 +131,7 @@ pub async fn change(
 }
 
 /// Releases `from` and `to` of a site and what changed between them (pages and API).
+#[tracing::instrument(skip_all)]
 pub async fn compare(
     pool: &SqlitePool,
     site_id: i64,

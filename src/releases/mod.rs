@@ -19,8 +19,8 @@ pub struct Release {
     pub pk: i64,
     /// The release id (also its folder name).
     pub id: String,
-    /// `live`, `previous`, `ready`, `failed`, `deleted` (live/previous come from activations).
-    pub state: String,
+    /// Live, previous, ready, failed or deleted (live/previous come from activations).
+    pub state: ReleaseState,
     /// SHA-256 of the uploaded archive.
     pub sha256: String,
     /// Archive size.
@@ -46,6 +46,58 @@ pub struct Release {
     pub failure: Option<Failure>,
 }
 
+/// Where a release stands. The database stores ready, failed or deleted; live and previous
+/// are read from the record of activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseState {
+    /// Serving now.
+    Live,
+    /// Served just before the live one.
+    Previous,
+    /// On disk, usable.
+    Ready,
+    /// Refused at upload: no folder.
+    Failed,
+    /// Its folder was removed (retention or by hand); the record stays.
+    Deleted,
+}
+
+impl ReleaseState {
+    /// The state as the API and the database write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseState::Live => "live",
+            ReleaseState::Previous => "previous",
+            ReleaseState::Ready => "ready",
+            ReleaseState::Failed => "failed",
+            ReleaseState::Deleted => "deleted",
+        }
+    }
+
+    /// A stored state (ready, failed, deleted); anything else is not usable.
+    pub(crate) fn from_db(s: &str) -> Self {
+        match s {
+            "ready" => ReleaseState::Ready,
+            "failed" => ReleaseState::Failed,
+            _ => ReleaseState::Deleted,
+        }
+    }
+}
+
+impl std::fmt::Display for ReleaseState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Templates compare states with their names.
+impl PartialEq<&str> for ReleaseState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Why an upload was refused.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
@@ -63,7 +115,10 @@ impl Release {
 
     /// Whether this release can go live (it is on disk and complete).
     pub fn usable(&self) -> bool {
-        matches!(self.state.as_str(), "ready" | "live" | "previous")
+        matches!(
+            self.state,
+            ReleaseState::Ready | ReleaseState::Live | ReleaseState::Previous
+        )
     }
 }
 

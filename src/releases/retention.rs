@@ -51,6 +51,7 @@ pub fn remove_dir(paths: &SitePaths, id: &str) -> std::io::Result<()> {
 }
 
 /// Applies retention to a site (the caller holds the site's lock). Returns the deleted ids.
+#[tracing::instrument(skip_all)]
 pub async fn apply(
     pool: &SqlitePool,
     sites_root: &Path,
@@ -85,9 +86,14 @@ pub async fn apply(
         tx.commit().await?;
         // A crash here leaves a folder of a deleted release: start-up clean-up removes it.
         crate::fault::point("during_retention").await;
-        remove_dir(&paths, &c.id).map_err(|e| {
-            anyhow::Error::new(e).context(format!("removing release folder {}", c.id))
-        })?;
+        let (p, id) = (paths.clone(), c.id.clone());
+        crate::blocking::spawn(move || remove_dir(&p, &id))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|e| {
+                anyhow::Error::new(e).context(format!("removing release folder {}", c.id))
+            })?;
     }
     Ok(doomed.into_iter().map(|c| c.id).collect())
 }

@@ -4,7 +4,7 @@ use anyhow::Context;
 use sqlx::{FromRow, SqliteConnection, SqlitePool};
 
 use super::archive::ManifestEntry;
-use super::{Failure, Release};
+use super::{Failure, Release, ReleaseState};
 use crate::error::{AppError, AppResult};
 
 #[derive(FromRow)]
@@ -40,12 +40,14 @@ pub struct LiveInfo {
 }
 
 fn to_release(r: Row, live: &LiveInfo) -> Release {
-    let state = if r.state == "ready" && live.live.as_deref() == Some(&r.release_id) {
-        "live".to_owned()
-    } else if r.state == "ready" && live.previous.as_deref() == Some(&r.release_id) {
-        "previous".to_owned()
+    let stored = ReleaseState::from_db(&r.state);
+    let ready = stored == ReleaseState::Ready;
+    let state = if ready && live.live.as_deref() == Some(&r.release_id) {
+        ReleaseState::Live
+    } else if ready && live.previous.as_deref() == Some(&r.release_id) {
+        ReleaseState::Previous
     } else {
-        r.state
+        stored
     };
     let failure = r.failure_code.map(|code| Failure {
         code,
@@ -70,6 +72,7 @@ fn to_release(r: Row, live: &LiveInfo) -> Release {
 }
 
 /// The live release and the distinct one live before it.
+#[tracing::instrument(skip_all)]
 pub async fn live_info(pool: &SqlitePool, site_id: i64) -> AppResult<LiveInfo> {
     let live: Option<String> = sqlx::query_scalar("SELECT active_release FROM sites WHERE id = ?")
         .bind(site_id)
@@ -84,6 +87,7 @@ pub async fn live_info(pool: &SqlitePool, site_id: i64) -> AppResult<LiveInfo> {
 }
 
 /// Ids of the site's usable (ready) releases.
+#[tracing::instrument(skip_all)]
 pub async fn usable_ids(pool: &SqlitePool, site_id: i64) -> AppResult<Vec<String>> {
     Ok(
         sqlx::query_scalar("SELECT release_id FROM releases WHERE site_id = ? AND state = 'ready'")
@@ -94,6 +98,7 @@ pub async fn usable_ids(pool: &SqlitePool, site_id: i64) -> AppResult<Vec<String
 }
 
 /// A page of a site's releases, newest first (`before` is a row id cursor).
+#[tracing::instrument(skip_all)]
 pub async fn list(
     pool: &SqlitePool,
     site_id: i64,
@@ -114,6 +119,7 @@ pub async fn list(
 }
 
 /// One release of a site, or a 404 that says so.
+#[tracing::instrument(skip_all)]
 pub async fn get(pool: &SqlitePool, site_id: i64, release_id: &str) -> AppResult<Release> {
     let live = live_info(pool, site_id).await?;
     let sql = format!("SELECT {COLUMNS} FROM releases WHERE site_id = ? AND release_id = ?");
@@ -131,6 +137,7 @@ pub async fn get(pool: &SqlitePool, site_id: i64, release_id: &str) -> AppResult
 }
 
 /// A usable release with this archive hash, if any.
+#[tracing::instrument(skip_all)]
 pub async fn find_same_archive(
     pool: &SqlitePool,
     site_id: i64,
@@ -167,6 +174,7 @@ pub struct NewRelease<'a> {
 const MANIFEST_ROWS_PER_INSERT: usize = 500;
 
 /// Records a ready release and its manifest (inside the caller's transaction).
+#[tracing::instrument(skip_all)]
 pub async fn insert_ready(
     conn: &mut SqliteConnection,
     r: &NewRelease<'_>,
@@ -212,6 +220,7 @@ pub async fn insert_ready(
 }
 
 /// Records a refused upload (no folder exists for it).
+#[tracing::instrument(skip_all)]
 pub async fn insert_failed(
     conn: &mut SqliteConnection,
     r: &NewRelease<'_>,
@@ -239,6 +248,7 @@ pub async fn insert_failed(
 }
 
 /// Pins or unpins.
+#[tracing::instrument(skip_all)]
 pub async fn set_pinned(conn: &mut SqliteConnection, pk: i64, pinned: bool) -> anyhow::Result<()> {
     sqlx::query("UPDATE releases SET pinned = ? WHERE id = ?")
         .bind(pinned)
@@ -250,6 +260,7 @@ pub async fn set_pinned(conn: &mut SqliteConnection, pk: i64, pinned: bool) -> a
 }
 
 /// Marks a release deleted (its folder is removed after the commit).
+#[tracing::instrument(skip_all)]
 pub async fn mark_deleted(conn: &mut SqliteConnection, pk: i64, by: &str) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE releases SET state = 'deleted', deleted_at = ?, deleted_by = ? WHERE id = ?",
@@ -264,6 +275,7 @@ pub async fn mark_deleted(conn: &mut SqliteConnection, pk: i64, by: &str) -> any
 }
 
 /// Every file of a release, by path.
+#[tracing::instrument(skip_all)]
 pub async fn manifest(pool: &SqlitePool, pk: i64) -> AppResult<Vec<ManifestEntry>> {
     let rows: Vec<(String, i64, String)> = sqlx::query_as(
         "SELECT path, size, sha256 FROM release_files WHERE release_pk = ? ORDER BY path",

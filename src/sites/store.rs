@@ -52,6 +52,7 @@ impl TryFrom<Row> for Site {
 }
 
 /// All sites, by name.
+#[tracing::instrument(skip_all)]
 pub async fn list(pool: &SqlitePool) -> AppResult<Vec<Site>> {
     let rows: Vec<Row> = sqlx::query_as("SELECT * FROM sites ORDER BY name")
         .fetch_all(pool)
@@ -63,6 +64,7 @@ pub async fn list(pool: &SqlitePool) -> AppResult<Vec<Site>> {
 }
 
 /// One site, or a 404 that says so.
+#[tracing::instrument(skip_all)]
 pub async fn get(pool: &SqlitePool, name: &str) -> AppResult<Site> {
     let row: Option<Row> = sqlx::query_as("SELECT * FROM sites WHERE name = ?")
         .bind(name)
@@ -112,6 +114,7 @@ async fn check_hosts_free(
 }
 
 /// Creates a site: folders first (idempotent), then the row and its audit event together.
+#[tracing::instrument(skip_all)]
 pub async fn create(
     pool: &SqlitePool,
     sites_root: &std::path::Path,
@@ -171,6 +174,7 @@ pub async fn create(
 }
 
 /// Changes a site's settings; the audit event lists each changed setting's before and after.
+#[tracing::instrument(skip_all)]
 pub async fn update(
     pool: &SqlitePool,
     sites_root: &std::path::Path,
@@ -223,6 +227,7 @@ pub async fn update(
 }
 
 /// Sets the live release of a site (inside the caller's transaction).
+#[tracing::instrument(skip_all)]
 pub async fn set_active(
     conn: &mut SqliteConnection,
     site_id: i64,
@@ -238,6 +243,7 @@ pub async fn set_active(
 }
 
 /// Records (or clears) what start-up reconciliation found wrong with the site.
+#[tracing::instrument(skip_all)]
 pub async fn set_drift(pool: &SqlitePool, site_id: i64, drift: Option<&str>) -> AppResult<()> {
     sqlx::query("UPDATE sites SET drift = ? WHERE id = ?")
         .bind(drift)

@@ -10,7 +10,7 @@ use actix_web::{web, HttpMessage, HttpResponse};
 use serde_json::json;
 
 use super::client::ClientInfo;
-use super::layout::{error_page, PageCtx};
+use super::error;
 use super::permissions::{Access, ROUTES};
 use super::request::{wants_json, MustChangePassword, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use super::upload::PendingCsrf;
@@ -44,10 +44,10 @@ pub async fn guard(
 
     match decide(&mut req, &state, &client, api).await {
         Ok(()) => {}
-        Err(Refusal::Error(e)) => return Ok(render_error(req, e, json)),
+        Err(Refusal::Error(e)) => return Ok(error::answer(req, e, json)),
         // A script that asked for JSON gets a 401 it can explain, not the log-in page.
         Err(Refusal::Redirect(to)) if json && to.starts_with("/login") => {
-            return Ok(render_error(req, AppError::Unauthorized, json));
+            return Ok(error::answer(req, AppError::Unauthorized, json));
         }
         Err(Refusal::Redirect(to)) => {
             let res = HttpResponse::SeeOther()
@@ -59,21 +59,7 @@ pub async fn guard(
     let res = next.call(req).await?.map_into_boxed_body();
     // Handlers' errors become pages (keeping the layout) for browsers, JSON for the API
     // and for scripts that asked for it.
-    if !json {
-        if let Some(e) = res
-            .response()
-            .error()
-            .and_then(|e| e.as_error::<AppError>())
-        {
-            let status = res.status();
-            let (code, message) = (e.code(), e.to_string());
-            let (req, _) = res.into_parts();
-            let ctx = PageCtx::from_request(&req);
-            let page = error_page(&ctx, status, code, &message, req.path());
-            return Ok(ServiceResponse::new(req, page));
-        }
-    }
-    Ok(res)
+    Ok(if json { res } else { error::as_page(res) })
 }
 
 enum Refusal {
@@ -85,17 +71,6 @@ impl From<AppError> for Refusal {
     fn from(e: AppError) -> Self {
         Refusal::Error(e)
     }
-}
-
-fn render_error(req: ServiceRequest, e: AppError, json: bool) -> ServiceResponse<BoxBody> {
-    if json {
-        let res = actix_web::ResponseError::error_response(&e);
-        return req.into_response(res);
-    }
-    let status = actix_web::ResponseError::status_code(&e);
-    let ctx = PageCtx::from_request(req.request());
-    let page = error_page(&ctx, status, e.code(), &e.to_string(), req.path());
-    req.into_response(page)
 }
 
 async fn decide(

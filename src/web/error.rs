@@ -1,11 +1,14 @@
 //! How an [`AppError`] becomes an HTTP answer: JSON for the API, a page (by the access guard)
 //! for browsers.
 
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use super::layout::{error_page, PageCtx};
 use crate::error::AppError;
 
 impl ResponseError for AppError {
@@ -43,4 +46,30 @@ impl ResponseError for AppError {
         }
         res
     }
+}
+
+/// The answer to a request refused before any handler ran: JSON, or a page for browsers.
+pub(crate) fn answer(req: ServiceRequest, e: AppError, json: bool) -> ServiceResponse<BoxBody> {
+    if json {
+        return req.into_response(e.error_response());
+    }
+    let ctx = PageCtx::from_request(req.request());
+    let page = error_page(&ctx, e.status_code(), e.code(), &e.to_string(), req.path());
+    req.into_response(page)
+}
+
+/// A handler's error as a page that keeps the layout (for browsers); other answers as they are.
+pub(crate) fn as_page(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let Some(e) = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<AppError>())
+    else {
+        return res;
+    };
+    let (status, code, message) = (res.status(), e.code(), e.to_string());
+    let (req, _) = res.into_parts();
+    let ctx = PageCtx::from_request(&req);
+    let page = error_page(&ctx, status, code, &message, req.path());
+    ServiceResponse::new(req, page)
 }

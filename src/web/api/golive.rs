@@ -24,6 +24,7 @@ pub fn report_response(report: &Report) -> HttpResponse {
 }
 
 /// `POST /api/v1/sites/{site}/releases/{id}/activate`.
+#[tracing::instrument(skip_all)]
 pub async fn activate(
     path: web::Path<(String, String)>,
     who: Identity,
@@ -46,6 +47,7 @@ pub struct RollbackBody {
 }
 
 /// `POST /api/v1/sites/{site}/rollback` (body optional).
+#[tracing::instrument(skip_all)]
 pub async fn rollback(
     site: web::Path<String>,
     body: web::Bytes,
@@ -77,6 +79,7 @@ pub async fn rollback(
 }
 
 /// `GET /api/v1/sites/{site}/vhost`: the generated configuration on disk.
+#[tracing::instrument(skip_all)]
 pub async fn vhost(site: web::Path<String>, state: web::Data<AppState>) -> AppResult<HttpResponse> {
     let site = crate::sites::store::get(&state.pool, &site).await?;
     let path = state
@@ -92,6 +95,7 @@ pub async fn vhost(site: web::Path<String>, state: web::Data<AppState>) -> AppRe
 }
 
 /// `POST /api/v1/sites/{site}/configtest`: Apache's own words on the whole configuration.
+#[tracing::instrument(skip_all)]
 pub async fn configtest(
     site: web::Path<String>,
     who: Identity,

@@ -13,6 +13,7 @@ use crate::error::AppResult;
 use crate::web::AppState;
 
 /// `GET /healthz`: the console answers, its database is reachable; and how Apache is.
+#[tracing::instrument(skip_all)]
 pub async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     crate::db::ping(&state.pool).await?;
     let apache = state.golive.apache.status().await;
@@ -20,6 +21,7 @@ pub async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
 }
 
 /// `GET /api/v1/me`: who the token belongs to.
+#[tracing::instrument(skip_all)]
 pub async fn me(who: Identity) -> HttpResponse {
     let token = match &who.via {
         Via::Token { label, .. } => Some(label.clone()),
@@ -29,6 +31,7 @@ pub async fn me(who: Identity) -> HttpResponse {
 }
 
 /// `GET /api/v1/audit`.
+#[tracing::instrument(skip_all)]
 pub async fn audit(
     filter: web::Query<Filter>,
     state: web::Data<AppState>,

@@ -24,6 +24,7 @@ pub struct Page {
 }
 
 /// `GET /api/v1/sites/{site}/releases`: newest first.
+#[tracing::instrument(skip_all)]
 pub async fn list(
     name: web::Path<String>,
     q: web::Query<Page>,
@@ -41,6 +42,7 @@ pub async fn list(
 }
 
 /// `GET /api/v1/sites/{site}/releases/{id}`: the release and its files.
+#[tracing::instrument(skip_all)]
 pub async fn show(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
@@ -59,6 +61,7 @@ pub async fn show(
 }
 
 /// `POST /api/v1/sites/{site}/releases` (multipart: `archive`, optional `note`).
+#[tracing::instrument(skip_all)]
 pub async fn upload(
     req: HttpRequest,
     who: Identity,
@@ -86,6 +89,7 @@ async fn pin_to(
 }
 
 /// `POST …/{id}/pin`.
+#[tracing::instrument(skip_all)]
 pub async fn pin(
     path: web::Path<(String, String)>,
     who: Identity,
@@ -96,6 +100,7 @@ pub async fn pin(
 }
 
 /// `POST …/{id}/unpin`.
+#[tracing::instrument(skip_all)]
 pub async fn unpin(
     path: web::Path<(String, String)>,
     who: Identity,
@@ -106,6 +111,7 @@ pub async fn unpin(
 }
 
 /// `DELETE …/{id}`.
+#[tracing::instrument(skip_all)]
 pub async fn delete(
     path: web::Path<(String, String)>,
     who: Identity,
@@ -118,6 +124,7 @@ pub async fn delete(
 }
 
 /// `GET /api/v1/sites/{site}/compare?from=&to=`.
+#[tracing::instrument(skip_all)]
 pub async fn compare(
     name: web::Path<String>,
     q: web::Query<CompareQuery>,

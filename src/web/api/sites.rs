@@ -10,11 +10,13 @@ use crate::web::client::ClientInfo;
 use crate::web::AppState;
 
 /// `GET /api/v1/sites`.
+#[tracing::instrument(skip_all)]
 pub async fn list(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(store::list(&state.pool).await?))
 }
 
 /// `GET /api/v1/sites/{site}`.
+#[tracing::instrument(skip_all)]
 pub async fn show(name: web::Path<String>, state: web::Data<AppState>) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(store::get(&state.pool, &name).await?))
 }
@@ -28,6 +30,7 @@ pub struct NewSite {
 }
 
 /// `POST /api/v1/sites`.
+#[tracing::instrument(skip_all)]
 pub async fn create(
     who: Identity,
     client: ClientInfo,
@@ -50,6 +53,7 @@ pub async fn create(
 }
 
 /// `GET /api/v1/sites/{site}/timeline`: every live period, newest first.
+#[tracing::instrument(skip_all)]
 pub async fn timeline(
     name: web::Path<String>,
     state: web::Data<AppState>,

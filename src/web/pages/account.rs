@@ -41,6 +41,7 @@ pub struct TokenView {
 }
 
 /// Lists a user's tokens for display.
+#[tracing::instrument(skip_all)]
 pub async fn token_views(state: &AppState, user_id: i64) -> AppResult<Vec<TokenView>> {
     Ok(tokens::list_for_user(&state.pool, user_id)
         .await?
@@ -107,6 +108,7 @@ async fn page(
 }
 
 /// `GET /account`.
+#[tracing::instrument(skip_all)]
 pub async fn show(
     ctx: PageCtx,
     who: Identity,
@@ -124,6 +126,7 @@ pub struct PasswordForm {
 }
 
 /// `POST /account/password`.
+#[tracing::instrument(skip_all)]
 pub async fn change_password(
     ctx: PageCtx,
     who: Identity,
@@ -162,6 +165,7 @@ pub async fn change_password(
 }
 
 /// `POST /account/sessions/{id}/end`.
+#[tracing::instrument(skip_all)]
 pub async fn end_session(
     who: Identity,
     client: ClientInfo,
@@ -182,6 +186,7 @@ pub struct TokenForm {
 }
 
 /// `POST /account/tokens`: shows the new token once, on the page itself (not after a redirect).
+#[tracing::instrument(skip_all)]
 pub async fn create_token(
     ctx: PageCtx,
     who: Identity,
@@ -215,6 +220,7 @@ pub async fn create_token(
 }
 
 /// `POST /account/tokens/{id}/revoke`.
+#[tracing::instrument(skip_all)]
 pub async fn revoke_token(
     who: Identity,
     client: ClientInfo,

@@ -132,6 +132,7 @@ async fn page(
 }
 
 /// `GET /audit`.
+#[tracing::instrument(skip_all)]
 pub async fn list(
     ctx: PageCtx,
     filter: web::Query<Filter>,
@@ -141,6 +142,7 @@ pub async fn list(
 }
 
 /// `POST /audit/verify` (admins): walks the hash chain and says whether it is intact.
+#[tracing::instrument(skip_all)]
 pub async fn verify(
     ctx: PageCtx,
     who: Identity,
@@ -202,6 +204,7 @@ async fn export(
 }
 
 /// `GET /audit/export.csv`.
+#[tracing::instrument(skip_all)]
 pub async fn export_csv(
     who: Identity,
     client: ClientInfo,
@@ -212,6 +215,7 @@ pub async fn export_csv(
 }
 
 /// `GET /audit/export.json` (JSON Lines).
+#[tracing::instrument(skip_all)]
 pub async fn export_json(
     who: Identity,
     client: ClientInfo,

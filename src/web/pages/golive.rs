@@ -45,6 +45,7 @@ async fn was_live(
 }
 
 /// `GET /sites/{site}/releases/{id}/activate`: "Put X live?".
+#[tracing::instrument(skip_all)]
 pub async fn confirm_activate(
     ctx: PageCtx,
     path: web::Path<(String, String)>,
@@ -80,6 +81,7 @@ pub struct RollbackQuery {
 }
 
 /// `GET /sites/{site}/rollback`: "Roll back from X to Y?".
+#[tracing::instrument(skip_all)]
 pub async fn confirm_rollback(
     ctx: PageCtx,
     name: web::Path<String>,
@@ -153,6 +155,7 @@ fn seen(live: &Option<String>) -> Expect<'_> {
 }
 
 /// `POST /sites/{site}/releases/{id}/activate`.
+#[tracing::instrument(skip_all)]
 pub async fn activate(
     ctx: PageCtx,
     who: Identity,
@@ -178,6 +181,7 @@ pub struct RollbackForm {
 }
 
 /// `POST /sites/{site}/rollback`.
+#[tracing::instrument(skip_all)]
 pub async fn rollback(
     ctx: PageCtx,
     who: Identity,
@@ -233,6 +237,7 @@ async fn config_page(
 }
 
 /// `GET /sites/{site}/config`: the generated VirtualHost.
+#[tracing::instrument(skip_all)]
 pub async fn show_config(
     ctx: PageCtx,
     name: web::Path<String>,
@@ -242,6 +247,7 @@ pub async fn show_config(
 }
 
 /// `POST /sites/{site}/config/check`: runs configtest and shows Apache's own words.
+#[tracing::instrument(skip_all)]
 pub async fn check_config(
     ctx: PageCtx,
     who: Identity,

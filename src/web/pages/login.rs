@@ -79,6 +79,7 @@ fn login_page(
 }
 
 /// `GET /login`.
+#[tracing::instrument(skip_all)]
 pub async fn form(
     req: HttpRequest,
     ctx: PageCtx,
@@ -114,6 +115,7 @@ pub struct LoginForm {
 }
 
 /// `POST /login`.
+#[tracing::instrument(skip_all)]
 pub async fn submit(
     req: HttpRequest,
     ctx: PageCtx,
@@ -180,6 +182,7 @@ pub async fn submit(
 }
 
 /// `POST /logout`.
+#[tracing::instrument(skip_all)]
 pub async fn logout(
     who: Identity,
     client: ClientInfo,

@@ -21,6 +21,7 @@ use crate::web::AppState;
 /// `POST /sites/{site}/releases`: on success, the new release's page (303), or for the
 /// upload script (`Accept: application/json`) `{"id", "url"}` with 201. Errors become a page,
 /// or JSON for the script (the access guard decides).
+#[tracing::instrument(skip_all)]
 pub async fn upload(
     req: HttpRequest,
     who: Identity,
@@ -57,6 +58,7 @@ struct ShowPage {
 const SHOWN_FILES: usize = 300;
 
 /// `GET /sites/{site}/releases/{id}`.
+#[tracing::instrument(skip_all)]
 pub async fn show(
     ctx: PageCtx,
     who: Identity,
@@ -104,6 +106,7 @@ async fn pin_to(
 }
 
 /// `POST …/{id}/pin`.
+#[tracing::instrument(skip_all)]
 pub async fn pin(
     who: Identity,
     client: ClientInfo,
@@ -114,6 +117,7 @@ pub async fn pin(
 }
 
 /// `POST …/{id}/unpin`.
+#[tracing::instrument(skip_all)]
 pub async fn unpin(
     who: Identity,
     client: ClientInfo,
@@ -124,6 +128,7 @@ pub async fn unpin(
 }
 
 /// `POST …/{id}/delete`.
+#[tracing::instrument(skip_all)]
 pub async fn delete(
     who: Identity,
     client: ClientInfo,
@@ -146,6 +151,7 @@ struct ComparePage {
 }
 
 /// `GET /sites/{site}/compare?from=&to=`.
+#[tracing::instrument(skip_all)]
 pub async fn compare(
     ctx: PageCtx,
     name: web::Path<String>,

@@ -26,6 +26,7 @@ struct ListPage {
 }
 
 /// `GET /`: every site and what is live.
+#[tracing::instrument(skip_all)]
 pub async fn list(ctx: PageCtx, state: web::Data<AppState>) -> AppResult<HttpResponse> {
     render(
         StatusCode::OK,
@@ -71,6 +72,7 @@ pub struct ShowQuery {
 }
 
 /// `GET /sites/{site}`.
+#[tracing::instrument(skip_all)]
 pub async fn show(
     ctx: PageCtx,
     who: Identity,
@@ -195,6 +197,7 @@ impl SiteForm {
 }
 
 /// `GET /sites/new`.
+#[tracing::instrument(skip_all)]
 pub async fn new_form(ctx: PageCtx) -> AppResult<HttpResponse> {
     let form = SiteForm {
         keep_releases: "5".into(),
@@ -214,6 +217,7 @@ pub async fn new_form(ctx: PageCtx) -> AppResult<HttpResponse> {
 }
 
 /// `POST /sites`.
+#[tracing::instrument(skip_all)]
 pub async fn create(
     ctx: PageCtx,
     who: Identity,
@@ -255,6 +259,7 @@ pub async fn create(
 }
 
 /// `GET /sites/{site}/settings`.
+#[tracing::instrument(skip_all)]
 pub async fn settings_form(
     ctx: PageCtx,
     name: web::Path<String>,
@@ -273,6 +278,7 @@ pub async fn settings_form(
 }
 
 /// `POST /sites/{site}/settings`.
+#[tracing::instrument(skip_all)]
 pub async fn update(
     ctx: PageCtx,
     who: Identity,

@@ -25,6 +25,7 @@ impl TimelinePage {
 }
 
 /// `GET /sites/{site}/timeline`.
+#[tracing::instrument(skip_all)]
 pub async fn show(
     ctx: PageCtx,
     name: web::Path<String>,

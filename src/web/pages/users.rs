@@ -71,6 +71,7 @@ async fn users_page(
 }
 
 /// `GET /admin/users`.
+#[tracing::instrument(skip_all)]
 pub async fn list(ctx: PageCtx, state: web::Data<AppState>) -> AppResult<HttpResponse> {
     render(StatusCode::OK, &users_page(&state, ctx, None, None).await?)
 }
@@ -83,6 +84,7 @@ pub struct CreateForm {
 }
 
 /// `POST /admin/users`: the new user's password is generated, shown once, and must be changed.
+#[tracing::instrument(skip_all)]
 pub async fn create(
     ctx: PageCtx,
     who: Identity,
@@ -183,6 +185,7 @@ async fn user_page(
 }
 
 /// `GET /admin/users/{name}`.
+#[tracing::instrument(skip_all)]
 pub async fn show(
     ctx: PageCtx,
     name: web::Path<String>,
@@ -198,6 +201,7 @@ pub struct RoleForm {
 }
 
 /// `POST /admin/users/{name}/role`.
+#[tracing::instrument(skip_all)]
 pub async fn set_role(
     who: Identity,
     client: ClientInfo,
@@ -242,6 +246,7 @@ async fn set_disabled(
 }
 
 /// `POST /admin/users/{name}/disable`: ends all their sessions at once.
+#[tracing::instrument(skip_all)]
 pub async fn disable(
     who: Identity,
     client: ClientInfo,
@@ -252,6 +257,7 @@ pub async fn disable(
 }
 
 /// `POST /admin/users/{name}/enable`.
+#[tracing::instrument(skip_all)]
 pub async fn enable(
     who: Identity,
     client: ClientInfo,
@@ -262,6 +268,7 @@ pub async fn enable(
 }
 
 /// `POST /admin/users/{name}/password`: a new generated password, shown once.
+#[tracing::instrument(skip_all)]
 pub async fn reset_password(
     ctx: PageCtx,
     who: Identity,
@@ -283,6 +290,7 @@ pub struct TokenForm {
 }
 
 /// `POST /admin/users/{name}/tokens`: a token for another user, shown once.
+#[tracing::instrument(skip_all)]
 pub async fn create_token(
     ctx: PageCtx,
     who: Identity,
@@ -299,6 +307,7 @@ pub async fn create_token(
 }
 
 /// `POST /admin/users/{name}/tokens/{id}/revoke`.
+#[tracing::instrument(skip_all)]
 pub async fn revoke_token(
     who: Identity,
     client: ClientInfo,
