@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::archive::{self, Format, SNIFF_BYTES};
 use super::ingest::{self, ArchiveSource, Extraction, IngestCtx, Received, Staging};
-pub use super::queue::StreamCap;
 use super::queue::{self, Piece};
+pub use super::queue::{Arrived, StreamCap};
 use super::store::NewRelease;
 use super::{new_release_id, Release};
 use crate::audit::Source;
@@ -30,18 +30,6 @@ use crate::config::UploadSettings;
 use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::sites::{Site, SitePaths};
-
-/// The archive's size, hash and names, known once it has arrived in full.
-pub struct Arrived {
-    /// SHA-256 of its bytes, hex.
-    pub sha256: String,
-    /// Its size.
-    pub bytes: u64,
-    /// The name the browser gave (display only).
-    pub original_name: String,
-    /// The uploader's note.
-    pub note: String,
-}
 
 /// What the intake needs, owned, so a task can finish the work without the request.
 struct Owned {

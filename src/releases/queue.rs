@@ -29,6 +29,18 @@ impl StreamCap {
     }
 }
 
+/// The archive's size, hash and names, known once it has arrived in full.
+pub struct Arrived {
+    /// SHA-256 of its bytes, hex.
+    pub sha256: String,
+    /// Its size.
+    pub bytes: u64,
+    /// The name the browser gave (display only).
+    pub original_name: String,
+    /// The uploader's note.
+    pub note: String,
+}
+
 /// What goes down the queue. The queue closing without `End` means the upload broke off
 /// (or the request was dropped), so a cut-off archive is never taken for a whole one.
 pub(crate) enum Piece {

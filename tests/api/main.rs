@@ -20,5 +20,6 @@ mod releases;
 mod routes;
 mod sessions;
 mod sites;
+mod structure;
 mod tokens;
 mod ui;
