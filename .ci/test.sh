@@ -8,6 +8,13 @@ need=()
 [ -x /usr/sbin/apache2 ] || command -v apache2 >/dev/null 2>&1 || need+=(apache2)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# PHP sites, HTTPS certificates and several hosts (this round's issues) need these too.
+ls /usr/sbin/php-fpm* >/dev/null 2>&1 || need+=(php-fpm)
+command -v php >/dev/null 2>&1 || need+=(php-cli)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+command -v rsync >/dev/null 2>&1 || need+=(rsync)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
