@@ -19,8 +19,17 @@ if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing from Debian's packages: ${need[*]}"
+  # Installing must not start the system's services (php-fpm, sshd, apache2): tests run
+  # private instances. policy-rc.d answering 101 tells the packages' scripts not to start them.
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+  fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+  [ -z "$policy" ] || $sudo rm -f "$policy"
 fi
 
 cargo fmt --all -- --check
