@@ -82,6 +82,10 @@ async fn first_run_prints_a_working_admin_password_and_stops_cleanly() {
     assert_eq!(b.login("admin", &password).await.status(), 303);
     let status = child.terminate();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    // Its log, written to a file, is plain text: no terminal colour codes.
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(log.lines().count() > 3, "{log}");
+    assert!(!log.contains('\x1b'), "escape codes in a log file: {log:?}");
     // A second start prints no password: the admin exists.
     let (mut child, _, lines) = serve(&config, &dir.path().join("log2"));
     assert!(!lines.iter().any(|l| l.contains("First run")), "{lines:?}");
