@@ -16,3 +16,4 @@ mod sessions;
 mod sites;
 mod tokens;
 mod ui;
+mod zip_index_bomb;

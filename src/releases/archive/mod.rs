@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod engine;
 #[cfg(test)]
 mod tests;
+mod zipcheck;
 
 /// Limits, counted on the real bytes as they are decompressed, never on what headers claim.
 #[derive(Debug, Clone)]
