@@ -9,6 +9,7 @@ mod cli;
 mod csrf;
 mod downtime;
 mod golive;
+mod lockout;
 mod memory;
 mod releases;
 mod routes;
