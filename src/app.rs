@@ -48,6 +48,7 @@ impl Core {
             hasher: Hasher::new(threads)?,
             throttle: Throttle::default(),
             settings: settings.session.clone(),
+            refusals: Default::default(),
         };
         Ok(Self { pool, auth })
     }
@@ -76,6 +77,7 @@ pub struct Application {
     pool: SqlitePool,
     first_run_password: Option<String>,
     signals: Option<Signals>,
+    refusals: crate::audit::flood::Refusals,
 }
 
 impl Application {
@@ -113,6 +115,7 @@ impl Application {
                 .context("building the HTTP client")?,
             health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
         };
+        let refusals = core.auth.refusals.clone();
         let state = actix_web::web::Data::new(AppState {
             pool: core.pool.clone(),
             auth: core.auth,
@@ -129,6 +132,8 @@ impl Application {
                 .wrap(from_fn(web::access::guard))
                 .wrap(from_fn(web::headers::security_headers))
                 .wrap(TracingLogger::default())
+                // Outermost: an oversized head is refused before anything logs or reads it.
+                .wrap(from_fn(web::limits::head_limit))
         })
         .disable_signals()
         .shutdown_timeout(10)
@@ -142,6 +147,7 @@ impl Application {
             server,
             pool: core.pool,
             first_run_password,
+            refusals,
         })
     }
 
@@ -190,9 +196,14 @@ impl Application {
         let monitor = tokio::spawn(watch_apache(self.apache.clone(), self.pool.clone()));
         // If this future is dropped (e.g. its task aborted), the helpers stop with it: a
         // watcher left behind would restart an Apache someone meant to stop.
-        let _helpers = AbortOnDrop(vec![signals, sweeper, monitor]);
+        let counter = tokio::spawn(self.refusals.clone().run(self.pool.clone()));
+        let _helpers = AbortOnDrop(vec![signals, sweeper, monitor, counter]);
         let result = self.server.await.context("running the HTTP server");
         drop(_helpers);
+        // The refusals counted since the last interval are not lost at a stop.
+        if let Err(e) = self.refusals.flush(&self.pool).await {
+            tracing::warn!(error = ?e, "could not record the repeated refusals");
+        }
         if let Err(e) = self.apache.stop().await {
             tracing::error!(error = ?e, "could not stop the private Apache");
         }

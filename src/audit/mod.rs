@@ -5,6 +5,8 @@
 //! row shows up in [`verify`]. Rows are written inside the caller's transaction: the event
 //! and the change it describes commit together or not at all.
 
+pub mod caps;
+pub mod flood;
 pub mod query;
 mod verify;
 
@@ -168,19 +170,28 @@ pub async fn record(conn: &mut SqliteConnection, event: &Event) -> anyhow::Resul
     let (last_id, prev_hash) = head.unwrap_or((0, GENESIS.to_owned()));
     let id = last_id + 1;
     let at = now_text();
-    let detail = event.detail.to_string();
+    // Every field cut to its documented size before it is hashed: no request makes a big row.
+    let name = |s: &str| caps::cut(s, caps::MAX_NAME);
+    let name_opt = |s: &Option<String>| caps::cut_opt(s.as_deref(), caps::MAX_NAME);
+    let actor = name(&event.actor);
+    let action = name(&event.action);
+    let (site, release) = (name_opt(&event.site), name_opt(&event.release));
+    let ip = name_opt(&event.source.ip);
+    let request_id = name_opt(&event.source.request_id);
+    let user_agent = caps::cut_opt(event.source.user_agent.as_deref(), caps::MAX_USER_AGENT);
+    let detail = caps::bounded_detail(&event.detail);
     let canonical = Canonical {
         id,
         at: &at,
-        actor: &event.actor,
-        ip: event.source.ip.as_deref(),
-        user_agent: event.source.user_agent.as_deref(),
-        action: &event.action,
-        site: event.site.as_deref(),
-        release: event.release.as_deref(),
+        actor: &actor,
+        ip: ip.as_deref(),
+        user_agent: user_agent.as_deref(),
+        action: &action,
+        site: site.as_deref(),
+        release: release.as_deref(),
         outcome: event.outcome.as_str(),
         detail: &detail,
-        request_id: event.source.request_id.as_deref(),
+        request_id: request_id.as_deref(),
     };
     let hash = canonical.chain_hash(&prev_hash);
     sqlx::query(
@@ -189,15 +200,15 @@ pub async fn record(conn: &mut SqliteConnection, event: &Event) -> anyhow::Resul
     )
     .bind(id)
     .bind(&at)
-    .bind(&event.actor)
-    .bind(&event.source.ip)
-    .bind(&event.source.user_agent)
-    .bind(&event.action)
-    .bind(&event.site)
-    .bind(&event.release)
+    .bind(&actor)
+    .bind(&ip)
+    .bind(&user_agent)
+    .bind(&action)
+    .bind(&site)
+    .bind(&release)
     .bind(event.outcome.as_str())
     .bind(&detail)
-    .bind(&event.source.request_id)
+    .bind(&request_id)
     .bind(&prev_hash)
     .bind(&hash)
     .execute(&mut *conn)

@@ -47,13 +47,14 @@ impl Auth {
             Ok(a) => a,
             Err(wait) => {
                 let secs = wait.as_secs().max(1);
-                audit::record_alone(
-                &self.pool,
-                &Event::new("anonymous", "login", Outcome::Denied)
-                    .source(source)
-                    .detail(json!({"user": logged_name, "reason": "throttled", "retry_after_seconds": secs})),
-            )
-            .await?;
+                self.refusals
+                .record(
+                    &self.pool,
+                    Event::new("anonymous", "login", Outcome::Denied)
+                        .source(source)
+                        .detail(json!({"user": logged_name, "reason": "throttled", "retry_after_seconds": secs})),
+                )
+                .await?;
                 return Err(AppError::Throttled {
                 retry_after: secs,
                 message: format!(
@@ -120,13 +121,14 @@ impl Auth {
 
     /// Records a failed log-in (the throttle has counted it).
     async fn login_failed(&self, logged: &str, source: &Source, why: &str) -> AppResult<()> {
-        audit::record_alone(
-            &self.pool,
-            &Event::new("anonymous", "login", Outcome::Failed)
-                .source(source)
-                .detail(json!({"user": logged, "reason": why})),
-        )
-        .await?;
+        self.refusals
+            .record(
+                &self.pool,
+                Event::new("anonymous", "login", Outcome::Failed)
+                    .source(source)
+                    .detail(json!({"user": logged, "reason": why})),
+            )
+            .await?;
         Ok(())
     }
 

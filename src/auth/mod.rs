@@ -26,6 +26,8 @@ pub struct Auth {
     pub throttle: throttle::Throttle,
     /// Session time-outs.
     pub settings: SessionSettings,
+    /// Anonymous refusals, counted per source instead of a row each.
+    pub refusals: crate::audit::flood::Refusals,
 }
 
 /// The four roles of the contract, in increasing power: each may do all the ones below it may.

@@ -22,6 +22,8 @@ use crate::error::AppError;
 pub const SESSION_COOKIE: &str = "cutover_session";
 /// Name of the cookie holding the log-in form's CSRF token (before there is a session).
 pub const LOGIN_CSRF_COOKIE: &str = "cutover_login_csrf";
+/// Longest request path kept in a refusal's audit event (bytes).
+const MAX_LOGGED_PATH: usize = 512;
 /// Largest form body read to find the CSRF token.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -364,13 +366,18 @@ async fn deny(
     mut detail: serde_json::Value,
 ) -> Result<(), AppError> {
     detail["method"] = json!(req.method().as_str());
-    detail["path"] = json!(req.path());
-    let actor = who
-        .map(Identity::actor)
-        .unwrap_or_else(|| "anonymous".into());
+    detail["path"] = json!(audit::caps::cut(req.path(), MAX_LOGGED_PATH));
+    let Some(who) = who else {
+        // Anyone can send these at will: counted per source, not a row each.
+        let event = Event::new("anonymous", action, Outcome::Denied)
+            .source(&client.source)
+            .detail(detail);
+        state.auth.refusals.record(&state.pool, event).await?;
+        return Ok(());
+    };
     audit::record_alone(
         &state.pool,
-        &Event::new(actor, action, Outcome::Denied)
+        &Event::new(who.actor(), action, Outcome::Denied)
             .source(&client.source)
             .detail(detail),
     )

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod client;
 pub mod error;
 pub mod headers;
+pub mod limits;
 pub mod pages;
 pub mod routes;
 pub mod upload;

@@ -8,6 +8,7 @@ mod audit_review;
 mod cli;
 mod csrf;
 mod downtime;
+mod flood;
 mod golive;
 mod lockout;
 mod memory;

@@ -67,6 +67,7 @@ impl AuditPage {
             "token_create" => "API token created",
             "token_revoke" => "API token revoked",
             "access_denied" => "Access refused",
+            "request_refused" => "Oversized request refused",
             "csrf_failed" => "Form refused (expired or from elsewhere)",
             "audit_export" => "Audit log exported",
             "audit_verify" => "Audit log verified",
