@@ -34,6 +34,7 @@ impl Core {
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         create_private_dir(&settings.data_dir)?;
         let pool = crate::db::connect(&settings.database_path()).await?;
+        crate::audit::integrity::ensure_started(&pool).await?;
         // Password hashes and the audit log: readable by this user only.
         std::fs::set_permissions(
             settings.database_path(),
@@ -78,6 +79,7 @@ pub struct Application {
     first_run_password: Option<String>,
     signals: Option<Signals>,
     refusals: crate::audit::flood::Refusals,
+    anchoring: crate::config::AuditSettings,
 }
 
 impl Application {
@@ -116,6 +118,7 @@ impl Application {
             health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
         };
         let refusals = core.auth.refusals.clone();
+        let anchoring = settings.audit.clone();
         let state = actix_web::web::Data::new(AppState {
             pool: core.pool.clone(),
             auth: core.auth,
@@ -148,6 +151,7 @@ impl Application {
             pool: core.pool,
             first_run_password,
             refusals,
+            anchoring,
         })
     }
 
@@ -197,12 +201,26 @@ impl Application {
         // If this future is dropped (e.g. its task aborted), the helpers stop with it: a
         // watcher left behind would restart an Apache someone meant to stop.
         let counter = tokio::spawn(self.refusals.clone().run(self.pool.clone()));
-        let _helpers = AbortOnDrop(vec![signals, sweeper, monitor, counter]);
+        let a = self.anchoring.clone();
+        let anchor = tokio::spawn(crate::audit::checkpoint::run(
+            self.pool.clone(),
+            a.checkpoint_file.clone(),
+            a.syslog,
+            Duration::from_secs(a.checkpoint_interval_seconds),
+        ));
+        let _helpers = AbortOnDrop(vec![signals, sweeper, monitor, counter, anchor]);
         let result = self.server.await.context("running the HTTP server");
         drop(_helpers);
         // The refusals counted since the last interval are not lost at a stop.
         if let Err(e) = self.refusals.flush(&self.pool).await {
             tracing::warn!(error = ?e, "could not record the repeated refusals");
+        }
+        // The last checkpoint covers the console's stop.
+        if let Ok(Some(head)) = crate::audit::checkpoint::current(&self.pool).await {
+            let (file, syslog) = (a.checkpoint_file.as_deref(), a.syslog);
+            if let Err(e) = crate::audit::checkpoint::publish(&head, file, syslog).await {
+                tracing::warn!(error = ?e, "could not write the audit checkpoint");
+            }
         }
         if let Err(e) = self.apache.stop().await {
             tracing::error!(error = ?e, "could not stop the private Apache");

@@ -6,11 +6,13 @@
 //! and the change it describes commit together or not at all.
 
 pub mod caps;
+pub mod checkpoint;
 pub mod flood;
+pub mod integrity;
 pub mod query;
 mod verify;
 
-pub use verify::{verify, Verification};
+pub use verify::{verify, verify_against, Verification};
 
 use anyhow::Context;
 use serde::Serialize;

@@ -4,6 +4,7 @@ mod archives;
 mod helpers;
 
 mod audit_chain;
+mod audit_checkpoint;
 mod audit_review;
 mod cli;
 mod csrf;

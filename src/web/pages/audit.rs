@@ -153,6 +153,10 @@ pub async fn verify(
             true,
             format!("The audit log is intact: {events} events, each chained to the one before."),
         ),
+        Verification::Broken { at_id: 0, reason } => (
+            false,
+            format!("The audit log does not check out: {reason}."),
+        ),
         Verification::Broken { at_id, reason } => (
             false,
             format!("The audit log does not check out at event {at_id}: {reason}."),
