@@ -111,10 +111,7 @@ impl Application {
             pool: core.pool.clone(),
             sites_root: settings.sites_root(),
             apache: apache.clone(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .context("building the HTTP client")?,
+            http: crate::golive::health::client()?,
             health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
         };
         let refusals = core.auth.refusals.clone();
