@@ -33,14 +33,11 @@ impl Core {
     /// Creates the data folder (private to this user) and opens the database.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         create_private_dir(&settings.data_dir)?;
+        crate::db::files::check_data_dir(&settings.data_dir)?;
+        // Password hashes and the audit log: readable by this user only, from the first byte.
+        crate::db::files::make_private(&settings.database_path())?;
         let pool = crate::db::connect(&settings.database_path()).await?;
         crate::audit::integrity::ensure_started(&pool).await?;
-        // Password hashes and the audit log: readable by this user only.
-        std::fs::set_permissions(
-            settings.database_path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .context("restricting the database file's permissions")?;
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);

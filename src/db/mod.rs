@@ -1,5 +1,6 @@
 //! The SQLite pool: WAL, busy time-out, foreign keys, migrations at start-up.
 
+pub mod files;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

@@ -9,6 +9,7 @@ mod audit_review;
 mod cli;
 mod csrf;
 mod downtime;
+mod files;
 mod flood;
 mod golive;
 mod lockout;
