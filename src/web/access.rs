@@ -340,6 +340,12 @@ async fn form_field(req: &mut ServiceRequest, field: &str) -> Result<Option<Stri
     use futures_util::StreamExt;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
+            if super::limits::is_body_timeout(&e) {
+                return AppError::invalid(
+                    "body_timeout",
+                    "The form took too long to arrive. Check the connection and send it again.",
+                );
+            }
             AppError::invalid("bad_request", format!("The form could not be read: {e}"))
         })?;
         if body.len() + chunk.len() > MAX_FORM_BYTES {

@@ -21,6 +21,10 @@ impl ResponseError for AppError {
             AppError::Invalid {
                 code: "too_large", ..
             } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Invalid {
+                code: "body_timeout",
+                ..
+            } => StatusCode::REQUEST_TIMEOUT,
             AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -209,3 +209,39 @@ async fn a_flood_of_refused_requests_grows_the_log_by_little_and_going_live_stil
     );
     drop(dir);
 }
+
+/// Issue 16, item 7: a form body that trickles in is cut off at the body deadline (10 s).
+#[tokio::test]
+async fn a_trickling_form_body_is_cut_off() {
+    let app = crate::helpers::spawn_app().await;
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nuser_name=")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (mut r, mut w) = s.into_split();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::select! {
+        n = r.read(&mut answer) => n.unwrap_or(0),
+        // One byte a second, bounded: the server must answer long before it ends.
+        _ = async {
+            for _ in 0..40 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if w.write_all(b"a").await.is_err() {
+                    break;
+                }
+            }
+        } => 0,
+    };
+    let head = String::from_utf8_lossy(&answer[..n]).into_owned();
+    println!(
+        "a trickling form was answered after {:?}: {}",
+        started.elapsed(),
+        head.lines().next().unwrap_or("")
+    );
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
