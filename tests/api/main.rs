@@ -20,4 +20,5 @@ mod sessions;
 mod sites;
 mod tokens;
 mod ui;
+mod units;
 mod zip_index_bomb;
