@@ -12,12 +12,22 @@ use anyhow::Context;
 
 /// Creates `db` (0600) if missing, and restricts it and its `-wal`/`-shm` to this user.
 pub fn make_private(db: &Path) -> anyhow::Result<()> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(db)
-        .with_context(|| format!("creating the database file {}", db.display()))?;
+    // Never open a database that exists: closing any descriptor of it drops every POSIX lock
+    // this process holds on it, SQLite's included (another pool in the process may be using it).
+    if !db.exists() {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(db)
+        {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(e)
+                    .with_context(|| format!("creating the database file {}", db.display()))
+            }
+            _ => {}
+        }
+    }
     for suffix in ["", "-wal", "-shm"] {
         let path = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
         match std::fs::metadata(&path) {
