@@ -21,4 +21,5 @@ mod sites;
 mod tokens;
 mod ui;
 mod units;
+mod upload_limits;
 mod zip_index_bomb;
