@@ -33,13 +33,11 @@ impl Core {
     /// Creates the data folder (private to this user) and opens the database.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         create_private_dir(&settings.data_dir)?;
+        crate::db::files::check_data_dir(&settings.data_dir)?;
+        // Password hashes and the audit log: readable by this user only, from the first byte.
+        crate::db::files::make_private(&settings.database_path())?;
         let pool = crate::db::connect(&settings.database_path()).await?;
-        // Password hashes and the audit log: readable by this user only.
-        std::fs::set_permissions(
-            settings.database_path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .context("restricting the database file's permissions")?;
+        crate::audit::integrity::ensure_started(&pool).await?;
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -48,6 +46,7 @@ impl Core {
             hasher: Hasher::new(threads)?,
             throttle: Throttle::default(),
             settings: settings.session.clone(),
+            refusals: Default::default(),
         };
         Ok(Self { pool, auth })
     }
@@ -76,6 +75,8 @@ pub struct Application {
     pool: SqlitePool,
     first_run_password: Option<String>,
     signals: Option<Signals>,
+    refusals: crate::audit::flood::Refusals,
+    anchoring: crate::config::AuditSettings,
 }
 
 impl Application {
@@ -107,12 +108,11 @@ impl Application {
             pool: core.pool.clone(),
             sites_root: settings.sites_root(),
             apache: apache.clone(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .context("building the HTTP client")?,
+            http: crate::golive::health::client()?,
             health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
         };
+        let refusals = core.auth.refusals.clone();
+        let anchoring = settings.audit.clone();
         let state = actix_web::web::Data::new(AppState {
             pool: core.pool.clone(),
             auth: core.auth,
@@ -129,6 +129,8 @@ impl Application {
                 .wrap(from_fn(web::access::guard))
                 .wrap(from_fn(web::headers::security_headers))
                 .wrap(TracingLogger::default())
+                // Outermost: an oversized head is refused before anything logs or reads it.
+                .wrap(from_fn(web::limits::head_limit))
         })
         .disable_signals()
         .shutdown_timeout(10)
@@ -142,6 +144,8 @@ impl Application {
             server,
             pool: core.pool,
             first_run_password,
+            refusals,
+            anchoring,
         })
     }
 
@@ -190,9 +194,28 @@ impl Application {
         let monitor = tokio::spawn(watch_apache(self.apache.clone(), self.pool.clone()));
         // If this future is dropped (e.g. its task aborted), the helpers stop with it: a
         // watcher left behind would restart an Apache someone meant to stop.
-        let _helpers = AbortOnDrop(vec![signals, sweeper, monitor]);
+        let counter = tokio::spawn(self.refusals.clone().run(self.pool.clone()));
+        let a = self.anchoring.clone();
+        let anchor = tokio::spawn(crate::audit::checkpoint::run(
+            self.pool.clone(),
+            a.checkpoint_file.clone(),
+            a.syslog,
+            Duration::from_secs(a.checkpoint_interval_seconds),
+        ));
+        let _helpers = AbortOnDrop(vec![signals, sweeper, monitor, counter, anchor]);
         let result = self.server.await.context("running the HTTP server");
         drop(_helpers);
+        // The refusals counted since the last interval are not lost at a stop.
+        if let Err(e) = self.refusals.flush(&self.pool).await {
+            tracing::warn!(error = ?e, "could not record the repeated refusals");
+        }
+        // The last checkpoint covers the console's stop.
+        if let Ok(Some(head)) = crate::audit::checkpoint::current(&self.pool).await {
+            let (file, syslog) = (a.checkpoint_file.as_deref(), a.syslog);
+            if let Err(e) = crate::audit::checkpoint::publish(&head, file, syslog).await {
+                tracing::warn!(error = ?e, "could not write the audit checkpoint");
+            }
+        }
         if let Err(e) = self.apache.stop().await {
             tracing::error!(error = ?e, "could not stop the private Apache");
         }

@@ -25,6 +25,30 @@ pub struct Settings {
     pub apache: ApacheSettings,
     /// Upload and archive limits.
     pub uploads: UploadSettings,
+    /// Audit log anchoring.
+    pub audit: AuditSettings,
+}
+
+/// `[audit]`: where the console anchors the audit log outside its database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// A file outside the data folder to which checkpoints (`ID:HASH`) are appended.
+    pub checkpoint_file: Option<PathBuf>,
+    /// Also hand each checkpoint to the system log through `logger` (when installed).
+    pub syslog: bool,
+    /// How often the head is checked and, when it moved, written out.
+    pub checkpoint_interval_seconds: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_file: None,
+            syslog: true,
+            checkpoint_interval_seconds: 3600,
+        }
+    }
 }
 
 /// `[uploads]`: limits on what an upload may be and unpack to.
@@ -123,6 +147,7 @@ impl Default for Settings {
             session: SessionSettings::default(),
             apache: ApacheSettings::default(),
             uploads: UploadSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -167,7 +192,8 @@ impl Settings {
         }
         // `CUTOVER_APACHE__MODE` reaches `apache.mode`; CUTOVER_CONFIG names the file, not a key.
         // Only variables naming a setting: others (CUTOVER_CONFIG, test switches) are not ours to refuse.
-        const SECTIONS: [&str; 7] = [
+        const SECTIONS: [&str; 8] = [
+            "audit",
             "listen",
             "data_dir",
             "sites_root",
@@ -207,6 +233,19 @@ impl Settings {
             self.session.absolute_timeout_hours > 0,
             "session.absolute_timeout_hours must be at least 1"
         );
+        anyhow::ensure!(
+            self.audit.checkpoint_interval_seconds > 0,
+            "audit.checkpoint_interval_seconds must be at least 1"
+        );
+        if let Some(file) = &self.audit.checkpoint_file {
+            // Whoever can rewrite the database can rewrite anything beside it.
+            let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            anyhow::ensure!(
+                !abs(file).starts_with(abs(&self.data_dir)),
+                "audit.checkpoint_file must be outside the data folder {}",
+                self.data_dir.display()
+            );
+        }
         Ok(())
     }
 

@@ -5,6 +5,8 @@ use futures_util::TryStreamExt;
 use sqlx::{FromRow, SqlitePool};
 
 use super::chain::{Canonical, GENESIS};
+use super::checkpoint::Checkpoint;
+use super::integrity;
 
 /// The verdict on the whole log.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,9 +34,30 @@ struct Row {
     hash: String,
 }
 
-/// Recomputes every hash in id order (streamed: constant memory at any size).
+/// Recomputes every hash in id order (streamed: constant memory at any size), after checking
+/// the append-only triggers; the log must start with a first run's events.
 #[tracing::instrument(skip_all)]
 pub async fn verify(pool: &SqlitePool) -> anyhow::Result<Verification> {
+    verify_against(pool, &[]).await
+}
+
+/// [`verify`], and each checkpoint (taken earlier, kept elsewhere) must still be in the log
+/// with the same hash: proof that everything up to it is exactly as it was.
+pub async fn verify_against(
+    pool: &SqlitePool,
+    checkpoints: &[Checkpoint],
+) -> anyhow::Result<Verification> {
+    let verdict = walk(pool, checkpoints).await?;
+    // The first bad event is the more telling answer; missing triggers are reported otherwise.
+    if let Verification::Intact { .. } = verdict {
+        if let Some(reason) = integrity::triggers_problem(pool).await? {
+            return Ok(Verification::Broken { at_id: 0, reason });
+        }
+    }
+    Ok(verdict)
+}
+
+async fn walk(pool: &SqlitePool, checkpoints: &[Checkpoint]) -> anyhow::Result<Verification> {
     // The head first, then the events up to it: events appended while we walk are newer than
     // what we check, and must not look like a cut-off end.
     let head: Option<(i64, String)> = sqlx::query_as("SELECT last_id, last_hash FROM audit_head")
@@ -62,6 +85,11 @@ pub async fn verify(pool: &SqlitePool) -> anyhow::Result<Verification> {
                 ),
             });
         }
+        if r.id == 1 {
+            if let Some(reason) = integrity::first_event_problem(&r.action, &r.prev_hash) {
+                return Ok(broken(&reason));
+            }
+        }
         if r.prev_hash != prev {
             return Ok(broken(
                 "it does not follow the event before it (removed or reordered events)",
@@ -83,14 +111,41 @@ pub async fn verify(pool: &SqlitePool) -> anyhow::Result<Verification> {
         if canonical.chain_hash(&prev) != r.hash {
             return Ok(broken("its content was changed after it was recorded"));
         }
+        if let Some(cp) = checkpoints
+            .iter()
+            .find(|c| c.id == r.id && c.hash != r.hash)
+        {
+            return Ok(broken(&format!(
+                "it does not match the checkpoint {cp}: the log up to it was rewritten"
+            )));
+        }
         prev = r.hash;
         expected_id += 1;
         count += 1;
     }
     drop(rows);
     let last_id = expected_id - 1;
+    if let Some(cp) = checkpoints
+        .iter()
+        .filter(|c| c.id > last_id)
+        .min_by_key(|c| c.id)
+    {
+        return Ok(Verification::Broken {
+            at_id: cp.id,
+            reason: format!(
+                "event {} of the checkpoint {cp} is no longer in the log (it ends at event {last_id}): events were removed",
+                cp.id
+            ),
+        });
+    }
     match head {
-        None if count == 0 => Ok(Verification::Intact { events: 0 }),
+        None if count == 0 => Ok(Verification::Broken {
+            at_id: 0,
+            reason: format!(
+                "the log is empty, but every database starts it with '{}': it was wiped",
+                integrity::CREATED
+            ),
+        }),
         Some((id, hash)) if id == last_id && hash == prev => Ok(Verification::Intact { events: count }),
         Some((id, _)) => Ok(Verification::Broken {
             at_id: id,

@@ -44,22 +44,26 @@ impl Auth {
         let logged_name = super::UserName::parse(&name)
             .map(|n| n.to_string())
             .unwrap_or_else(|_| "(invalid name)".into());
-        if let Err(wait) = self.throttle.try_attempt(&name, ip) {
-            let secs = wait.as_secs().max(1);
-            audit::record_alone(
-                &self.pool,
-                &Event::new("anonymous", "login", Outcome::Denied)
-                    .source(source)
-                    .detail(json!({"user": logged_name, "reason": "throttled", "retry_after_seconds": secs})),
-            )
-            .await?;
-            return Err(AppError::Throttled {
+        let attempt = match self.throttle.try_attempt(&name, ip) {
+            Ok(a) => a,
+            Err(wait) => {
+                let secs = wait.as_secs().max(1);
+                self.refusals
+                .record(
+                    &self.pool,
+                    Event::new("anonymous", "login", Outcome::Denied)
+                        .source(source)
+                        .detail(json!({"user": logged_name, "reason": "throttled", "retry_after_seconds": secs})),
+                )
+                .await?;
+                return Err(AppError::Throttled {
                 retry_after: secs,
                 message: format!(
                     "Too many failed log-ins for this account or from this address. Wait {secs} seconds, then try again."
                 ),
             });
-        }
+            }
+        };
         let user = users::find_by_name(&self.pool, &name).await?;
         let verdict = self
             .hasher
@@ -67,6 +71,7 @@ impl Auth {
             .await?;
         let user = match (user, verdict) {
             (Some(u), Verdict::Right | Verdict::RightRehashed(_)) if u.disabled => {
+                attempt.failed();
                 self.login_failed(&logged_name, source, "account disabled")
                     .await?;
                 return Err(wrong());
@@ -79,12 +84,13 @@ impl Auth {
             }
             (Some(u), Verdict::Right) => u,
             (_, _) => {
+                attempt.failed();
                 self.login_failed(&logged_name, source, "wrong user name or password")
                     .await?;
                 return Err(wrong());
             }
         };
-        self.throttle.succeeded(&name, ip);
+        attempt.succeeded();
         let secret = random_token();
         let mut tx = db::begin_write(&self.pool).await?;
         if let Some(old) = old_secret {
@@ -114,15 +120,16 @@ impl Auth {
         })
     }
 
-    /// Records a failed log-in (the throttle counted it when it was admitted).
+    /// Records a failed log-in (the throttle has counted it).
     async fn login_failed(&self, logged: &str, source: &Source, why: &str) -> AppResult<()> {
-        audit::record_alone(
-            &self.pool,
-            &Event::new("anonymous", "login", Outcome::Failed)
-                .source(source)
-                .detail(json!({"user": logged, "reason": why})),
-        )
-        .await?;
+        self.refusals
+            .record(
+                &self.pool,
+                Event::new("anonymous", "login", Outcome::Failed)
+                    .source(source)
+                    .detail(json!({"user": logged, "reason": why})),
+            )
+            .await?;
         Ok(())
     }
 

@@ -27,6 +27,8 @@ pub struct Auth {
     pub throttle: throttle::Throttle,
     /// Session time-outs.
     pub settings: SessionSettings,
+    /// Anonymous refusals, counted per source instead of a row each.
+    pub refusals: crate::audit::flood::Refusals,
 }
 
 /// A validated user name: it appears in audit actors and pages, so it is kept plain.

@@ -1,13 +1,23 @@
-//! Log-in throttling by account and by source address: growing delays, never a lock-out.
+//! Log-in throttling: growing delays, never a lock-out, and never for someone else's guesses.
 //!
-//! After a few free failures each further failure doubles the wait before the next attempt,
-//! up to a cap. The account cap is short (30 s) so that an attacker hammering the on-call
-//! person's account can delay them by seconds, never lock them out. Counters live in memory:
-//! a restart forgets them, which only ever helps the legitimate user.
+//! Three records, each a count of failures and the time of the last one:
+//! - the **address** (any account from that source): after a few free failures, a doubling
+//!   wait before its next attempt, up to 2 minutes;
+//! - the **account from that address**: the same, up to 30 s; attempts still in flight count
+//!   here, so thirty simultaneous guesses from one place cannot all slip in;
+//! - the **account** from everywhere: up to 30 s, but only for sources that have failed
+//!   recently themselves. A source with a clean record has its password checked even while the
+//!   account is under attack, so an attacker cannot keep the real owner out; each fresh
+//!   address buys an attacker a few guesses at most, after which its attempts are counted
+//!   against (and held back by) the account again, one at a time.
+//!
+//! Attempts in flight never count against the address, so twenty people behind one NAT
+//! logging in at once all get their password checked. Counters live in memory: a restart
+//! forgets them, which only ever helps the legitimate user.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Failures allowed before any delay.
@@ -25,11 +35,14 @@ const PRUNE_ABOVE: usize = 10_000;
 enum Key {
     Account(String),
     Address(IpAddr),
+    Pair(String, IpAddr),
 }
 
 #[derive(Clone, Copy)]
 struct Entry {
     failures: u32,
+    /// Admitted attempts not yet decided.
+    pending: u32,
     last: Instant,
 }
 
@@ -47,56 +60,132 @@ fn delay(failures: u32, cap: Duration) -> Duration {
     Duration::from_secs(1u64 << exp).min(cap)
 }
 
+/// An admitted attempt. Say how it ended with [`Attempt::failed`] or [`Attempt::succeeded`];
+/// dropped undecided (the request was cut off mid-check), it counts as a failure.
+pub struct Attempt {
+    throttle: Throttle,
+    account: String,
+    ip: IpAddr,
+    /// Whether it was counted against the account (the source was not clean).
+    on_account: bool,
+    decided: bool,
+}
+
+impl Attempt {
+    /// The password was wrong (or the account unusable).
+    pub fn failed(mut self) {
+        self.decided = true;
+        self.throttle.finish(&self, false);
+    }
+
+    /// The log-in succeeded: this source's records are cleared.
+    pub fn succeeded(mut self) {
+        self.decided = true;
+        self.throttle.finish(&self, true);
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if !self.decided {
+            self.throttle.finish(self, false);
+        }
+    }
+}
+
 impl Throttle {
-    fn keys(account: &str, ip: IpAddr) -> [(Key, Duration); 2] {
-        [
-            (Key::Account(account.to_lowercase()), ACCOUNT_CAP),
-            (Key::Address(ip), ADDRESS_CAP),
-        ]
+    fn wait(
+        entries: &HashMap<Key, Entry>,
+        key: &Key,
+        cap: Duration,
+        with_pending: bool,
+        now: Instant,
+    ) -> Option<Duration> {
+        let e = entries.get(key)?;
+        if now.duration_since(e.last) >= MEMORY && e.pending == 0 {
+            return None;
+        }
+        let n = e.failures + if with_pending { e.pending } else { 0 };
+        let until = e.last + delay(n, cap);
+        (until > now).then(|| until - now)
     }
 
-    /// How long this attempt must still wait, or `None` if it may go ahead now.
-    pub fn wait_needed(&self, account: &str, ip: IpAddr) -> Option<Duration> {
+    /// Admits an attempt now, or says how long to wait.
+    pub fn try_attempt(&self, account: &str, ip: IpAddr) -> Result<Attempt, Duration> {
+        let account = account.to_lowercase();
         let now = Instant::now();
-        let entries = self.entries.lock().expect("throttle lock");
-        Self::keys(account, ip)
-            .into_iter()
-            .filter_map(|(key, cap)| {
-                let e = entries.get(&key)?;
-                let until = e.last + delay(e.failures, cap);
-                (until > now).then(|| until - now)
-            })
-            .max()
-    }
-
-    /// Admits an attempt now, or says how long to wait. An admitted attempt is counted as a
-    /// failure at once (a success clears it): checking and counting under one lock means
-    /// thirty simultaneous guesses cannot all slip in before the first is counted.
-    pub fn try_attempt(&self, account: &str, ip: IpAddr) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut entries = self.entries.lock().expect("throttle lock");
-        let wait = Self::keys(account, ip)
-            .into_iter()
-            .filter_map(|(key, cap)| {
-                let e = entries.get(&key)?;
-                let until = e.last + delay(e.failures, cap);
-                (until > now).then(|| until - now)
-            })
-            .max();
-        if let Some(wait) = wait {
+        // A panic elsewhere while this was held leaves plain counters: keep using them rather
+        // than failing every later log-in.
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let (addr, pair, acct) = (
+            Key::Address(ip),
+            Key::Pair(account.clone(), ip),
+            Key::Account(account.clone()),
+        );
+        let fresh = |k: &Key| {
+            entries
+                .get(k)
+                .is_some_and(|e| e.failures > 0 && now.duration_since(e.last) < MEMORY)
+        };
+        let on_account = fresh(&addr) || fresh(&pair);
+        let waits = [
+            Self::wait(&entries, &addr, ADDRESS_CAP, false, now),
+            Self::wait(&entries, &pair, ACCOUNT_CAP, true, now),
+            on_account
+                .then(|| Self::wait(&entries, &acct, ACCOUNT_CAP, true, now))
+                .flatten(),
+        ];
+        if let Some(wait) = waits.into_iter().flatten().max() {
             return Err(wait);
         }
-        Self::count(&mut entries, account, ip, now);
-        Ok(())
-    }
-
-    fn count(entries: &mut HashMap<Key, Entry>, account: &str, ip: IpAddr, now: Instant) {
         if entries.len() > PRUNE_ABOVE {
-            entries.retain(|_, e| now.duration_since(e.last) < MEMORY);
+            entries.retain(|_, e| e.pending > 0 || now.duration_since(e.last) < MEMORY);
         }
-        for (key, _) in Self::keys(account, ip) {
+        let mut admit = |key: Key| {
             let e = entries.entry(key).or_insert(Entry {
                 failures: 0,
+                pending: 0,
+                last: now,
+            });
+            e.pending += 1;
+            e.last = now;
+        };
+        admit(pair);
+        if on_account {
+            admit(acct);
+        }
+        Ok(Attempt {
+            throttle: self.clone(),
+            account,
+            ip,
+            on_account,
+            decided: false,
+        })
+    }
+
+    fn finish(&self, a: &Attempt, success: bool) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let pair = Key::Pair(a.account.clone(), a.ip);
+        let acct = Key::Account(a.account.clone());
+        for key in [&pair, &acct] {
+            if key == &acct && !a.on_account {
+                continue;
+            }
+            if let Some(e) = entries.get_mut(key) {
+                e.pending = e.pending.saturating_sub(1);
+            }
+        }
+        if success {
+            // The account's own record stays: other sources' guesses are not forgiven.
+            entries.remove(&pair);
+            entries.remove(&Key::Address(a.ip));
+            return;
+        }
+        for key in [pair, acct, Key::Address(a.ip)] {
+            let e = entries.entry(key).or_insert(Entry {
+                failures: 0,
+                pending: 0,
                 last: now,
             });
             if now.duration_since(e.last) >= MEMORY {
@@ -106,39 +195,46 @@ impl Throttle {
             e.last = now;
         }
     }
-
-    /// Counts a failed attempt against the account and the address.
-    pub fn failed(&self, account: &str, ip: IpAddr) {
-        let mut entries = self.entries.lock().expect("throttle lock");
-        Self::count(&mut entries, account, ip, Instant::now());
-    }
-
-    /// A successful log-in clears the account's and the address's record.
-    pub fn succeeded(&self, account: &str, ip: IpAddr) {
-        let mut entries = self.entries.lock().expect("throttle lock");
-        for (key, _) in Self::keys(account, ip) {
-            entries.remove(&key);
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::auth::throttle::*;
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
-    fn simultaneous_attempts_are_counted_before_they_are_checked() {
+    fn a_panic_while_counting_does_not_break_every_later_log_in() {
         let t = Throttle::default();
-        let ip: IpAddr = "192.0.2.9".parse().unwrap();
-        let admitted = (0..30)
-            .filter(|_| t.try_attempt("admin", ip).is_ok())
-            .count();
-        assert_eq!(
-            admitted, FREE_FAILURES as usize,
-            "only the free attempts get through at once"
-        );
-        t.succeeded("admin", ip);
-        assert!(t.try_attempt("admin", ip).is_ok());
+        let poisoner = t.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = poisoner.entries.lock().unwrap();
+            panic!("a bug while the counters were held");
+        })
+        .join();
+        assert!(t.entries.is_poisoned());
+        // The counters are plain numbers: still meaningful after a panic elsewhere.
+        t.try_attempt("admin", ip("192.0.2.7")).unwrap().succeeded();
+    }
+
+    #[test]
+    fn simultaneous_guesses_at_one_account_from_one_place_are_held_back() {
+        let t = Throttle::default();
+        let held: Vec<_> = (0..30)
+            .filter_map(|_| t.try_attempt("admin", ip("192.0.2.9")).ok())
+            .collect();
+        assert_eq!(held.len(), FREE_FAILURES as usize);
+    }
+
+    #[test]
+    fn attempts_in_flight_do_not_count_against_the_address() {
+        let t = Throttle::default();
+        let held: Vec<_> = (0..20)
+            .map(|i| t.try_attempt(&format!("user{i}"), ip("192.0.2.9")))
+            .collect();
+        assert!(held.iter().all(Result::is_ok), "20 people behind one NAT");
     }
 
     #[test]
@@ -151,20 +247,28 @@ mod tests {
     }
 
     #[test]
-    fn failures_throttle_account_and_address_until_success() {
+    fn failures_slow_their_source_but_not_a_clean_one() {
         let t = Throttle::default();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let (bad, clean) = (ip("192.0.2.1"), ip("192.0.2.2"));
         for _ in 0..3 {
-            assert!(t.wait_needed("Alice", ip).is_none());
-            t.failed("Alice", ip);
+            t.try_attempt("Alice", bad).unwrap().failed();
         }
-        assert!(t.wait_needed("alice", ip).is_some());
-        // The same account from elsewhere is slowed too, and so is this address for others.
-        assert!(t.wait_needed("alice", other).is_some());
-        assert!(t.wait_needed("bob", ip).is_some());
-        assert!(t.wait_needed("bob", other).is_none());
-        t.succeeded("alice", ip);
-        assert!(t.wait_needed("alice", ip).is_none());
+        assert!(t.try_attempt("alice", bad).is_err());
+        assert!(t.try_attempt("bob", bad).is_err(), "the address is slowed");
+        // The owner, from an address with no failures, still gets in.
+        t.try_attempt("alice", clean).unwrap().succeeded();
+        // An address that failed elsewhere is held back by the account's record too.
+        let other = ip("192.0.2.3");
+        t.try_attempt("carol", other).unwrap().failed();
+        assert!(t.try_attempt("alice", other).is_err());
+    }
+
+    #[test]
+    fn an_attempt_cut_off_counts_as_a_failure() {
+        let t = Throttle::default();
+        for _ in 0..3 {
+            drop(t.try_attempt("dora", ip("192.0.2.4")).unwrap());
+        }
+        assert!(t.try_attempt("dora", ip("192.0.2.4")).is_err());
     }
 }

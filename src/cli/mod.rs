@@ -109,8 +109,17 @@ pub enum TokenCommand {
 /// `audit …`
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Check the audit log's hash chain.
-    Verify,
+    /// Check the audit log's hash chain, its triggers and its start (and checkpoints, if given).
+    Verify {
+        /// A checkpoint `ID:HASH` (from `audit checkpoint`) the log must still contain (repeatable).
+        #[arg(long = "checkpoint")]
+        checkpoints: Vec<crate::audit::checkpoint::Checkpoint>,
+        /// A file of checkpoints, e.g. the console's `[audit] checkpoint_file` (repeatable).
+        #[arg(long = "checkpoint-file")]
+        files: Vec<PathBuf>,
+    },
+    /// Print the newest event's `ID:HASH`, to keep outside this machine.
+    Checkpoint,
 }
 
 impl std::str::FromStr for Box<Role> {
@@ -218,17 +227,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Release(cmd) => release::run(&settings, &cli_actor(), cmd).await,
-        Command::Audit(AuditCommand::Verify) => {
+        Command::Audit(AuditCommand::Verify {
+            mut checkpoints,
+            files,
+        }) => {
+            for f in &files {
+                checkpoints.extend(audit::checkpoint::read_file(f)?);
+            }
             let core = Core::open(&settings).await?;
-            match audit::verify(&core.pool).await? {
-                Verification::Intact { events } => {
+            match audit::verify_against(&core.pool, &checkpoints).await? {
+                Verification::Intact { events } if checkpoints.is_empty() => {
                     println!("audit log intact, {events} events");
                     Ok(())
+                }
+                Verification::Intact { events } => {
+                    let newest = checkpoints.iter().map(|c| c.id).max().unwrap_or(0);
+                    println!(
+                        "audit log intact, {events} events; it holds all {} checkpoints (the newest at event {newest})",
+                        checkpoints.len()
+                    );
+                    Ok(())
+                }
+                Verification::Broken { at_id: 0, reason } => {
+                    anyhow::bail!("audit log broken: {reason}")
                 }
                 Verification::Broken { at_id, reason } => {
                     anyhow::bail!("audit log broken at event {at_id}: {reason}")
                 }
             }
+        }
+        Command::Audit(AuditCommand::Checkpoint) => {
+            let core = Core::open(&settings).await?;
+            let head = audit::checkpoint::current(&core.pool)
+                .await?
+                .context("the audit log is empty")?;
+            println!("audit checkpoint (keep it elsewhere; check with audit verify --checkpoint):");
+            println!("{head}");
+            Ok(())
         }
     }
 }

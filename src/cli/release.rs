@@ -43,7 +43,7 @@ pub async fn run(settings: &Settings, actor: &str, cmd: ReleaseCommand) -> anyho
         pool: core.pool.clone(),
         sites_root: settings.sites_root(),
         apache,
-        http: reqwest::Client::new(),
+        http: crate::golive::health::client()?,
         health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
     };
     let source = Source::default();

@@ -1,6 +1,7 @@
 //! The SQLite pool: WAL, busy time-out, foreign keys, migrations at start-up.
 
 pub mod activations;
+pub mod files;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

@@ -26,6 +26,9 @@ pub enum AppError {
     /// The method is not one this path answers (405).
     #[error("{message}")]
     MethodNotAllowed { message: String },
+    /// The request did not arrive in time (408).
+    #[error("{message}")]
+    TimedOut { code: Code, message: String },
     /// The server is out of room (507): nothing the person typed is wrong; an admin must act.
     #[error("{message}")]
     Storage { code: Code, message: String },
@@ -67,6 +70,7 @@ impl AppError {
             AppError::TooLarge { code, .. } => *code,
             AppError::MethodNotAllowed { .. } => code::METHOD_NOT_ALLOWED,
             AppError::Storage { code, .. } => *code,
+            AppError::TimedOut { code, .. } => *code,
             AppError::Conflict { code, .. } => *code,
             AppError::Throttled { .. } => code::TOO_MANY_ATTEMPTS,
             AppError::Internal(_) => code::INTERNAL,

@@ -6,6 +6,16 @@ use std::time::{Duration, Instant};
 /// Header the pinned vhost sets, naming the release that served the response.
 pub const RELEASE_HEADER: &str = "x-cutover-release";
 
+/// The HTTP client of every health check (console and CLI alike): it never follows redirects,
+/// so a 301 to the public host (still served by the old release) cannot pass a broken one.
+pub fn client() -> anyhow::Result<reqwest::Client> {
+    use anyhow::Context;
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("building the health check's HTTP client")
+}
+
 /// What the check saw.
 #[derive(Debug, Clone)]
 pub struct Verdict {
@@ -68,5 +78,58 @@ pub async fn check(
             };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Answers every connection with `answer`, for as long as the test runs.
+    async fn serve(answer: String) -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_a_healthy_page_does_not_pass() {
+        let ok =
+            serve("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".into())
+                .await;
+        let moved = serve(format!(
+            "HTTP/1.1 301 Moved\r\nLocation: http://127.0.0.1:{ok}/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ))
+        .await;
+        let base = format!("http://127.0.0.1:{moved}");
+        let v = check(
+            &client().unwrap(),
+            &base,
+            "x.test",
+            "/",
+            None,
+            Duration::from_millis(300),
+        )
+        .await;
+        assert!(!v.healthy, "{v:?}");
+        // What the CLI used before: reqwest's default client follows it, and passes.
+        let v = check(
+            &reqwest::Client::new(),
+            &base,
+            "x.test",
+            "/",
+            None,
+            Duration::from_millis(300),
+        )
+        .await;
+        assert!(v.healthy, "{v:?}");
     }
 }

@@ -20,6 +20,8 @@ use crate::auth::{csrf, Identity};
 use crate::error::code;
 use crate::error::AppError;
 
+/// Longest request path kept in a refusal's audit event (bytes).
+const MAX_LOGGED_PATH: usize = 512;
 /// Largest form body read to find the CSRF token.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -296,6 +298,14 @@ async fn form_field(req: &mut ServiceRequest, field: &str) -> Result<Option<Stri
     use futures_util::StreamExt;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
+            if super::limits::is_body_timeout(&e) {
+                return AppError::TimedOut {
+                    code: code::BODY_TIMEOUT,
+                    message:
+                        "The form took too long to arrive. Check the connection and send it again."
+                            .into(),
+                };
+            }
             AppError::invalid(
                 code::BAD_REQUEST,
                 format!("The form could not be read: {e}"),
@@ -328,13 +338,18 @@ async fn deny(
     mut detail: serde_json::Value,
 ) -> Result<(), AppError> {
     detail["method"] = json!(req.method().as_str());
-    detail["path"] = json!(req.path());
-    let actor = who
-        .map(Identity::actor)
-        .unwrap_or_else(|| "anonymous".into());
+    detail["path"] = json!(audit::caps::cut(req.path(), MAX_LOGGED_PATH));
+    let Some(who) = who else {
+        // Anyone can send these at will: counted per source, not a row each.
+        let event = Event::new("anonymous", action, Outcome::Denied)
+            .source(&client.source)
+            .detail(detail);
+        state.auth.refusals.record(&state.pool, event).await?;
+        return Ok(());
+    };
     audit::record_alone(
         &state.pool,
-        &Event::new(actor, action, Outcome::Denied)
+        &Event::new(who.actor(), action, Outcome::Denied)
             .source(&client.source)
             .detail(detail),
     )

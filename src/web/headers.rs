@@ -24,7 +24,12 @@ pub async fn security_headers(
         .extensions()
         .get::<ClientInfo>()
         .is_some_and(|c| c.https);
-    let headers = res.headers_mut();
+    apply(res.headers_mut(), https);
+    Ok(res)
+}
+
+/// Sets the security headers on `headers` (also used for answers made before the app runs).
+pub fn apply(headers: &mut actix_web::http::header::HeaderMap, https: bool) {
     let mut set = |name: &'static str, value: &'static str| {
         headers.insert(
             HeaderName::from_static(name),
@@ -43,5 +48,4 @@ pub async fn security_headers(
     if https {
         set("strict-transport-security", "max-age=31536000");
     }
-    Ok(res)
 }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod error;
 pub mod headers;
 pub mod layout;
+pub mod limits;
 pub mod pages;
 pub mod permissions;
 pub mod request;

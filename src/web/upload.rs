@@ -1,6 +1,9 @@
 //! Receiving an upload: the multipart body is streamed (never held in memory) to the release
 //! intake while its SHA-256 is computed and the size limit enforced.
 
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
 use actix_multipart::Multipart;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -24,6 +27,90 @@ const STALLED: std::time::Duration = std::time::Duration::from_secs(120);
 pub fn declared_length(req: &actix_web::HttpRequest) -> Option<u64> {
     let value = req.headers().get(actix_web::http::header::CONTENT_LENGTH)?;
     value.to_str().ok()?.parse().ok()
+}
+
+/// Room in an upload's body for everything but the archive: the CSRF token, the note, the
+/// parts' headers and boundaries.
+const FORM_OVERHEAD: u64 = 1 << 20;
+/// Most bytes read while looking for a part's headers: actix-multipart buffers a header
+/// block until its blank line, without a limit of its own.
+const MAX_PART_HEAD: u64 = 1 << 20;
+
+/// An upload's body, metered before multipart parsing sees it.
+pub struct Body {
+    multipart: Multipart,
+    meter: Arc<Meter>,
+}
+
+#[derive(Default)]
+struct Meter {
+    total: AtomicU64,
+    /// `total` when the receiver began waiting for the next part; `u64::MAX` while in a part.
+    waiting_from: AtomicU64,
+    /// 1: the body outgrew the upload limit; 2: a header block outgrew [`MAX_PART_HEAD`].
+    overflow: AtomicU8,
+}
+
+/// Wraps the request's payload so that the whole body is cut off past the upload limit (plus
+/// [`FORM_OVERHEAD`]) and a part's header block past [`MAX_PART_HEAD`], before multipart
+/// parsing buffers any of it.
+pub fn capped(
+    req: &actix_web::HttpRequest,
+    payload: actix_web::web::Payload,
+    max_bytes: u64,
+) -> Body {
+    let meter = Arc::new(Meter {
+        waiting_from: AtomicU64::new(0),
+        ..Default::default()
+    });
+    let m = meter.clone();
+    let limit = max_bytes.saturating_add(FORM_OVERHEAD);
+    let stream = payload.map(move |item| {
+        let chunk = item?;
+        let total = m.total.fetch_add(chunk.len() as u64, Ordering::AcqRel) + chunk.len() as u64;
+        let from = m.waiting_from.load(Ordering::Acquire);
+        let why = if total > limit {
+            1
+        } else if from != u64::MAX && total - from > MAX_PART_HEAD {
+            2
+        } else {
+            return Ok(chunk);
+        };
+        m.overflow.store(why, Ordering::Release);
+        Err(actix_web::error::PayloadError::Overflow)
+    });
+    Body {
+        multipart: Multipart::new(req.headers(), stream),
+        meter,
+    }
+}
+
+impl Body {
+    /// The next part, the meter told that its headers are being read.
+    async fn next_field(&mut self) -> AppResult<Option<Result<actix_multipart::Field, String>>> {
+        let m = &self.meter;
+        m.waiting_from
+            .store(m.total.load(Ordering::Acquire), Ordering::Release);
+        let next = in_time(&mut self.multipart).await?;
+        m.waiting_from.store(u64::MAX, Ordering::Release);
+        Ok(next.map(|r| r.map_err(|e| e.to_string())))
+    }
+
+    /// The refusal for a metered overflow, if that is why reading failed.
+    fn overflow(&self, max_bytes: u64) -> Option<AppError> {
+        match self.meter.overflow.load(Ordering::Acquire) {
+            1 => Some(too_large(max_bytes)),
+            2 => Some(bad("A part of the upload has a header block larger than 1 MiB. Upload from Cutover's own page or its API.")),
+            _ => None,
+        }
+    }
+}
+
+fn too_large(max_bytes: u64) -> AppError {
+    AppError::TooLarge {
+        code: code::TOO_LARGE,
+        message: format!("The archive is larger than the limit of {}. Make it smaller (leave out files the site does not need) or ask an admin to raise the limit.", human_bytes(max_bytes)),
+    }
 }
 
 /// Set by the access guard on a multipart request whose CSRF token travels in the body: the
@@ -91,7 +178,7 @@ fn display_name(raw: &str) -> String {
 /// Reads fields `csrf_token` (when pending), `note` and `archive` from the body, feeding the
 /// archive to `incoming` as it arrives, and returns the release it became.
 pub async fn receive(
-    mut body: Multipart,
+    mut body: Body,
     max_bytes: u64,
     pending: Option<PendingCsrf>,
     mut incoming: Incoming,
@@ -100,11 +187,13 @@ pub async fn receive(
     let mut arrived: Option<Arrived> = None;
     let mut first = true;
     loop {
-        let mut field = match in_time(&mut body).await {
+        let mut field = match body.next_field().await {
             Ok(None) => break,
             Ok(Some(Ok(field))) => field,
             Ok(Some(Err(e))) => {
-                let why = bad(format!("The upload could not be read: {e}"));
+                let why = body
+                    .overflow(max_bytes)
+                    .unwrap_or_else(|| bad(format!("The upload could not be read: {e}")));
                 return Err(incoming.abort(why, "").await);
             }
             Err(why) => return Err(incoming.abort(why, "").await),
@@ -131,7 +220,9 @@ pub async fn receive(
                     .and_then(|d| d.get_filename())
                     .map(display_name)
                     .unwrap_or_default();
-                match stream_archive(&mut field, max_bytes, &mut incoming).await {
+                let streamed = stream_archive(&mut field, max_bytes, &mut incoming).await;
+                let streamed = streamed.map_err(|e| body.overflow(max_bytes).unwrap_or(e));
+                match streamed {
                     Ok((sha256, bytes)) => {
                         // Whole: the extraction can finish while the rest of the form arrives.
                         incoming.end_of_archive().await;
@@ -147,6 +238,7 @@ pub async fn receive(
             }
             _ => {
                 if let Err(why) = skip(&mut field).await {
+                    let why = body.overflow(max_bytes).unwrap_or(why);
                     return Err(incoming.abort(why, "").await);
                 }
             }
@@ -178,10 +270,7 @@ async fn stream_archive(
         })?;
         bytes += chunk.len() as u64;
         if bytes > max_bytes {
-            return Err(AppError::TooLarge {
-                code: code::TOO_LARGE,
-                message: format!("The archive is larger than the limit of {}. Make it smaller (leave out files the site does not need) or ask an admin to raise the limit.", human_bytes(max_bytes)),
-            });
+            return Err(too_large(max_bytes));
         }
         hasher.update(&chunk);
         incoming.push(chunk).await?;
@@ -198,7 +287,7 @@ pub(crate) async fn receive_and_ingest(
     who: &Identity,
     client: &ClientInfo,
     site_name: &str,
-    body: Multipart,
+    body: Body,
     pending: Option<PendingCsrf>,
     declared: Option<u64>,
 ) -> AppResult<Release> {

@@ -67,6 +67,34 @@ async fn the_table_refuses_updates_and_deletes() {
         .is_err());
 }
 
+/// Drops the append-only triggers, returning their SQL. Tampering runs on one connection: a
+/// second one may hold a stale schema, where the dropped triggers still exist.
+pub(crate) async fn drop_triggers(pool: &mut sqlx::SqliteConnection) -> Vec<(String, String)> {
+    let triggers: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'",
+    )
+    .fetch_all(&mut *pool)
+    .await
+    .unwrap();
+    for (name, _) in &triggers {
+        sqlx::query(&format!("DROP TRIGGER {name}"))
+            .execute(&mut *pool)
+            .await
+            .unwrap();
+    }
+    triggers
+}
+
+/// Creates the triggers again from their SQL.
+pub(crate) async fn restore_triggers(
+    pool: &mut sqlx::SqliteConnection,
+    triggers: &[(String, String)],
+) {
+    for (_, sql) in triggers {
+        sqlx::query(sql).execute(&mut *pool).await.unwrap();
+    }
+}
+
 async fn tampered(f: &str) -> Verification {
     let app = spawn_app().await;
     let core = app.core().await;
@@ -82,17 +110,14 @@ async fn tampered(f: &str) -> Verification {
         audit::verify(&core.pool).await.unwrap(),
         Verification::Intact { .. }
     ));
-    sqlx::query("DROP TRIGGER audit_events_no_update")
-        .execute(&core.pool)
-        .await
-        .unwrap();
-    sqlx::query("DROP TRIGGER audit_events_no_delete")
-        .execute(&core.pool)
-        .await
-        .unwrap();
+    let mut conn = core.pool.acquire().await.unwrap();
+    let triggers = drop_triggers(&mut conn).await;
     for stmt in f.split(';').filter(|s| !s.trim().is_empty()) {
-        sqlx::query(stmt).execute(&core.pool).await.unwrap();
+        sqlx::query(stmt).execute(&mut *conn).await.unwrap();
     }
+    // A careful attacker puts the triggers back: only the chain can tell.
+    restore_triggers(&mut conn, &triggers).await;
+    drop(conn);
     let verdict = audit::verify(&core.pool).await.unwrap();
     // The CLI says the same, with a non-zero exit.
     let config = app.dir.path().join("c.toml");
@@ -130,6 +155,29 @@ async fn cutting_off_the_end_is_detected() {
     let v = tampered("DELETE FROM audit_events WHERE id >= (SELECT MAX(id) - 1 FROM audit_events)")
         .await;
     assert!(matches!(v, Verification::Broken { .. }), "{v:?}");
+}
+
+#[tokio::test]
+async fn dropped_triggers_and_an_empty_log_are_not_intact() {
+    let app = spawn_app().await;
+    let core = app.core().await;
+    let mut conn = core.pool.acquire().await.unwrap();
+    let triggers = drop_triggers(&mut conn).await;
+    let v = audit::verify(&core.pool).await.unwrap();
+    assert!(
+        matches!(&v, Verification::Broken { reason, .. } if reason.contains("append-only")),
+        "{v:?}"
+    );
+    for wipe in ["DELETE FROM audit_events", "DELETE FROM audit_head"] {
+        sqlx::query(wipe).execute(&mut *conn).await.unwrap();
+    }
+    restore_triggers(&mut conn, &triggers).await;
+    drop(conn);
+    let v = audit::verify(&core.pool).await.unwrap();
+    assert!(
+        matches!(&v, Verification::Broken { reason, .. } if reason.contains("wiped")),
+        "{v:?}"
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::helpers::{cutover_bin, run_cli, ChildGuard};
 
 /// Resident memory figures of a process, in KiB.
-fn status_kib(pid: u32, field: &str) -> u64 {
+pub(crate) fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status
         .lines()
@@ -40,15 +40,34 @@ fn big_tar(path: &std::path::Path) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
-#[tokio::test]
-async fn a_300_mb_upload_keeps_the_server_memory_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.toml");
+/// Runs `cutover serve` on `config` as a child; returns it and its base URL once it is up.
+pub(crate) fn serve_binary(config: &std::path::Path) -> (ChildGuard, String) {
+    let mut cmd = Command::new(cutover_bin());
+    cmd.arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut server = ChildGuard::spawn(cmd);
+    let stdout = server.0.stdout.take().unwrap();
+    let base = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map(|l| l.unwrap())
+        .find_map(|l| {
+            l.strip_prefix("Cutover is running at ")
+                .map(|u| u.trim_end_matches('/').to_owned())
+        })
+        .expect("server started");
+    (server, base)
+}
+
+/// A config, an admin `ci` with a token, and a site `big`: returns (config path, token).
+pub(crate) fn seeded_config(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let config = dir.join("c.toml");
     std::fs::write(
         &config,
         format!(
             "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[apache]\nbinary = \"/nonexistent\"\n",
-            dir.path().join("data")
+            dir.join("data")
         ),
     )
     .unwrap();
@@ -66,22 +85,14 @@ async fn a_300_mb_upload_keeps_the_server_memory_bounded() {
         None,
     );
     assert!(ok, "{err}");
+    (config, token)
+}
 
-    let mut cmd = Command::new(cutover_bin());
-    cmd.arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut server = ChildGuard::spawn(cmd);
-    let stdout = server.0.stdout.take().unwrap();
-    let base = std::io::BufRead::lines(std::io::BufReader::new(stdout))
-        .map(|l| l.unwrap())
-        .find_map(|l| {
-            l.strip_prefix("Cutover is running at ")
-                .map(|u| u.trim_end_matches('/').to_owned())
-        })
-        .expect("server started");
+#[tokio::test]
+async fn a_300_mb_upload_keeps_the_server_memory_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, token) = seeded_config(dir.path());
+    let (mut server, base) = serve_binary(&config);
     let pid = server.0.id();
 
     let archive = dir.path().join("big.tar");

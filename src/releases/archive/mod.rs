@@ -14,6 +14,7 @@ mod engine;
 mod rules;
 #[cfg(test)]
 mod tests;
+mod zipcheck;
 mod zipfile;
 
 pub use rules::Refusal;

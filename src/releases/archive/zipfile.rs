@@ -15,12 +15,15 @@ use super::rules::{
 /// Opens a zip and reads its central directory, refusing duplicates the zip crate would hide.
 pub(super) fn open_zip(path: &Path, l: &Limits) -> Result<ZipArchive<BufReader<File>>, Error> {
     let open = || File::open(path).map_err(|e| io_failure(&e));
+    // The footer first: the zip crate indexes every record it announces as soon as it opens.
+    let dir = super::zipcheck::precheck(&mut open()?, l)?;
     let zip = ZipArchive::new(BufReader::new(open()?)).map_err(|e| zip_err(e, None, l))?;
     if zip.len() as u64 > l.max_entries {
         return Err(refuse(Refusal::TooManyEntries, None, l));
     }
-    // The zip crate keeps only one of several entries with the same name, so count the records.
-    let names = central_names(open()?, zip.central_directory_start());
+    // The zip crate keeps only one of several entries with the same name, so count the records
+    // (no more than the footer announced, within the directory it sized).
+    let names = central_names(open()?, zip.central_directory_start(), dir.entries + 1);
     let names = names.map_err(|e| io_failure(&e))?;
     if names.len() != zip.len() {
         let mut seen = std::collections::HashSet::new();
@@ -33,12 +36,15 @@ pub(super) fn open_zip(path: &Path, l: &Limits) -> Result<ZipArchive<BufReader<F
     Ok(zip)
 }
 
-/// Raw names of the central directory records starting at `start`.
-fn central_names(file: File, start: u64) -> io::Result<Vec<Vec<u8>>> {
+/// Raw names of the central directory records starting at `start` (at most `most`).
+fn central_names(file: File, start: u64, most: u64) -> io::Result<Vec<Vec<u8>>> {
     let mut r = BufReader::new(file);
     r.seek(SeekFrom::Start(start))?;
     let (mut names, mut fixed) = (Vec::new(), [0u8; 46]);
-    while r.read_exact(&mut fixed).is_ok() && fixed.starts_with(b"PK\x01\x02") {
+    while (names.len() as u64) < most
+        && r.read_exact(&mut fixed).is_ok()
+        && fixed.starts_with(b"PK\x01\x02")
+    {
         let len = |at: usize| u16::from_le_bytes([fixed[at], fixed[at + 1]]) as usize;
         let mut name = vec![0; len(28)];
         r.read_exact(&mut name)?;

@@ -1,6 +1,5 @@
 //! `/api/v1/sites/{site}/releases`.
 
-use actix_multipart::Multipart;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -67,9 +66,10 @@ pub async fn upload(
     who: Identity,
     client: ClientInfo,
     name: web::Path<String>,
-    body: Multipart,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
+    let body = crate::web::upload::capped(&req, payload, state.settings.uploads.max_bytes);
     let pending = req.extensions().get::<PendingCsrf>().cloned();
     let declared = crate::web::upload::declared_length(&req);
     let release = receive_and_ingest(&state, &who, &client, &name, body, pending, declared).await?;

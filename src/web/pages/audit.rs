@@ -67,6 +67,7 @@ impl AuditPage {
             "token_create" => "API token created",
             "token_revoke" => "API token revoked",
             "access_denied" => "Access refused",
+            "request_refused" => "Oversized request refused",
             "csrf_failed" => "Form refused (expired or from elsewhere)",
             "audit_export" => "Audit log exported",
             "audit_verify" => "Audit log verified",
@@ -153,6 +154,10 @@ pub async fn verify(
         Verification::Intact { events } => (
             true,
             format!("The audit log is intact: {events} events, each chained to the one before."),
+        ),
+        Verification::Broken { at_id: 0, reason } => (
+            false,
+            format!("The audit log does not check out: {reason}."),
         ),
         Verification::Broken { at_id, reason } => (
             false,
