@@ -1,5 +1,6 @@
 //! Integration tests: one binary (see helpers.rs for how the console is started).
 
+mod aliases;
 mod archives;
 mod helpers;
 
