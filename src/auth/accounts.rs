@@ -247,7 +247,27 @@ impl Auth {
         owner: &str,
         label: &str,
     ) -> AppResult<String> {
+        self.create_token_expiring(actor, source, owner, label, None)
+            .await
+    }
+
+    /// [`Auth::create_token`], ending after `days` days when given (default: never).
+    pub async fn create_token_expiring(
+        &self,
+        actor: &str,
+        source: &Source,
+        owner: &str,
+        label: &str,
+        days: Option<u32>,
+    ) -> AppResult<String> {
         let label = parse_label(label)?;
+        if days == Some(0) {
+            return Err(AppError::invalid(
+                code::INVALID_EXPIRY,
+                "A token must last at least one day.",
+            ));
+        }
+        let expires_at = days.map(|d| db::now_unix() + i64::from(d) * 86_400);
         let user = self.target(owner).await?;
         if user.disabled {
             return Err(AppError::invalid(
@@ -265,11 +285,14 @@ impl Auth {
             actor,
         )
         .await?;
+        if let Some(at) = expires_at {
+            tokens::set_expiry(&mut tx, id, at).await?;
+        }
         audit::record(
             &mut tx,
             &Event::new(actor, "token_create", Outcome::Ok)
                 .source(source)
-                .detail(json!({"user": user.name, "token": id, "label": label})),
+                .detail(json!({"user": user.name, "token": id, "label": label, "expires_at": expires_at})),
         )
         .await?;
         tx.commit().await?;

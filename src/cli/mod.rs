@@ -103,6 +103,9 @@ pub enum TokenCommand {
         /// What the token is for.
         #[arg(long, default_value = "cli")]
         label: String,
+        /// The token stops working after this many days (default: never).
+        #[arg(long)]
+        expires_days: Option<u32>,
     },
 }
 
@@ -176,12 +179,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Token(TokenCommand::Create { name, label }) => {
+        Command::Token(TokenCommand::Create {
+            name,
+            label,
+            expires_days,
+        }) => {
             let core = Core::open(&settings).await?;
             let token = core
                 .auth
-                .create_token(&cli_actor(), &Source::default(), &name, &label)
+                .create_token_expiring(
+                    &cli_actor(),
+                    &Source::default(),
+                    &name,
+                    &label,
+                    expires_days,
+                )
                 .await?;
+            if let Some(d) = expires_days {
+                println!("The token expires in {d} days.");
+            }
             println!(
                 "API token for {} (label {label}); it is shown only this once:",
                 name.trim().to_lowercase()

@@ -74,12 +74,25 @@ pub async fn find_usable(
     sqlx::query_as(
         "SELECT t.id AS token_id, t.label, t.last_used_at, u.id AS user_id, u.name, u.role \
          FROM api_tokens t JOIN users u ON u.id = t.user_id \
-         WHERE t.secret_hash = ? AND t.revoked_at IS NULL AND u.disabled = 0",
+         WHERE t.secret_hash = ? AND t.revoked_at IS NULL AND u.disabled = 0 \
+         AND (t.expires_at IS NULL OR t.expires_at > ?)",
     )
     .bind(secret_hash)
+    .bind(super::now_unix())
     .fetch_optional(pool)
     .await
     .context("looking up an API token")
+}
+
+/// Sets when a token stops working (Unix seconds).
+pub async fn set_expiry(conn: &mut SqliteConnection, id: i64, at: i64) -> anyhow::Result<()> {
+    sqlx::query("UPDATE api_tokens SET expires_at = ? WHERE id = ?")
+        .bind(at)
+        .bind(id)
+        .execute(conn)
+        .await
+        .context("setting an API token's expiry")?;
+    Ok(())
 }
 
 /// Records a use of the token.

@@ -80,6 +80,7 @@ codes! {
     HOST_IN_USE = "host_in_use",
     INTERNAL = "internal",
     INVALID_ALIAS = "invalid_alias",
+    INVALID_EXPIRY = "invalid_expiry",
     INVALID_HEALTH_PATH = "invalid_health_path",
     INVALID_KEEP = "invalid_keep",
     INVALID_LABEL = "invalid_label",

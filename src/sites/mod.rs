@@ -2,6 +2,7 @@
 
 pub mod lock;
 pub mod store;
+pub mod suffix;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -124,7 +125,10 @@ impl SettingsInput {
             if a.is_empty() {
                 continue;
             }
-            check(code::INVALID_ALIAS, validate::alias(&a));
+            check(
+                code::INVALID_ALIAS,
+                validate::alias(&a).and_then(|()| suffix::check_wildcard(&a)),
+            );
             if a != server_name && !aliases.contains(&a) {
                 aliases.push(a);
             }

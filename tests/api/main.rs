@@ -5,6 +5,7 @@
 mod support;
 use support::archives;
 
+mod aliases;
 mod helpers;
 
 mod audit_chain;

@@ -182,3 +182,35 @@ async fn admin_user_management_works_end_to_end() {
         "not yourself"
     );
 }
+
+/// Issue 16, item 12: a token may expire; past its expiry it is refused like a revoked one.
+#[tokio::test]
+async fn an_expired_token_stops_working() {
+    let app = crate::helpers::spawn_app().await;
+    let config = app.dir.path().join("c.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\n", app.settings.data_dir)).unwrap();
+    let (ok, out, err) = crate::helpers::run_cli(
+        &config,
+        &[
+            "token",
+            "create",
+            "admin",
+            "--label",
+            "ci",
+            "--expires-days",
+            "1",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("expires in 1 days"), "{out}");
+    let token = out.trim_end().lines().last().unwrap().to_owned();
+    assert_eq!(app.api_get("/api/v1/me", &token).await.status(), 200);
+    let core = app.core().await;
+    sqlx::query("UPDATE api_tokens SET expires_at = ? WHERE label = 'ci'")
+        .bind(cutover::db::now_unix() - 1)
+        .execute(&core.pool)
+        .await
+        .unwrap();
+    assert_eq!(app.api_get("/api/v1/me", &token).await.status(), 401);
+}
