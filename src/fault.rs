@@ -16,6 +16,8 @@ pub const POINTS: &[&str] = &[
     "after_vhost",
     "after_configtest",
     "after_switch",
+    "before_map_rename",
+    "after_map",
     "after_reload",
     "before_record",
 ];

@@ -3,6 +3,7 @@
 
 mod ctl;
 mod errorlog;
+pub mod livemap;
 mod mainconf;
 pub mod managed;
 mod process;

@@ -3,5 +3,6 @@
 mod attacks;
 mod harness;
 mod lifecycle;
+mod livemap;
 mod serving;
 mod validation;
