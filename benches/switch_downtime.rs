@@ -133,7 +133,9 @@ async fn main() -> anyhow::Result<()> {
 
     let core = cutover::app::Core::open(&settings).await?;
     let mut outcomes = Vec::new();
-    for (method, rels) in &sites {
+    // The no-switch load runs first and again last: the machine is shared, and its noise
+    // drifts over the run, so the others are compared with the mean of both.
+    for (method, rels) in sites.iter().chain(sites.first()) {
         let ctx = Ctx {
             server: &server,
             http: &http,
@@ -176,14 +178,18 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let get = |m: Method| outcomes.iter().find(|o| o.method == m).unwrap();
-    let (still, script, symlink, pinned, reload) = (
-        get(Method::NoSwitch),
+    let (script, symlink, pinned, reload) = (
         get(Method::Script),
         get(Method::Symlink),
         get(Method::Pinned),
         get(Method::Reload),
     );
-    let share = |o: &Outcome| o.stats.rate() / still.stats.rate();
+    let stills: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.method == Method::NoSwitch)
+        .collect();
+    let still_rate = stills.iter().map(|o| o.stats.rate()).sum::<f64>() / stills.len() as f64;
+    let share = |o: &Outcome| o.stats.rate() / still_rate;
     let whole = |o: &Outcome| {
         o.stats.failed() == 0
             && o.stats.torn_total() == 0
@@ -197,8 +203,13 @@ async fn main() -> anyhow::Result<()> {
     let reload_ok = whole(reload) && share(reload) >= 0.80 && max_latency(&reload.stats) <= 250.0;
     let symlink_ok = symlink.stats.failed() == 0 && symlink.switch_errors.is_empty();
     println!(
-        "   served vs no switch ({:.0} req/s): pinned (live map) {:.1} %, pinned + reload {:.1} %, symlink {:.1} %, script {:.1} %",
-        still.stats.rate(),
+        "   served vs no switch ({:.0} req/s, mean of the two runs; their max latency {:.1} ms): \
+         pinned (live map) {:.1} %, pinned + reload {:.1} %, symlink {:.1} %, script {:.1} %",
+        still_rate,
+        stills
+            .iter()
+            .map(|o| max_latency(&o.stats))
+            .fold(0.0, f64::max),
         100.0 * share(pinned),
         100.0 * share(reload),
         100.0 * share(symlink),
