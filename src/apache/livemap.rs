@@ -6,8 +6,8 @@
 //! stats a `txt:` map on every lookup and drops its cache when the file's mtime changes, so a
 //! rename(2) of a new map over the old one switches the site for the next request without
 //! touching Apache. The reload per switch was correct too (0 failed, 0 torn) but closed 423
-//! idle keep-alive connections, served 81 % of the no-switch rate and stalled 18 requests for
-//! ~1 s; the map: 0 failed, 0 torn, 0 closes, the full rate, p99 5 ms. Symlink mode needs no
+//! idle keep-alive connections, served 64–81 % of the no-switch rate and stalled 18–66 requests
+//! for ~1 s (two runs); the map: 0 failed, 0 torn, 0 closes, the full rate, p99 5 ms. Symlink mode needs no
 //! reload either but tore 7 answers (Apache stats through the link, then reads through it
 //! again). Every request is still served wholly by one release: it is rewritten once, at its
 //! start, into `releases/<id>/…`, and its sub-requests and internal redirects reuse that

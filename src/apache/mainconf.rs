@@ -16,10 +16,12 @@ pub(crate) const DEFAULT_HOST: &str = "cutover-default.invalid";
 /// parent starts the new generation's processes only one for each old process it reaps, or
 /// after a 1 s sleep when none has exited yet: with Apache's defaults (3 processes of 25
 /// threads) all old processes are often still busy with a request, and new connections then
-/// wait ~1 s. Many small processes make it near certain that some old ones are idle and exit
+/// wait ~1 s. Many small processes make it likelier that some old ones are idle and exit
 /// within milliseconds, so the new generation starts at once; `MaxSpareThreads` keeps them from
 /// being reaped between restarts, and `ServerLimit` (4 × what serving needs) leaves scoreboard
-/// slots for up to three generations still draining.
+/// slots for up to three generations still draining. Measured (benches/README.md): requests
+/// over 500 ms during 200 reloads fell from 180 to 18–66; the sleep itself cannot be tuned
+/// away, which is why a plain release switch no longer reloads at all.
 const MPM: &str = "\
 <IfModule mpm_event_module>
     ServerLimit          64
