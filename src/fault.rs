@@ -16,6 +16,8 @@ pub const POINTS: &[&str] = &[
     "after_vhost",
     "after_configtest",
     "after_switch",
+    "before_map_rename",
+    "after_map",
     "after_reload",
     "before_record",
 ];
@@ -25,13 +27,22 @@ mod injected;
 #[cfg(feature = "fault-injection")]
 pub use injected::{point, point_blocking};
 
-/// Marks a point where a crash is survivable by design (async code). Nothing without the
-/// `fault-injection` feature.
-#[cfg(not(feature = "fault-injection"))]
-#[inline(always)]
-pub async fn point(_name: &'static str) {}
+/// Marks a point where a crash is survivable by design, in async code: with the
+/// `fault-injection` feature it may pause there for good; without it, it expands to nothing
+/// (not even the point's name reaches the binary).
+#[macro_export]
+macro_rules! fault_point {
+    ($name:literal) => {{
+        #[cfg(feature = "fault-injection")]
+        $crate::fault::point($name).await;
+    }};
+}
 
-/// [`point`] for code on a blocking thread.
-#[cfg(not(feature = "fault-injection"))]
-#[inline(always)]
-pub fn point_blocking(_name: &'static str) {}
+/// [`fault_point!`] for code on a blocking thread.
+#[macro_export]
+macro_rules! fault_point_blocking {
+    ($name:literal) => {{
+        #[cfg(feature = "fault-injection")]
+        $crate::fault::point_blocking($name);
+    }};
+}

@@ -8,6 +8,7 @@
 
 pub mod load;
 pub mod raw;
+pub mod releases;
 
 #[path = "../../tests/support/mod.rs"]
 pub mod support;
@@ -666,4 +667,33 @@ pub fn verdict(met: bool) -> &'static str {
     } else {
         "MISSED"
     }
+}
+
+/// A settings change that rewrites a site's vhost (one alias more, or none), made through the
+/// library as an admin's change would be: the next switch of that site needs a reload.
+pub async fn change_aliases(
+    core: &Core,
+    settings: &Settings,
+    site: &str,
+    round: usize,
+) -> anyhow::Result<()> {
+    use cutover::sites::store;
+    let current = store::get(&core.pool, site).await?;
+    let mut new = current.settings.clone();
+    new.aliases = if round % 2 == 0 {
+        vec![format!("alias{round}.{site}.bench.test")]
+    } else {
+        Vec::new()
+    };
+    let source = cutover::audit::Source::default();
+    store::update(
+        &core.pool,
+        &settings.sites_root(),
+        "bench",
+        &source,
+        &current,
+        &new,
+    )
+    .await?;
+    Ok(())
 }

@@ -307,7 +307,9 @@ impl ManagedApache {
                         errorlog::tail(&log, 20)
                     ))
                 }
-                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                // A restart is confirmed ~20 ms after the signal: a coarser poll would add
+                // up to its own period to every reload (reading the log's new tail is cheap).
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
             }
         }
     }

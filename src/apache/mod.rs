@@ -4,6 +4,7 @@
 mod command;
 mod ctl;
 mod errorlog;
+pub mod livemap;
 mod mainconf;
 pub mod managed;
 mod process;

@@ -26,9 +26,15 @@ pub struct VhostSpec<'a> {
     pub site_dir: &'a Path,
     /// Folder for `<site>-access.log` and `<site>-error.log`; must exist before a reload.
     pub log_dir: &'a Path,
-    /// Pinned mode: the release being served (document root `<site_dir>/releases/<id>`);
-    /// every response then carries `X-Cutover-Release: <id>` for the health check.
+    /// A vhost pinned to one release by its DocumentRoot (`<site_dir>/releases/<id>`), switched
+    /// by a reload; every response carries `X-Cutover-Release: <id>`. Pinned sites now use
+    /// `live_map` instead; this stays for the tests that compare the two.
     pub release: Option<&'a str>,
+    /// Pinned mode: `<site_dir>/live.map` (see [`super::livemap`]). Every request is rewritten
+    /// once, at its start, into `<site_dir>/releases/<id>/` for the id the map names, and the
+    /// response carries `X-Cutover-Release: <id>`; switching rewrites the map, not the vhost.
+    /// The document root is then `<site_dir>/current`, which no request is mapped through.
+    pub live_map: Option<&'a Path>,
 }
 
 /// Response header naming the release that served it (pinned mode; needs mod_headers).
@@ -93,6 +99,9 @@ pub fn render(spec: &VhostSpec) -> Result<String, String> {
             ));
         }
     }
+    if let Some(map) = spec.live_map {
+        check_live_map(spec, map)?;
+    }
     let alias_line = spec.aliases.join(" ");
     if alias_line.len() > ALIAS_LINE_MAX {
         return Err(format!(
@@ -124,6 +133,9 @@ pub fn render(spec: &VhostSpec) -> Result<String, String> {
             "    Header always set {RELEASE_HEADER} \"{id}\"\n"
         ));
     }
+    if let Some(map) = spec.live_map {
+        out.push_str(&rewrite_block(&site_dir, &path_str(map)));
+    }
     // FollowSymLinks goes on the folder that CONTAINS `current` (on `current` itself it is
     // not honoured), and covers the releases and their links into shared/. Options is
     // absolute, not +/-, so nothing inherited (Indexes, ExecCGI, Includes) survives.
@@ -140,6 +152,54 @@ pub fn render(spec: &VhostSpec) -> Result<String, String> {
     ));
     out.push_str("</VirtualHost>\n");
     Ok(out)
+}
+
+/// The live map must be the site's own, and the vhost must not also pin a release.
+fn check_live_map(spec: &VhostSpec, map: &Path) -> Result<(), String> {
+    validate::config_path(map, "live-release map")?;
+    if map != spec.site_dir.join(super::livemap::FILE_NAME) {
+        return Err(format!(
+            "The live-release map {} must be {} in the site folder {}.",
+            map.display(),
+            super::livemap::FILE_NAME,
+            spec.site_dir.display()
+        ));
+    }
+    if spec.release.is_some() || spec.document_root != spec.site_dir.join("current") {
+        return Err(format!(
+            "With a live-release map the document root must be {} and no release is named in the vhost.",
+            spec.site_dir.join("current").display()
+        ));
+    }
+    Ok(())
+}
+
+/// The mod_rewrite rules of a pinned vhost (fixed text around two validated paths).
+///
+/// The release is chosen once per request: a sub-request (mod_dir's index lookup) inherits
+/// `CUTOVER_RELEASE` from its main request, and an internal redirect (an ErrorDocument) gets
+/// it back from `REDIRECT_CUTOVER_RELEASE`, so neither consults the map again and a switch in
+/// between cannot mix two releases. Only an id of Cutover's own shape is used; a missing or
+/// damaged map answers 503 rather than serving something else.
+fn rewrite_block(site_dir: &str, map: &str) -> String {
+    let id = super::livemap::ID_PATTERN;
+    let key = super::livemap::KEY;
+    let lines = [
+        "RewriteEngine On".to_owned(),
+        format!("RewriteMap cutover \"txt:{map}\""),
+        // An internal redirect (ErrorDocument) keeps its request's release.
+        format!("RewriteCond \"%{{ENV:REDIRECT_CUTOVER_RELEASE}}\" \"^({id})$\""),
+        "RewriteRule \"^\" \"-\" [E=CUTOVER_RELEASE:%1]".to_owned(),
+        // A main request reads the map; a sub-request already has its release.
+        "RewriteCond \"%{ENV:CUTOVER_RELEASE}\" \"^$\"".to_owned(),
+        format!("RewriteCond \"${{cutover:{key}}}\" \"^({id})$\""),
+        "RewriteRule \"^\" \"-\" [E=CUTOVER_RELEASE:%1]".to_owned(),
+        format!("RewriteCond \"%{{ENV:CUTOVER_RELEASE}}\" \"^({id})$\""),
+        format!("RewriteRule \"^/(.*)$\" \"{site_dir}/releases/%1/$1\" [L]"),
+        "RewriteRule \"^\" \"-\" [R=503,L]".to_owned(),
+        format!("Header always set {RELEASE_HEADER} \"%{{CUTOVER_RELEASE}}e\" env=CUTOVER_RELEASE"),
+    ];
+    lines.iter().map(|l| format!("    {l}\n")).collect()
 }
 
 /// A validated path as text (lossless: validation refused non-UTF-8).

@@ -137,7 +137,7 @@ impl GoLive {
     ) -> Result<(), Failure> {
         self.switch(site, paths, release_id, steps, who).await?;
         self.health_step(site, release_id, steps, who).await?;
-        crate::fault::point("before_record").await;
+        crate::fault_point!("before_record");
         self.record_live(site, release_id, kind, who, &steps.0)
             .await
             .map_err(|e| Failure {

@@ -9,21 +9,28 @@ use crate::sites::SitePaths;
 
 /// Prefix of temporary `current` links (removed before each switch and at start-up).
 pub const TMP_LINK_PREFIX: &str = ".current-tmp-";
+/// Prefix of temporary live-release maps (removed before each switch and at start-up).
+pub const TMP_MAP_PREFIX: &str = ".live-map-tmp-";
+
+/// The smallest step between two maps' mtimes. mod_rewrite re-reads a `txt:` map when the
+/// mtime it stats differs from the one it cached (APR keeps microseconds); a file's mtime
+/// comes from the kernel's coarse clock (a few ms), so two switches within one tick could
+/// leave the same mtime and Apache would keep serving the first. Each new map therefore gets
+/// an mtime set explicitly, strictly later than the one it replaces.
+const MTIME_STEP: std::time::Duration = std::time::Duration::from_millis(1);
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Removes temporary links a crash may have left next to `current`.
+/// Removes temporary links and maps a crash may have left next to `current`.
 pub fn remove_leftover_links(paths: &SitePaths) -> io::Result<usize> {
     let mut removed = 0;
     for entry in fs::read_dir(&paths.dir)? {
         let entry = entry?;
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(TMP_LINK_PREFIX)
-        {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TMP_LINK_PREFIX) || name.starts_with(TMP_MAP_PREFIX) {
             fs::remove_file(entry.path())?;
             removed += 1;
         }
@@ -43,6 +50,46 @@ pub fn point_current(paths: &SitePaths, release_id: &str) -> io::Result<()> {
         return Err(e);
     }
     sync_dir(&paths.dir)
+}
+
+/// Makes `releases/<id>` the release Apache serves (pinned mode): a new map written whole
+/// under a temporary name, given an mtime later than the old map's, synced, renamed over
+/// `live.map`, and the folder synced. Requests already under way keep the release they
+/// started with; the next one reads the new map.
+pub fn point_live_map(paths: &SitePaths, site: &str, release_id: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    let text = crate::apache::livemap::render(site, release_id).map_err(io::Error::other)?;
+    remove_leftover_links(paths)?;
+    let map = paths.live_map();
+    let now = std::time::SystemTime::now();
+    let mtime = match fs::metadata(&map).and_then(|m| m.modified()) {
+        Ok(old) if old + MTIME_STEP > now => old + MTIME_STEP,
+        _ => now,
+    };
+    let tmp = paths
+        .dir
+        .join(format!("{TMP_MAP_PREFIX}{}", uuid::Uuid::new_v4()));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.set_modified(mtime)?;
+        f.sync_all()?;
+        crate::fault_point_blocking!("before_map_rename");
+        fs::rename(&tmp, &map)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(&paths.dir)
+}
+
+/// Removes `live.map` (undoing a site's very first activation, or a refused first config).
+pub fn remove_live_map(paths: &SitePaths) -> io::Result<()> {
+    match fs::remove_file(paths.live_map()) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => sync_dir(&paths.dir),
+    }
 }
 
 /// Removes `current` (only when undoing a site's very first activation).
@@ -129,6 +176,43 @@ mod tests {
             !names.iter().any(|n| n.starts_with(TMP_LINK_PREFIX)),
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn each_live_map_gets_a_later_mtime_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = SitePaths::new(dir.path(), "s");
+        paths.create(&[]).unwrap();
+        let ids = ["20260101-000000-aaaa", "20260101-000001-bbbb"];
+        let mut last = None;
+        // Far faster than the kernel's coarse clock ticks: every mtime must still differ.
+        for round in 0..50 {
+            let id = ids[round % 2];
+            point_live_map(&paths, "s", id).unwrap();
+            let text = fs::read_to_string(paths.live_map()).unwrap();
+            assert_eq!(crate::apache::livemap::parse(&text).as_deref(), Some(id));
+            let mtime = fs::metadata(paths.live_map()).unwrap().modified().unwrap();
+            if let Some(before) = last {
+                assert!(mtime >= before + MTIME_STEP, "round {round}");
+            }
+            last = Some(mtime);
+        }
+        // Ids that are not Cutover's own never reach the file.
+        assert!(point_live_map(&paths, "s", "../x").is_err());
+        assert!(point_live_map(&paths, "S", ids[0]).is_err());
+        let text = fs::read_to_string(paths.live_map()).unwrap();
+        assert!(text.contains(ids[1]), "{text}");
+        let names: Vec<String> = fs::read_dir(&paths.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.starts_with(TMP_MAP_PREFIX)),
+            "{names:?}"
+        );
+        remove_live_map(&paths).unwrap();
+        remove_live_map(&paths).unwrap();
+        assert!(!paths.live_map().exists());
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub async fn check(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::golive::health::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Answers every connection with `answer`, for as long as the test runs.

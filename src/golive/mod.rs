@@ -14,7 +14,10 @@ mod runner;
 mod switch;
 pub mod timeline;
 
-pub use disk::{current_release, point_current, remove_leftover_links, TMP_LINK_PREFIX};
+pub use disk::{
+    current_release, point_current, point_live_map, remove_leftover_links, TMP_LINK_PREFIX,
+    TMP_MAP_PREFIX,
+};
 pub use expect::{expect_live, Expect};
 pub use report::{Kind, Report, Step};
 pub use runner::GoLive;

@@ -82,14 +82,17 @@ impl GoLive {
         PutBack { restored, healthy }
     }
 
-    /// Undoes a site's very first activation: no vhost, no `current`, Apache reloaded.
+    /// Undoes a site's very first activation: no vhost, no `current`, no live map, Apache
+    /// reloaded.
     async fn undo_first(&self, site: &Site, paths: &SitePaths) -> bool {
         let Ok(vhost_path) = self.apache.vhost_path(&site.name) else {
             return false;
         };
         let paths = paths.clone();
         let undone = crate::blocking::spawn(move || {
-            disk::restore_vhost(&vhost_path, None).is_ok() && disk::remove_current(&paths).is_ok()
+            disk::restore_vhost(&vhost_path, None).is_ok()
+                && disk::remove_current(&paths).is_ok()
+                && disk::remove_live_map(&paths).is_ok()
         })
         .await
         .unwrap_or(false);

@@ -1,4 +1,5 @@
-//! Start-up reconciliation: compare what is on disk (`current`, the vhost) with what the
+//! Start-up reconciliation: compare what is on disk (`current`, the release Apache serves:
+//! a pinned site's live map, or the DocumentRoot of a vhost from before the map) with what the
 //! database says is live, record drift without switching anything, and clear leftovers
 //! (temporary links, partial or deleted release folders, audit intents without an outcome).
 
@@ -12,7 +13,20 @@ use crate::audit::{self, Event, Outcome};
 use crate::error::AppResult;
 use crate::sites::{store as sites, SitePaths, SwitchMode};
 
-/// The release a pinned vhost names in its DocumentRoot.
+/// The release a pinned site's Apache serves: the one its live map names, or, for a vhost
+/// written before pinned sites had a map (it has no RewriteMap), the one its DocumentRoot names.
+fn served_release(vhost: &str, paths: &SitePaths) -> Option<String> {
+    if vhost
+        .lines()
+        .any(|l| l.trim_start().starts_with("RewriteMap "))
+    {
+        crate::apache::livemap::read(&paths.live_map())
+    } else {
+        vhost_release(vhost)
+    }
+}
+
+/// The release a vhost names in its DocumentRoot (pinned vhosts before the live map).
 fn vhost_release(vhost: &str) -> Option<String> {
     let line = vhost
         .lines()
@@ -41,7 +55,7 @@ pub async fn reconcile(
         clean_leftovers(pool, &paths, site.id).await?;
         let on_disk = disk::current_release(&paths);
         let vhost = std::fs::read_to_string(vhost_path(&site.name)).ok();
-        let in_vhost = vhost.as_deref().and_then(vhost_release);
+        let in_vhost = vhost.as_deref().and_then(|v| served_release(v, &paths));
         let db = site.active_release.clone();
         let mut problems = Vec::new();
         if on_disk != db {
@@ -130,6 +144,26 @@ mod tests {
         assert_eq!(
             super::vhost_release("DocumentRoot \"/srv/sites/shop/current\""),
             None
+        );
+    }
+
+    #[test]
+    fn a_vhost_with_a_live_map_is_read_through_its_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = crate::sites::SitePaths::new(dir.path(), "shop");
+        paths.create(&[]).unwrap();
+        let vhost = "    DocumentRoot \"/x/shop/current\"\n    RewriteMap cutover \"txt:/x/shop/live.map\"\n";
+        assert_eq!(super::served_release(vhost, &paths), None, "no map yet");
+        super::disk::point_live_map(&paths, "shop", "20260101-000000-abcd").unwrap();
+        assert_eq!(
+            super::served_release(vhost, &paths).as_deref(),
+            Some("20260101-000000-abcd")
+        );
+        // A vhost from before the map: its DocumentRoot still tells.
+        let old = "    DocumentRoot \"/x/shop/releases/20260101-000000-ffff\"\n";
+        assert_eq!(
+            super::served_release(old, &paths).as_deref(),
+            Some("20260101-000000-ffff")
         );
     }
 }

@@ -1,6 +1,11 @@
-//! The switch itself: the release is complete → the candidate vhost → configtest → `current`
-//! → graceful reload (only when the configuration changed or the mode needs it) → Apache alive.
-//! The health check follows separately (see `record.rs`), so a put-back can judge it apart.
+//! The switch itself: the release is complete → the candidate vhost (written and configtested
+//! only when it differs from the one in place) → `current` → the live-release map (pinned
+//! mode) → graceful reload (only when the configuration changed, Apache is not running, or a
+//! symlink site asks for it) → Apache alive. The health check follows separately (see
+//! `record.rs`), so a put-back can judge it apart.
+//!
+//! Pinned mode switches by the map, not by a reload (see [`crate::apache::livemap`] for why
+//! and what was measured): a plain release switch leaves Apache's configuration as it is.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -44,22 +49,21 @@ impl GoLive {
         Ok(missing)
     }
 
-    fn render(&self, site: &Site, paths: &SitePaths, release_id: &str) -> Result<String, String> {
+    /// The site's vhost. It names no release (pinned sites read theirs from the live map), so
+    /// it only changes when the settings do.
+    pub(crate) fn render(&self, site: &Site, paths: &SitePaths) -> Result<String, String> {
         let pinned = site.settings.switch_mode == SwitchMode::Pinned;
-        let document_root = if pinned {
-            paths.release(release_id)
-        } else {
-            paths.current()
-        };
         let log_dir = self.apache.log_dir();
+        let map = paths.live_map();
         vhost::render(&VhostSpec {
             site: &site.name,
             server_name: &site.settings.server_name,
             aliases: &site.settings.aliases,
-            document_root: &document_root,
+            document_root: &paths.current(),
             site_dir: &paths.dir,
             log_dir: &log_dir,
-            release: pinned.then_some(release_id),
+            release: None,
+            live_map: pinned.then_some(map.as_path()),
         })
     }
 
@@ -76,13 +80,10 @@ impl GoLive {
         let config_changed = self
             .write_and_test_vhost(site, paths, release_id, steps, who)
             .await?;
-        crate::fault::point("after_configtest").await;
         let t = Instant::now();
         let (p, id) = (paths.clone(), release_id.to_owned());
-        crate::blocking::spawn(move || disk::point_current(&p, &id))
+        blocking(move || disk::point_current(&p, &id))
             .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r)
             .map_err(|e| {
                 fail(
                     code::SWITCH_FAILED,
@@ -92,19 +93,48 @@ impl GoLive {
             })?;
         let detail = format!("current → releases/{release_id}");
         steps.push("switch current", t, true, detail);
-        crate::fault::point("after_switch").await;
-        if site.settings.switch_mode == SwitchMode::Pinned
-            || config_changed
-            || site.settings.reload_always
-        {
+        crate::fault_point!("after_switch");
+        let pinned = site.settings.switch_mode == SwitchMode::Pinned;
+        if pinned {
+            self.map_step(site, paths, release_id, steps).await?;
+        }
+        crate::fault_point!("after_map");
+        // Pinned sites need no reload to switch (PHP's code is named by its release path, so
+        // no opcode cache can serve the old one); symlink sites may ask for one every time.
+        let asked = !pinned && site.settings.reload_always;
+        if config_changed || asked || !self.apache.is_alive().await {
             self.reload_step(site, release_id, steps, who).await?;
         }
-        crate::fault::point("after_reload").await;
+        crate::fault_point!("after_reload");
         self.alive_step(steps).await
     }
 
-    /// Writes the candidate vhost and runs configtest (the old file back if refused).
-    /// True when the configuration changed.
+    /// Points the live-release map at `release_id`: from the next request on, Apache serves it.
+    async fn map_step(
+        &self,
+        site: &Site,
+        paths: &SitePaths,
+        release_id: &str,
+        steps: &mut Steps,
+    ) -> Result<(), Failure> {
+        let t = Instant::now();
+        let (p, name, id) = (paths.clone(), site.name.clone(), release_id.to_owned());
+        blocking(move || disk::point_live_map(&p, &name, &id))
+            .await
+            .map_err(|e| {
+                fail(
+                    code::SWITCH_FAILED,
+                    format!("Switching the live-release map failed: {e}."),
+                    true,
+                )
+            })?;
+        let detail = format!("{} → {release_id}", crate::apache::livemap::FILE_NAME);
+        steps.push("switch live release", t, true, detail);
+        Ok(())
+    }
+
+    /// Writes the candidate vhost and runs configtest (the old file back if refused), unless it
+    /// is the vhost already in place. True when the configuration changed.
     async fn write_and_test_vhost(
         &self,
         site: &Site,
@@ -119,9 +149,31 @@ impl GoLive {
             .map_err(|m| fail(code::CONFIG_REFUSED, m, false))?;
         let t = Instant::now();
         let content = self
-            .render(site, paths, release_id)
+            .render(site, paths)
             .map_err(|m| fail(code::CONFIG_REFUSED, m, false))?;
-        crate::fault::point("before_vhost").await;
+        // The file's name, not its server path: results are shown to deployers.
+        let name = vhost_path.file_name().unwrap_or_default().to_string_lossy();
+        let (p, c) = (vhost_path.clone(), content.clone());
+        let same = blocking(move || Ok(std::fs::read_to_string(&p).is_ok_and(|old| old == c)));
+        if same.await.unwrap_or(false) {
+            steps.push("Apache configuration", t, true, format!("{name} unchanged"));
+            return Ok(false);
+        }
+        // A pinned vhost's RewriteMap must exist at configtest: a first one names the target
+        // (no configuration Apache has loaded reads it yet, so nothing switches here).
+        let pinned = site.settings.switch_mode == SwitchMode::Pinned;
+        let map = paths.live_map();
+        let new_map = pinned && !blocking(move || Ok(map.exists())).await.unwrap_or(false);
+        if new_map {
+            let not_switched = |f: Failure| Failure {
+                switched: false,
+                ..f
+            };
+            self.map_step(site, paths, release_id, steps)
+                .await
+                .map_err(not_switched)?;
+        }
+        crate::fault_point!("before_vhost");
         let old = write_vhost(vhost_path.clone(), content.clone())
             .await
             .map_err(|e| {
@@ -131,8 +183,6 @@ impl GoLive {
                     false,
                 )
             })?;
-        // The file's name, not its server path: results are shown to deployers.
-        let name = vhost_path.file_name().unwrap_or_default().to_string_lossy();
         steps.push(
             "write Apache configuration",
             t,
@@ -140,7 +190,7 @@ impl GoLive {
             format!("{name} written"),
         );
 
-        crate::fault::point("after_vhost").await;
+        crate::fault_point!("after_vhost");
         let t = Instant::now();
         let (ok, output) = outcome(self.apache.configtest().await);
         steps.push("configtest", t, ok, output.clone());
@@ -148,13 +198,17 @@ impl GoLive {
             .await;
         if !ok {
             let _ = disk::restore_vhost(&vhost_path, old.as_deref());
+            if new_map {
+                let _ = disk::remove_live_map(paths);
+            }
             return Err(fail(
                 code::CONFIGTEST_FAILED,
                 format!("Apache refused the new configuration: {output}"),
                 false,
             ));
         }
-        Ok(old.as_deref() != Some(content.as_str()))
+        crate::fault_point!("after_configtest");
+        Ok(true)
     }
 
     /// A graceful reload; a managed Apache that is not running is started (on the new
@@ -196,13 +250,13 @@ impl GoLive {
         let detail = if alive {
             "yes"
         } else {
-            "Apache stopped after the reload"
+            "Apache stopped during the switch"
         };
         steps.push("Apache still running", t, alive, detail);
         if !alive {
             return Err(fail(
                 code::APACHE_DIED,
-                "Apache stopped running after the reload.".into(),
+                "Apache stopped running during the switch.".into(),
                 true,
             ));
         }
@@ -216,6 +270,15 @@ fn outcome(result: anyhow::Result<CommandOutput>) -> (bool, String) {
         Ok(o) => (o.ok, o.output),
         Err(e) => (false, format!("{e:#}")),
     }
+}
+
+/// `f` (file-system work that may fsync) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    crate::blocking::spawn(f)
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 /// [`disk::write_vhost`] off the async threads (it fsyncs).

@@ -258,7 +258,7 @@ pub(super) fn spawn_extraction(
         // On failure `extract` has removed what it wrote.
         let extracted = extracted.map_err(archive_error)?;
         let mut guard = Staging(Some(dest.clone()));
-        crate::fault::point_blocking("after_extract");
+        crate::fault_point_blocking!("after_extract");
         shared::link_all(&dest, &shared_paths)?;
         sync_tree_and_dir(&dest, &releases_dir).map_err(|e| {
             AppError::Internal(anyhow::Error::new(e).context("syncing the release to disk"))
@@ -313,7 +313,7 @@ pub(super) async fn place_and_record(
         AppError::Internal(anyhow::Error::new(e).context("moving the release into place"))
     })?;
 
-    crate::fault::point("after_rename").await;
+    crate::fault_point!("after_rename");
     let mut tx = db::begin_write(ctx.pool).await?;
     store::insert_ready(
         &mut tx,

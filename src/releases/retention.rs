@@ -85,7 +85,7 @@ pub async fn apply(
         .await?;
         tx.commit().await?;
         // A crash here leaves a folder of a deleted release: start-up clean-up removes it.
-        crate::fault::point("during_retention").await;
+        crate::fault_point!("during_retention");
         let (p, id) = (paths.clone(), c.id.clone());
         crate::blocking::spawn(move || remove_dir(&p, &id))
             .await

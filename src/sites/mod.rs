@@ -16,7 +16,9 @@ use crate::error::{AppError, AppResult};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SwitchMode {
-    /// The vhost's DocumentRoot names the release folder; going live reloads gracefully.
+    /// Every request is served from the live release's own folder (`releases/<id>`), chosen
+    /// once at its start from the site's live-release map; going live replaces the map, and
+    /// reloads Apache only when the site's configuration itself changed.
     Pinned,
     /// DocumentRoot is `current`, a symlink renamed atomically over the old one.
     Symlink,
@@ -256,6 +258,10 @@ impl SitePaths {
     /// `current`.
     pub fn current(&self) -> PathBuf {
         self.dir.join("current")
+    }
+    /// `live.map`: the release a pinned site's requests are rewritten into.
+    pub fn live_map(&self) -> PathBuf {
+        self.dir.join(crate::apache::livemap::FILE_NAME)
     }
 
     /// Creates `releases/`, `shared/` and each shared folder (0755: Apache's workers read them).

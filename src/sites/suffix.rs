@@ -37,7 +37,7 @@ pub fn check_wildcard(alias: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::sites::suffix::*;
 
     #[test]
     fn wildcards_over_public_suffixes_are_refused() {

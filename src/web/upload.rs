@@ -275,7 +275,7 @@ async fn stream_archive(
         hasher.update(&chunk);
         incoming.push(chunk).await?;
         if bytes > 1 << 20 {
-            crate::fault::point("upload_streaming").await;
+            crate::fault_point!("upload_streaming");
         }
     }
     Ok((hex::encode(hasher.finalize()), bytes))

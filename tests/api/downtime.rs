@@ -1,5 +1,7 @@
 //! Zero downtime: a bounded load on 127.0.0.1 while 20 switches happen in each mode. No
-//! request may fail; in pinned mode every body must belong wholly to one release.
+//! request may fail; in pinned mode every body must belong wholly to one release, both when a
+//! switch only replaces the live map (no reload) and when the site's settings change with
+//! each switch (the vhost is rewritten and Apache reloads gracefully).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -86,7 +88,13 @@ async fn load(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn switching_under_load_drops_no_request() {
-    for mode in ["pinned", "symlink"] {
+    // (label, switch mode, the settings change before every switch)
+    let cases = [
+        ("pinned", "pinned", false),
+        ("pinned, settings changed", "pinned", true),
+        ("symlink", "symlink", false),
+    ];
+    for (label, mode, change_settings) in cases {
         let app = spawn_app_with_apache(|_| {}).await;
         let token = app.admin_token().await;
         app.create_site(
@@ -124,10 +132,17 @@ async fn switching_under_load_drops_no_request() {
                     .send()
                     .await
                     .unwrap();
-                assert_eq!(res.status(), 200, "{mode}: {:?}", res.text().await);
+                let status = res.status();
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(status, 200, "{label}: {body}");
+                let steps = body["steps"].as_array().unwrap().iter();
+                steps
+                    .map(|s| s["step"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
             }
         };
         activate(ids[0].clone()).await;
+        let core = app.core().await;
 
         let expected = Arc::new(vec![
             ("/".to_owned(), vec![page_a.clone(), page_b.clone()]),
@@ -146,8 +161,13 @@ async fn switching_under_load_drops_no_request() {
                 ))
             })
             .collect();
+        let mut reloads = 0;
         for round in 0..20 {
-            activate(ids[(round + 1) % 2].clone()).await;
+            if change_settings {
+                change_aliases(&app, &core, round).await;
+            }
+            let steps = activate(ids[(round + 1) % 2].clone()).await;
+            reloads += steps.iter().filter(|s| *s == "graceful reload").count();
         }
         stop.store(true, Ordering::Relaxed);
         for w in workers {
@@ -159,11 +179,36 @@ async fn switching_under_load_drops_no_request() {
             tally.torn.load(Ordering::Relaxed),
         );
         let retried = tally.retried.load(Ordering::Relaxed);
-        println!("{mode}: {sent} requests, {failed} failed, {torn} torn, {retried} resent after a keep-alive close, during 20 switches");
-        assert!(sent > 200, "{mode}: the load ran ({sent} requests)");
-        assert_eq!(failed, 0, "{mode}: no request may fail");
+        println!("{label}: {sent} requests, {failed} failed, {torn} torn, {retried} resent after a keep-alive close, during 20 switches ({reloads} reloads)");
+        assert!(sent > 200, "{label}: the load ran ({sent} requests)");
+        assert_eq!(failed, 0, "{label}: no request may fail");
         if mode == "pinned" {
-            assert_eq!(torn, 0, "pinned: every body belongs wholly to one release");
+            assert_eq!(torn, 0, "{label}: every body belongs wholly to one release");
+            let want = if change_settings { 20 } else { 0 };
+            assert_eq!(reloads, want, "{label}: reloads");
         }
     }
+}
+
+/// A settings change that rewrites the vhost (an alias more or less), as an admin makes it.
+async fn change_aliases(app: &crate::helpers::TestApp, core: &cutover::app::Core, round: usize) {
+    use cutover::sites::store;
+    let site = store::get(&core.pool, "load").await.unwrap();
+    let mut settings = site.settings.clone();
+    settings.aliases = if round % 2 == 0 {
+        vec![format!("alias{round}.load.example.test")]
+    } else {
+        Vec::new()
+    };
+    let source = cutover::audit::Source::default();
+    store::update(
+        &core.pool,
+        &app.settings.sites_root(),
+        "test",
+        &source,
+        &site,
+        &settings,
+    )
+    .await
+    .unwrap();
 }

@@ -97,6 +97,23 @@ async fn go_live_and_roll_back_in_both_modes() {
         assert_eq!(status, 200, "{r}");
         assert_eq!(r["previous"], a.as_str());
         assert_eq!(served(&app).await, "release B", "{mode}");
+        // The site's configuration did not change: no configtest, and pinned mode switched
+        // without reloading Apache.
+        let steps: Vec<&str> = r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["step"].as_str().unwrap())
+            .collect();
+        assert!(!steps.contains(&"configtest"), "{mode}: {steps:?}");
+        assert_eq!(
+            steps.contains(&"switch live release"),
+            mode == "pinned",
+            "{steps:?}"
+        );
+        if mode == "pinned" {
+            assert!(!steps.contains(&"graceful reload"), "{steps:?}");
+        }
 
         // Rollback goes to the release live before (A), from the record of activations.
         let (status, r) = post(&app, &token, "/api/v1/sites/shop/rollback", None).await;
@@ -144,17 +161,21 @@ async fn go_live_and_roll_back_in_both_modes() {
             .await
             .unwrap();
         let config = vhost["config"].as_str().unwrap();
-        let root = if mode == "pinned" {
-            format!("releases/{c}\"")
-        } else {
-            "/current\"".into()
-        };
+        // Both modes' vhosts name no release: pinned sites read theirs from the live map.
         assert!(
             config
                 .lines()
-                .any(|l| l.trim().starts_with("DocumentRoot") && l.contains(&root)),
+                .any(|l| l.trim().starts_with("DocumentRoot") && l.contains("/current\"")),
             "{config}"
         );
+        let map = app.settings.sites_root().join("shop/live.map");
+        if mode == "pinned" {
+            assert!(config.contains("RewriteMap cutover"), "{config}");
+            let text = std::fs::read_to_string(&map).unwrap();
+            assert!(text.lines().any(|l| l == format!("live {c}")), "{text}");
+        } else {
+            assert!(!config.contains("RewriteMap") && !map.exists(), "{config}");
+        }
         let audit: Value = app
             .api_get("/api/v1/audit?site=shop&action=rollback", &token)
             .await
@@ -186,7 +207,25 @@ async fn a_config_that_fails_configtest_changes_nothing() {
         "ThisIsNotADirective yes\n",
     )
     .unwrap();
+    // A plain release switch makes Apache read no configuration (pinned mode replaces the
+    // live map only), so it still works: a rollback must not wait for someone's typo.
     let (status, r) = activate(&app, &token, &b).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(served(&app).await, "release B");
+
+    // A switch that needs the configuration re-read (the settings changed) is refused whole.
+    let core = app.core().await;
+    let site = cutover::sites::store::get(&core.pool, "shop")
+        .await
+        .unwrap();
+    let mut settings = site.settings.clone();
+    settings.aliases = vec!["www.shop.example.test".into()];
+    let source = cutover::audit::Source::default();
+    let root = app.settings.sites_root();
+    cutover::sites::store::update(&core.pool, &root, "t", &source, &site, &settings)
+        .await
+        .unwrap();
+    let (status, r) = activate(&app, &token, &a).await;
     assert_eq!(status, 422, "{r}");
     assert_eq!(r["error"]["code"], "configtest_failed");
     assert!(
@@ -196,15 +235,20 @@ async fn a_config_that_fails_configtest_changes_nothing() {
             .contains("ThisIsNotADirective"),
         "Apache's own words: {r}"
     );
-    assert_eq!(r["active"], a.as_str());
+    assert_eq!(r["active"], b.as_str());
     assert_eq!(
         std::fs::read_to_string(&vhost_path).unwrap(),
         before,
         "previous vhost restored"
     );
-    assert_eq!(served(&app).await, "release A");
+    assert_eq!(served(&app).await, "release B");
     let current = std::fs::read_link(app.site_dir("shop").join("current")).unwrap();
-    assert!(current.ends_with(&a), "current untouched");
+    assert!(current.ends_with(&b), "current untouched");
+    let map = std::fs::read_to_string(app.site_dir("shop").join("live.map")).unwrap();
+    assert!(
+        map.contains(&format!("live {b}")),
+        "live map untouched: {map}"
+    );
 }
 
 #[tokio::test]

@@ -104,6 +104,7 @@ pub fn write_vhost(apache: &ManagedApache, site: &str, site_dir: &Path, docroot:
         release: (docroot.parent() == Some(site_dir.join("releases").as_path()))
             .then(|| docroot.file_name().and_then(|n| n.to_str()))
             .flatten(),
+        live_map: None,
     };
     let text = render(&spec).expect("render");
     write_config_file(&apache.vhost_path(site).unwrap(), &text).unwrap();

@@ -3,6 +3,7 @@
 mod attacks;
 mod harness;
 mod lifecycle;
+mod livemap;
 mod serving;
 #[path = "../../../tests/support/mod.rs"]
 mod support;

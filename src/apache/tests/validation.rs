@@ -142,6 +142,7 @@ impl Clean {
             site_dir: &self.site_dir,
             log_dir: &self.log_dir,
             release: Some(RELEASE),
+            live_map: None,
         }
     }
 }
@@ -251,4 +252,105 @@ async fn clean_render_passes_apache_configtest() {
     let out = apache.configtest().await.unwrap();
     assert!(out.ok, "{}", out.output);
     assert_eq!(out.output, "Syntax OK");
+}
+
+#[test]
+fn a_pinned_vhost_reads_its_release_from_the_live_map() {
+    let clean = Clean::new();
+    let current = PathBuf::from("/srv/sites/shop/current");
+    let map = PathBuf::from("/srv/sites/shop/live.map");
+    let spec = VhostSpec {
+        document_root: &current,
+        release: None,
+        live_map: Some(&map),
+        ..clean.spec()
+    };
+    let text = render(&spec).unwrap();
+    let id = "[0-9]{8}-[0-9]{6}-[0-9a-f]{4}";
+    let expected = format!(
+        r#"    DocumentRoot "/srv/sites/shop/current"
+    RewriteEngine On
+    RewriteMap cutover "txt:/srv/sites/shop/live.map"
+    RewriteCond "%{{ENV:REDIRECT_CUTOVER_RELEASE}}" "^({id})$"
+    RewriteRule "^" "-" [E=CUTOVER_RELEASE:%1]
+    RewriteCond "%{{ENV:CUTOVER_RELEASE}}" "^$"
+    RewriteCond "${{cutover:live}}" "^({id})$"
+    RewriteRule "^" "-" [E=CUTOVER_RELEASE:%1]
+    RewriteCond "%{{ENV:CUTOVER_RELEASE}}" "^({id})$"
+    RewriteRule "^/(.*)$" "/srv/sites/shop/releases/%1/$1" [L]
+    RewriteRule "^" "-" [R=503,L]
+    Header always set X-Cutover-Release "%{{CUTOVER_RELEASE}}e" env=CUTOVER_RELEASE
+    <Directory "/srv/sites/shop">
+"#
+    );
+    assert!(text.contains(&expected), "{text}");
+    // The release is nowhere in the vhost: a switch leaves it unchanged.
+    assert!(!text.contains(RELEASE), "{text}");
+
+    // The map must be this site's own, beside `current`, and the vhost must not pin too.
+    let elsewhere = PathBuf::from("/srv/sites/blog/live.map");
+    let renamed = PathBuf::from("/srv/sites/shop/other.map");
+    let inside = PathBuf::from("/srv/sites/shop/releases/live.map");
+    let relative = PathBuf::from("live.map");
+    let quoted = PathBuf::from("/srv/sites/shop/live\".map");
+    for bad in [&elsewhere, &renamed, &inside, &relative, &quoted] {
+        let spec = VhostSpec {
+            live_map: Some(bad),
+            ..spec
+        };
+        assert!(render(&spec).is_err(), "{}", bad.display());
+    }
+    assert!(render(&VhostSpec {
+        release: Some(RELEASE),
+        ..spec
+    })
+    .is_err());
+    assert!(render(&VhostSpec {
+        document_root: &clean.docroot,
+        ..spec
+    })
+    .is_err());
+}
+
+#[tokio::test]
+async fn a_pinned_vhost_with_its_map_passes_apache_configtest() {
+    let tmp = open_tempdir();
+    let apache = ManagedApache::prepare(
+        &tmp.path().join("apache"),
+        ([127, 0, 0, 1], free_port()).into(),
+        apache_binary(),
+    )
+    .unwrap();
+    let sites_root = tmp.path().canonicalize().unwrap().join("sites");
+    let site_dir = make_site(&sites_root, "shop", &[(RELEASE, "A")]);
+    let clean = Clean::new();
+    let (current, map, log_dir) = (
+        site_dir.join("current"),
+        site_dir.join("live.map"),
+        apache.log_dir(),
+    );
+    let spec = VhostSpec {
+        document_root: &current,
+        site_dir: &site_dir,
+        log_dir: &log_dir,
+        release: None,
+        live_map: Some(&map),
+        ..clean.spec()
+    };
+    write_config_file(&apache.vhost_path("shop").unwrap(), &render(&spec).unwrap()).unwrap();
+    // mod_rewrite refuses a txt: map that does not exist yet (so a first go-live writes it first).
+    let out = apache.configtest().await.unwrap();
+    assert!(!out.ok && out.output.contains("live.map"), "{}", out.output);
+    std::fs::write(
+        &map,
+        crate::apache::livemap::render("shop", RELEASE).unwrap(),
+    )
+    .unwrap();
+    // (Before the first switch `current` does not exist yet: Apache only warns about that.)
+    let out = apache.configtest().await.unwrap();
+    assert!(
+        out.ok && out.output.ends_with("Syntax OK"),
+        "{}",
+        out.output
+    );
 }

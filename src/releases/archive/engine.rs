@@ -217,7 +217,7 @@ impl<'a> Tree<'a> {
         let (path, sha256) = (path.to_owned(), hex::encode(hash.finalize()));
         self.files.push(ManifestEntry { path, size, sha256 });
         if self.files.len() == 2 {
-            crate::fault::point_blocking("extracting");
+            crate::fault_point_blocking!("extracting");
         }
         Ok(size)
     }

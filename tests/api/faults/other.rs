@@ -187,11 +187,11 @@ fn the_cli_and_the_console_never_switch_a_site_at_once() {
     let ids = env.two_releases_first_live();
     env.stop();
     // The console stops in the middle of a switch, holding the site's lock…
-    env.start(Some("after_configtest"));
+    env.start(Some("after_map"));
     let remote = Env::client_for(&env.base, &env.token);
     let b = ids[1].clone();
     let pending = std::thread::spawn(move || remote.activate(&b));
-    env.wait_for_marker("after_configtest");
+    env.wait_for_marker("after_map");
     // …so the CLI is told the site is busy, and by whom.
     let (ok, out, err) =
         crate::helpers::run_cli(&env.config, &["release", "activate", "shop", &ids[1]], None);
