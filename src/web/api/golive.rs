@@ -13,7 +13,7 @@ use crate::web::client::ClientInfo;
 use crate::web::AppState;
 
 /// 200 with the report, or 422 with an error object and the report beside it.
-pub fn report_response(report: &Report) -> HttpResponse {
+pub(crate) fn report_response(report: &Report) -> HttpResponse {
     let mut body = serde_json::to_value(report).unwrap_or_default();
     if report.ok {
         return HttpResponse::Ok().json(body);
@@ -25,7 +25,7 @@ pub fn report_response(report: &Report) -> HttpResponse {
 
 /// `POST /api/v1/sites/{site}/releases/{id}/activate`.
 #[tracing::instrument(skip_all)]
-pub async fn activate(
+pub(crate) async fn activate(
     path: web::Path<(String, String)>,
     who: Identity,
     client: ClientInfo,
@@ -41,14 +41,14 @@ pub async fn activate(
 
 /// Optional body of a rollback.
 #[derive(Deserialize, Default)]
-pub struct RollbackBody {
+pub(crate) struct RollbackBody {
     /// A ready release to go back to; default: the one live before the current one.
     pub to: Option<String>,
 }
 
 /// `POST /api/v1/sites/{site}/rollback` (body optional).
 #[tracing::instrument(skip_all)]
-pub async fn rollback(
+pub(crate) async fn rollback(
     site: web::Path<String>,
     body: web::Bytes,
     who: Identity,
@@ -80,7 +80,10 @@ pub async fn rollback(
 
 /// `GET /api/v1/sites/{site}/vhost`: the generated configuration on disk.
 #[tracing::instrument(skip_all)]
-pub async fn vhost(site: web::Path<String>, state: web::Data<AppState>) -> AppResult<HttpResponse> {
+pub(crate) async fn vhost(
+    site: web::Path<String>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
     let site = crate::sites::store::get(&state.pool, &site).await?;
     let path = state
         .golive
@@ -96,7 +99,7 @@ pub async fn vhost(site: web::Path<String>, state: web::Data<AppState>) -> AppRe
 
 /// `POST /api/v1/sites/{site}/configtest`: Apache's own words on the whole configuration.
 #[tracing::instrument(skip_all)]
-pub async fn configtest(
+pub(crate) async fn configtest(
     site: web::Path<String>,
     who: Identity,
     client: ClientInfo,

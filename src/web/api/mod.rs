@@ -14,7 +14,7 @@ use crate::web::AppState;
 
 /// `GET /healthz`: the console answers, its database is reachable; and how Apache is.
 #[tracing::instrument(skip_all)]
-pub async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+pub(crate) async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     crate::db::ping(&state.pool).await?;
     let apache = state.golive.apache.status().await;
     Ok(HttpResponse::Ok().json(json!({"status": "ok", "apache": apache})))
@@ -22,7 +22,7 @@ pub async fn healthz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
 
 /// `GET /api/v1/me`: who the token belongs to.
 #[tracing::instrument(skip_all)]
-pub async fn me(who: Identity) -> HttpResponse {
+pub(crate) async fn me(who: Identity) -> HttpResponse {
     let token = match &who.via {
         Via::Token { label, .. } => Some(label.clone()),
         Via::Session { .. } => None,
@@ -32,7 +32,7 @@ pub async fn me(who: Identity) -> HttpResponse {
 
 /// `GET /api/v1/audit`.
 #[tracing::instrument(skip_all)]
-pub async fn audit(
+pub(crate) async fn audit(
     filter: web::Query<Filter>,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {

@@ -24,7 +24,7 @@ pub struct Page {
 
 /// `GET /api/v1/sites/{site}/releases`: newest first.
 #[tracing::instrument(skip_all)]
-pub async fn list(
+pub(crate) async fn list(
     name: web::Path<String>,
     q: web::Query<Page>,
     state: web::Data<AppState>,
@@ -42,7 +42,7 @@ pub async fn list(
 
 /// `GET /api/v1/sites/{site}/releases/{id}`: the release and its files.
 #[tracing::instrument(skip_all)]
-pub async fn show(
+pub(crate) async fn show(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
@@ -61,7 +61,7 @@ pub async fn show(
 
 /// `POST /api/v1/sites/{site}/releases` (multipart: `archive`, optional `note`).
 #[tracing::instrument(skip_all)]
-pub async fn upload(
+pub(crate) async fn upload(
     req: HttpRequest,
     who: Identity,
     client: ClientInfo,
@@ -90,7 +90,7 @@ async fn pin_to(
 
 /// `POST …/{id}/pin`.
 #[tracing::instrument(skip_all)]
-pub async fn pin(
+pub(crate) async fn pin(
     path: web::Path<(String, String)>,
     who: Identity,
     client: ClientInfo,
@@ -101,7 +101,7 @@ pub async fn pin(
 
 /// `POST …/{id}/unpin`.
 #[tracing::instrument(skip_all)]
-pub async fn unpin(
+pub(crate) async fn unpin(
     path: web::Path<(String, String)>,
     who: Identity,
     client: ClientInfo,
@@ -112,7 +112,7 @@ pub async fn unpin(
 
 /// `DELETE …/{id}`.
 #[tracing::instrument(skip_all)]
-pub async fn delete(
+pub(crate) async fn delete(
     path: web::Path<(String, String)>,
     who: Identity,
     client: ClientInfo,
@@ -125,7 +125,7 @@ pub async fn delete(
 
 /// `GET /api/v1/sites/{site}/compare?from=&to=`.
 #[tracing::instrument(skip_all)]
-pub async fn compare(
+pub(crate) async fn compare(
     name: web::Path<String>,
     q: web::Query<CompareQuery>,
     state: web::Data<AppState>,

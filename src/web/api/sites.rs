@@ -11,19 +11,22 @@ use crate::web::AppState;
 
 /// `GET /api/v1/sites`.
 #[tracing::instrument(skip_all)]
-pub async fn list(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+pub(crate) async fn list(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(store::list(&state.pool).await?))
 }
 
 /// `GET /api/v1/sites/{site}`.
 #[tracing::instrument(skip_all)]
-pub async fn show(name: web::Path<String>, state: web::Data<AppState>) -> AppResult<HttpResponse> {
+pub(crate) async fn show(
+    name: web::Path<String>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(store::get(&state.pool, &name).await?))
 }
 
 /// Body of `POST /api/v1/sites`.
 #[derive(Deserialize)]
-pub struct NewSite {
+pub(crate) struct NewSite {
     name: String,
     #[serde(flatten)]
     settings: SettingsInput,
@@ -31,7 +34,7 @@ pub struct NewSite {
 
 /// `POST /api/v1/sites`.
 #[tracing::instrument(skip_all)]
-pub async fn create(
+pub(crate) async fn create(
     who: Identity,
     client: ClientInfo,
     body: web::Json<NewSite>,
@@ -54,7 +57,7 @@ pub async fn create(
 
 /// `GET /api/v1/sites/{site}/timeline`: every live period, newest first.
 #[tracing::instrument(skip_all)]
-pub async fn timeline(
+pub(crate) async fn timeline(
     name: web::Path<String>,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {

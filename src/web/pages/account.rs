@@ -15,7 +15,7 @@ use crate::web::layout::{render, rfc3339, see_other, PageCtx};
 use crate::web::AppState;
 
 /// A session line on the account page.
-pub struct SessionView {
+pub(crate) struct SessionView {
     id: i64,
     this_one: bool,
     started: String,
@@ -25,7 +25,7 @@ pub struct SessionView {
 }
 
 /// A token line, on this page and the admin's user page.
-pub struct TokenView {
+pub(crate) struct TokenView {
     /// Row id.
     pub id: i64,
     /// Label.
@@ -42,7 +42,7 @@ pub struct TokenView {
 
 /// Lists a user's tokens for display.
 #[tracing::instrument(skip_all)]
-pub async fn token_views(state: &AppState, user_id: i64) -> AppResult<Vec<TokenView>> {
+pub(crate) async fn token_views(state: &AppState, user_id: i64) -> AppResult<Vec<TokenView>> {
     Ok(tokens::list_for_user(&state.pool, user_id)
         .await?
         .into_iter()
@@ -109,7 +109,7 @@ async fn page(
 
 /// `GET /account`.
 #[tracing::instrument(skip_all)]
-pub async fn show(
+pub(crate) async fn show(
     ctx: PageCtx,
     who: Identity,
     state: web::Data<AppState>,
@@ -119,7 +119,7 @@ pub async fn show(
 
 /// Submitted fields.
 #[derive(Deserialize)]
-pub struct PasswordForm {
+pub(crate) struct PasswordForm {
     current: String,
     new: String,
     confirm: String,
@@ -127,7 +127,7 @@ pub struct PasswordForm {
 
 /// `POST /account/password`.
 #[tracing::instrument(skip_all)]
-pub async fn change_password(
+pub(crate) async fn change_password(
     ctx: PageCtx,
     who: Identity,
     client: ClientInfo,
@@ -166,7 +166,7 @@ pub async fn change_password(
 
 /// `POST /account/sessions/{id}/end`.
 #[tracing::instrument(skip_all)]
-pub async fn end_session(
+pub(crate) async fn end_session(
     who: Identity,
     client: ClientInfo,
     id: web::Path<i64>,
@@ -181,13 +181,13 @@ pub async fn end_session(
 
 /// Submitted fields.
 #[derive(Deserialize)]
-pub struct TokenForm {
+pub(crate) struct TokenForm {
     label: String,
 }
 
 /// `POST /account/tokens`: shows the new token once, on the page itself (not after a redirect).
 #[tracing::instrument(skip_all)]
-pub async fn create_token(
+pub(crate) async fn create_token(
     ctx: PageCtx,
     who: Identity,
     client: ClientInfo,
@@ -221,7 +221,7 @@ pub async fn create_token(
 
 /// `POST /account/tokens/{id}/revoke`.
 #[tracing::instrument(skip_all)]
-pub async fn revoke_token(
+pub(crate) async fn revoke_token(
     who: Identity,
     client: ClientInfo,
     id: web::Path<i64>,

@@ -134,7 +134,7 @@ async fn page(
 
 /// `GET /audit`.
 #[tracing::instrument(skip_all)]
-pub async fn list(
+pub(crate) async fn list(
     ctx: PageCtx,
     filter: web::Query<Filter>,
     state: web::Data<AppState>,
@@ -144,7 +144,7 @@ pub async fn list(
 
 /// `POST /audit/verify` (admins): walks the hash chain and says whether it is intact.
 #[tracing::instrument(skip_all)]
-pub async fn verify(
+pub(crate) async fn verify(
     ctx: PageCtx,
     who: Identity,
     client: ClientInfo,
@@ -210,7 +210,7 @@ async fn export(
 
 /// `GET /audit/export.csv`.
 #[tracing::instrument(skip_all)]
-pub async fn export_csv(
+pub(crate) async fn export_csv(
     who: Identity,
     client: ClientInfo,
     filter: web::Query<Filter>,
@@ -221,7 +221,7 @@ pub async fn export_csv(
 
 /// `GET /audit/export.json` (JSON Lines).
 #[tracing::instrument(skip_all)]
-pub async fn export_json(
+pub(crate) async fn export_json(
     who: Identity,
     client: ClientInfo,
     filter: web::Query<Filter>,
@@ -231,6 +231,6 @@ pub async fn export_json(
 }
 
 /// Whether the Verify button shows.
-pub fn can_verify(ctx: &PageCtx) -> bool {
+pub(crate) fn can_verify(ctx: &PageCtx) -> bool {
     ctx.user.as_ref().is_some_and(|u| u.role >= Role::Admin)
 }

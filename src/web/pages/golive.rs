@@ -46,7 +46,7 @@ async fn was_live(
 
 /// `GET /sites/{site}/releases/{id}/activate`: "Put X live?".
 #[tracing::instrument(skip_all)]
-pub async fn confirm_activate(
+pub(crate) async fn confirm_activate(
     ctx: PageCtx,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
@@ -76,13 +76,13 @@ pub async fn confirm_activate(
 
 /// Query of the rollback confirmation.
 #[derive(Deserialize)]
-pub struct RollbackQuery {
+pub(crate) struct RollbackQuery {
     to: Option<String>,
 }
 
 /// `GET /sites/{site}/rollback`: "Roll back from X to Y?".
 #[tracing::instrument(skip_all)]
-pub async fn confirm_rollback(
+pub(crate) async fn confirm_rollback(
     ctx: PageCtx,
     name: web::Path<String>,
     q: web::Query<RollbackQuery>,
@@ -130,7 +130,7 @@ impl ResultPage {
 }
 
 /// The result page of a switch (200 when done, 422 when not).
-pub fn result(ctx: PageCtx, report: Report) -> AppResult<HttpResponse> {
+pub(crate) fn result(ctx: PageCtx, report: Report) -> AppResult<HttpResponse> {
     let status = if report.ok {
         StatusCode::OK
     } else {
@@ -141,7 +141,7 @@ pub fn result(ctx: PageCtx, report: Report) -> AppResult<HttpResponse> {
 
 /// Form of going live: the release the confirmation page showed as live (empty: none).
 #[derive(Deserialize)]
-pub struct ActivateForm {
+pub(crate) struct ActivateForm {
     live: Option<String>,
 }
 
@@ -156,7 +156,7 @@ fn seen(live: &Option<String>) -> Expect<'_> {
 
 /// `POST /sites/{site}/releases/{id}/activate`.
 #[tracing::instrument(skip_all)]
-pub async fn activate(
+pub(crate) async fn activate(
     ctx: PageCtx,
     who: Identity,
     client: ClientInfo,
@@ -175,14 +175,14 @@ pub async fn activate(
 
 /// Form of the rollback.
 #[derive(Deserialize)]
-pub struct RollbackForm {
+pub(crate) struct RollbackForm {
     to: Option<String>,
     live: Option<String>,
 }
 
 /// `POST /sites/{site}/rollback`.
 #[tracing::instrument(skip_all)]
-pub async fn rollback(
+pub(crate) async fn rollback(
     ctx: PageCtx,
     who: Identity,
     client: ClientInfo,
@@ -238,7 +238,7 @@ async fn config_page(
 
 /// `GET /sites/{site}/config`: the generated VirtualHost.
 #[tracing::instrument(skip_all)]
-pub async fn show_config(
+pub(crate) async fn show_config(
     ctx: PageCtx,
     name: web::Path<String>,
     state: web::Data<AppState>,
@@ -248,7 +248,7 @@ pub async fn show_config(
 
 /// `POST /sites/{site}/config/check`: runs configtest and shows Apache's own words.
 #[tracing::instrument(skip_all)]
-pub async fn check_config(
+pub(crate) async fn check_config(
     ctx: PageCtx,
     who: Identity,
     client: ClientInfo,

@@ -28,7 +28,7 @@ struct LoginPage {
 
 /// Submitted fields.
 #[derive(Deserialize)]
-pub struct NextQuery {
+pub(crate) struct NextQuery {
     next: Option<String>,
 }
 
@@ -80,7 +80,7 @@ fn login_page(
 
 /// `GET /login`.
 #[tracing::instrument(skip_all)]
-pub async fn form(
+pub(crate) async fn form(
     req: HttpRequest,
     ctx: PageCtx,
     q: web::Query<NextQuery>,
@@ -108,7 +108,7 @@ pub async fn form(
 
 /// Submitted fields.
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(crate) struct LoginForm {
     user_name: String,
     password: String,
     next: Option<String>,
@@ -116,7 +116,7 @@ pub struct LoginForm {
 
 /// `POST /login`.
 #[tracing::instrument(skip_all)]
-pub async fn submit(
+pub(crate) async fn submit(
     req: HttpRequest,
     ctx: PageCtx,
     form: web::Form<LoginForm>,
@@ -183,7 +183,7 @@ pub async fn submit(
 
 /// `POST /logout`.
 #[tracing::instrument(skip_all)]
-pub async fn logout(
+pub(crate) async fn logout(
     who: Identity,
     client: ClientInfo,
     state: web::Data<AppState>,

@@ -21,7 +21,7 @@ use crate::web::AppState;
 /// upload script (`Accept: application/json`) `{"id", "url"}` with 201. Errors become a page,
 /// or JSON for the script (the access guard decides).
 #[tracing::instrument(skip_all)]
-pub async fn upload(
+pub(crate) async fn upload(
     req: HttpRequest,
     who: Identity,
     client: ClientInfo,
@@ -59,7 +59,7 @@ const SHOWN_FILES: usize = 300;
 
 /// `GET /sites/{site}/releases/{id}`.
 #[tracing::instrument(skip_all)]
-pub async fn show(
+pub(crate) async fn show(
     ctx: PageCtx,
     who: Identity,
     path: web::Path<(String, String)>,
@@ -107,7 +107,7 @@ async fn pin_to(
 
 /// `POST …/{id}/pin`.
 #[tracing::instrument(skip_all)]
-pub async fn pin(
+pub(crate) async fn pin(
     who: Identity,
     client: ClientInfo,
     path: web::Path<(String, String)>,
@@ -118,7 +118,7 @@ pub async fn pin(
 
 /// `POST …/{id}/unpin`.
 #[tracing::instrument(skip_all)]
-pub async fn unpin(
+pub(crate) async fn unpin(
     who: Identity,
     client: ClientInfo,
     path: web::Path<(String, String)>,
@@ -129,7 +129,7 @@ pub async fn unpin(
 
 /// `POST …/{id}/delete`.
 #[tracing::instrument(skip_all)]
-pub async fn delete(
+pub(crate) async fn delete(
     who: Identity,
     client: ClientInfo,
     path: web::Path<(String, String)>,
@@ -152,7 +152,7 @@ struct ComparePage {
 
 /// `GET /sites/{site}/compare?from=&to=`.
 #[tracing::instrument(skip_all)]
-pub async fn compare(
+pub(crate) async fn compare(
     ctx: PageCtx,
     name: web::Path<String>,
     q: web::Query<CompareQuery>,

@@ -27,7 +27,7 @@ struct ListPage {
 
 /// `GET /`: every site and what is live.
 #[tracing::instrument(skip_all)]
-pub async fn list(ctx: PageCtx, state: web::Data<AppState>) -> AppResult<HttpResponse> {
+pub(crate) async fn list(ctx: PageCtx, state: web::Data<AppState>) -> AppResult<HttpResponse> {
     render(
         StatusCode::OK,
         &ListPage {
@@ -67,13 +67,13 @@ impl ShowPage {
 
 /// Query of the dashboard (history paging).
 #[derive(Deserialize)]
-pub struct ShowQuery {
+pub(crate) struct ShowQuery {
     before: Option<i64>,
 }
 
 /// `GET /sites/{site}`.
 #[tracing::instrument(skip_all)]
-pub async fn show(
+pub(crate) async fn show(
     ctx: PageCtx,
     who: Identity,
     name: web::Path<String>,
@@ -134,7 +134,7 @@ struct FormPage {
 
 /// The site form's fields (text as typed, so a refused form is shown back as it was).
 #[derive(Deserialize, Default)]
-pub struct SiteForm {
+pub(crate) struct SiteForm {
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -198,7 +198,7 @@ impl SiteForm {
 
 /// `GET /sites/new`.
 #[tracing::instrument(skip_all)]
-pub async fn new_form(ctx: PageCtx) -> AppResult<HttpResponse> {
+pub(crate) async fn new_form(ctx: PageCtx) -> AppResult<HttpResponse> {
     let form = SiteForm {
         keep_releases: "5".into(),
         switch: "pinned".into(),
@@ -218,7 +218,7 @@ pub async fn new_form(ctx: PageCtx) -> AppResult<HttpResponse> {
 
 /// `POST /sites`.
 #[tracing::instrument(skip_all)]
-pub async fn create(
+pub(crate) async fn create(
     ctx: PageCtx,
     who: Identity,
     client: ClientInfo,
@@ -260,7 +260,7 @@ pub async fn create(
 
 /// `GET /sites/{site}/settings`.
 #[tracing::instrument(skip_all)]
-pub async fn settings_form(
+pub(crate) async fn settings_form(
     ctx: PageCtx,
     name: web::Path<String>,
     state: web::Data<AppState>,
@@ -279,7 +279,7 @@ pub async fn settings_form(
 
 /// `POST /sites/{site}/settings`.
 #[tracing::instrument(skip_all)]
-pub async fn update(
+pub(crate) async fn update(
     ctx: PageCtx,
     who: Identity,
     client: ClientInfo,

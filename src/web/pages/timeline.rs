@@ -26,7 +26,7 @@ impl TimelinePage {
 
 /// `GET /sites/{site}/timeline`.
 #[tracing::instrument(skip_all)]
-pub async fn show(
+pub(crate) async fn show(
     ctx: PageCtx,
     name: web::Path<String>,
     state: web::Data<AppState>,

@@ -15,7 +15,7 @@ use crate::web::layout::{render, rfc3339, see_other, PageCtx};
 use crate::web::AppState;
 
 /// A user line.
-pub struct UserView {
+pub(crate) struct UserView {
     name: String,
     role: String,
     disabled: bool,
@@ -72,20 +72,20 @@ async fn users_page(
 
 /// `GET /admin/users`.
 #[tracing::instrument(skip_all)]
-pub async fn list(ctx: PageCtx, state: web::Data<AppState>) -> AppResult<HttpResponse> {
+pub(crate) async fn list(ctx: PageCtx, state: web::Data<AppState>) -> AppResult<HttpResponse> {
     render(StatusCode::OK, &users_page(&state, ctx, None, None).await?)
 }
 
 /// Submitted fields.
 #[derive(Deserialize)]
-pub struct CreateForm {
+pub(crate) struct CreateForm {
     name: String,
     role: String,
 }
 
 /// `POST /admin/users`: the new user's password is generated, shown once, and must be changed.
 #[tracing::instrument(skip_all)]
-pub async fn create(
+pub(crate) async fn create(
     ctx: PageCtx,
     who: Identity,
     client: ClientInfo,
@@ -186,7 +186,7 @@ async fn user_page(
 
 /// `GET /admin/users/{name}`.
 #[tracing::instrument(skip_all)]
-pub async fn show(
+pub(crate) async fn show(
     ctx: PageCtx,
     name: web::Path<String>,
     state: web::Data<AppState>,
@@ -196,13 +196,13 @@ pub async fn show(
 
 /// Submitted fields.
 #[derive(Deserialize)]
-pub struct RoleForm {
+pub(crate) struct RoleForm {
     role: String,
 }
 
 /// `POST /admin/users/{name}/role`.
 #[tracing::instrument(skip_all)]
-pub async fn set_role(
+pub(crate) async fn set_role(
     who: Identity,
     client: ClientInfo,
     name: web::Path<String>,
@@ -247,7 +247,7 @@ async fn set_disabled(
 
 /// `POST /admin/users/{name}/disable`: ends all their sessions at once.
 #[tracing::instrument(skip_all)]
-pub async fn disable(
+pub(crate) async fn disable(
     who: Identity,
     client: ClientInfo,
     name: web::Path<String>,
@@ -258,7 +258,7 @@ pub async fn disable(
 
 /// `POST /admin/users/{name}/enable`.
 #[tracing::instrument(skip_all)]
-pub async fn enable(
+pub(crate) async fn enable(
     who: Identity,
     client: ClientInfo,
     name: web::Path<String>,
@@ -269,7 +269,7 @@ pub async fn enable(
 
 /// `POST /admin/users/{name}/password`: a new generated password, shown once.
 #[tracing::instrument(skip_all)]
-pub async fn reset_password(
+pub(crate) async fn reset_password(
     ctx: PageCtx,
     who: Identity,
     client: ClientInfo,
@@ -285,13 +285,13 @@ pub async fn reset_password(
 
 /// Submitted fields.
 #[derive(Deserialize)]
-pub struct TokenForm {
+pub(crate) struct TokenForm {
     label: String,
 }
 
 /// `POST /admin/users/{name}/tokens`: a token for another user, shown once.
 #[tracing::instrument(skip_all)]
-pub async fn create_token(
+pub(crate) async fn create_token(
     ctx: PageCtx,
     who: Identity,
     client: ClientInfo,
@@ -308,7 +308,7 @@ pub async fn create_token(
 
 /// `POST /admin/users/{name}/tokens/{id}/revoke`.
 #[tracing::instrument(skip_all)]
-pub async fn revoke_token(
+pub(crate) async fn revoke_token(
     who: Identity,
     client: ClientInfo,
     path: web::Path<(String, i64)>,
