@@ -39,6 +39,23 @@ pub struct AppState {
     pub streams: crate::releases::incoming::StreamCap,
 }
 
+impl AppState {
+    /// Pins, unpins or deletes release `id` of site `name` as `who` (pages and API alike);
+    /// returns the site.
+    pub(crate) async fn change_release(
+        &self,
+        who: &Identity,
+        client: &ClientInfo,
+        (name, id): (&str, &str),
+        change: crate::releases::manage::Change,
+    ) -> crate::error::AppResult<crate::sites::Site> {
+        let root = self.settings.sites_root();
+        let source = (who.actor(), &client.source);
+        crate::releases::manage::change(&self.pool, &root, name, id, change, (&source.0, source.1))
+            .await
+    }
+}
+
 impl FromRequest for Identity {
     type Error = AppError;
     type Future = std::future::Ready<Result<Self, AppError>>;

@@ -525,3 +525,28 @@ pub fn run_cli(config: &Path, args: &[&str], stdin: Option<&str>) -> (bool, Stri
         String::from_utf8_lossy(&out.stderr).into(),
     )
 }
+
+/// Uploads the archive at `path` (`size` bytes) to `site` through the API, streamed from
+/// disk as a script would send it.
+pub async fn stream_upload(
+    base: &str,
+    token: &str,
+    site: &str,
+    path: &Path,
+    size: u64,
+) -> reqwest::Response {
+    let file = tokio::fs::File::open(path).await.unwrap();
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let form = reqwest::multipart::Form::new().part(
+        "archive",
+        reqwest::multipart::Part::stream_with_length(body, size).file_name(name),
+    );
+    reqwest::Client::new()
+        .post(format!("{base}/api/v1/sites/{site}/releases"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}

@@ -99,19 +99,7 @@ async fn a_300_mb_upload_keeps_the_server_memory_bounded() {
     let size = big_tar(&archive);
     assert!(size > 300_000_000);
     let before = status_kib(pid, "VmRSS:");
-    let file = tokio::fs::File::open(&archive).await.unwrap();
-    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-    let form = reqwest::multipart::Form::new().part(
-        "archive",
-        reqwest::multipart::Part::stream_with_length(body, size).file_name("big.tar"),
-    );
-    let res = reqwest::Client::new()
-        .post(format!("{base}/api/v1/sites/big/releases"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let res = crate::helpers::stream_upload(&base, &token, "big", &archive, size).await;
     assert_eq!(res.status(), 201, "{:?}", res.text().await);
     let release: Value = res.json().await.unwrap();
     assert_eq!(release["files"], 3);

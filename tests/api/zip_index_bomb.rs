@@ -51,19 +51,7 @@ async fn a_zip_of_four_million_records_is_refused_without_indexing_them() {
     let size = index_bomb(&archive, 4_000_000);
     assert!(size > 180_000_000);
     let before = status_kib(pid, "VmRSS:");
-    let file = tokio::fs::File::open(&archive).await.unwrap();
-    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-    let form = reqwest::multipart::Form::new().part(
-        "archive",
-        reqwest::multipart::Part::stream_with_length(body, size).file_name("bomb.zip"),
-    );
-    let res = reqwest::Client::new()
-        .post(format!("{base}/api/v1/sites/big/releases"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let res = crate::helpers::stream_upload(&base, &token, "big", &archive, size).await;
     assert_eq!(res.status(), 422);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "too_many_entries", "{body}");

@@ -84,7 +84,9 @@ async fn pin_to(
     pinned: bool,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
-    let site = change(&state, &who, &client, (&name, &id), Change::Pin(pinned)).await?;
+    let site = state
+        .change_release(&who, &client, (&name, &id), Change::Pin(pinned))
+        .await?;
     Ok(HttpResponse::Ok().json(store::get(&state.pool, site.id, &id).await?))
 }
 
@@ -119,7 +121,9 @@ pub(crate) async fn delete(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
-    let site = change(&state, &who, &client, (&name, &id), Change::Delete).await?;
+    let site = state
+        .change_release(&who, &client, (&name, &id), Change::Delete)
+        .await?;
     Ok(HttpResponse::Ok().json(store::get(&state.pool, site.id, &id).await?))
 }
 
@@ -133,25 +137,4 @@ pub(crate) async fn compare(
     let site = sites::get(&state.pool, &name).await?;
     let (a, b, diff) = manage::compare(&state.pool, site.id, &q.from, &q.to).await?;
     Ok(HttpResponse::Ok().json(json!({"from": a.id, "to": b.id, "added": diff.added, "removed": diff.removed, "changed": diff.changed, "unchanged": diff.unchanged})))
-}
-
-/// Applies `change` to release `id` of site `name` as `who`; returns the site.
-async fn change(
-    state: &AppState,
-    who: &Identity,
-    client: &ClientInfo,
-    (name, id): (&str, &str),
-    change: Change,
-) -> AppResult<crate::sites::Site> {
-    let root = state.settings.sites_root();
-    let actor = who.actor();
-    manage::change(
-        &state.pool,
-        &root,
-        name,
-        id,
-        change,
-        (&actor, &client.source),
-    )
-    .await
 }

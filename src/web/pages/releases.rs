@@ -98,7 +98,9 @@ async fn pin_to(
     pinned: bool,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
-    change_release(&state, &who, &client, &name, &id, Change::Pin(pinned)).await?;
+    state
+        .change_release(&who, &client, (&name, &id), Change::Pin(pinned))
+        .await?;
     let notice = if pinned { "pinned" } else { "unpinned" };
     Ok(see_other(&format!(
         "/sites/{name}/releases/{id}?notice={notice}"
@@ -136,7 +138,9 @@ pub(crate) async fn delete(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
-    change_release(&state, &who, &client, &name, &id, Change::Delete).await?;
+    state
+        .change_release(&who, &client, (&name, &id), Change::Delete)
+        .await?;
     Ok(see_other(&format!("/sites/{name}?notice=release-deleted")))
 }
 
@@ -170,26 +174,4 @@ pub(crate) async fn compare(
             diff,
         },
     )
-}
-
-/// Applies `change` to release `id` of site `name` as `who`; returns the site.
-async fn change_release(
-    state: &AppState,
-    who: &Identity,
-    client: &ClientInfo,
-    name: &str,
-    id: &str,
-    change: Change,
-) -> AppResult<Site> {
-    let root = state.settings.sites_root();
-    let actor = who.actor();
-    manage::change(
-        &state.pool,
-        &root,
-        name,
-        id,
-        change,
-        (&actor, &client.source),
-    )
-    .await
 }
