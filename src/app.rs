@@ -123,7 +123,11 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(actix_web::web::FormConfig::default().limit(64 * 1024))
+                .app_data(
+                    actix_web::web::FormConfig::default()
+                        .limit(64 * 1024)
+                        .error_handler(web::error::form_refused),
+                )
                 .configure(web::routes::configure)
                 .default_service(actix_web::web::to(web::layout::not_found))
                 .wrap(from_fn(web::access::guard))

@@ -81,6 +81,20 @@ LoadModule dir_module {m}/mod_dir.so
 LoadModule mime_module {m}/mod_mime.so
 LoadModule headers_module {m}/mod_headers.so
 LoadModule rewrite_module {m}/mod_rewrite.so
+# What sites' .htaccess files and extra directives commonly use, and PHP through PHP-FPM.
+LoadModule alias_module {m}/mod_alias.so
+LoadModule autoindex_module {m}/mod_autoindex.so
+LoadModule authz_host_module {m}/mod_authz_host.so
+LoadModule authn_core_module {m}/mod_authn_core.so
+LoadModule authn_file_module {m}/mod_authn_file.so
+LoadModule auth_basic_module {m}/mod_auth_basic.so
+LoadModule authz_user_module {m}/mod_authz_user.so
+LoadModule setenvif_module {m}/mod_setenvif.so
+LoadModule expires_module {m}/mod_expires.so
+LoadModule filter_module {m}/mod_filter.so
+LoadModule deflate_module {m}/mod_deflate.so
+LoadModule proxy_module {m}/mod_proxy.so
+LoadModule proxy_fcgi_module {m}/mod_proxy_fcgi.so
 <IfModule !log_config_module>
     LoadModule log_config_module {m}/mod_log_config.so
 </IfModule>

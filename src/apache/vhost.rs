@@ -35,6 +35,8 @@ pub struct VhostSpec<'a> {
     /// response carries `X-Cutover-Release: <id>`; switching rewrites the map, not the vhost.
     /// The document root is then `<site_dir>/current`, which no request is mapped through.
     pub live_map: Option<&'a Path>,
+    /// How the site is served: index, maintenance, Options, `.htaccess`, PHP, directives.
+    pub serving: super::serving::Serving<'a>,
 }
 
 /// Response header naming the release that served it (pinned mode; needs mod_headers).
@@ -133,18 +135,13 @@ pub fn render(spec: &VhostSpec) -> Result<String, String> {
             "    Header always set {RELEASE_HEADER} \"{id}\"\n"
         ));
     }
+    out.push_str(&super::serving::head(&spec.serving, site)?);
     if let Some(map) = spec.live_map {
         out.push_str(&rewrite_block(&site_dir, &path_str(map)));
     }
-    // FollowSymLinks goes on the folder that CONTAINS `current` (on `current` itself it is
-    // not honoured), and covers the releases and their links into shared/. Options is
-    // absolute, not +/-, so nothing inherited (Indexes, ExecCGI, Includes) survives.
-    out.push_str(&format!("    <Directory \"{site_dir}\">\n"));
-    out.push_str("        Options FollowSymLinks\n");
-    // An uploaded .htaccess must change nothing: Apache does not even read it.
-    out.push_str("        AllowOverride None\n");
-    out.push_str("        Require all granted\n");
-    out.push_str("    </Directory>\n");
+    // The <Directory> block goes on the folder that CONTAINS `current` (FollowSymLinks on
+    // `current` itself is not honoured), and covers the releases and their links into shared/.
+    out.push_str(&super::serving::body(&spec.serving, &site_dir)?);
     // Plain files only: a piped log would run a program as root.
     out.push_str(&format!("    ErrorLog \"{log_dir}/{site}-error.log\"\n"));
     out.push_str(&format!(

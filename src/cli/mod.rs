@@ -74,6 +74,9 @@ pub enum SiteCommand {
         /// Folder shared by all releases (repeatable).
         #[arg(long = "shared")]
         shared_paths: Vec<String>,
+        /// `static` (default) or `php`.
+        #[arg(long)]
+        runtime: Option<String>,
     },
 }
 
@@ -213,6 +216,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             switch_mode,
             health_path,
             shared_paths,
+            runtime,
         }) => {
             let core = Core::open(&settings).await?;
             let name = crate::sites::parse_name(&name)?;
@@ -223,7 +227,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 switch_mode,
                 health_path,
                 shared_paths,
-                reload_always: false,
+                runtime,
+                ..Default::default()
             };
             let site = crate::sites::store::create(
                 &core.pool,
@@ -231,7 +236,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &cli_actor(),
                 &Source::default(),
                 &name,
-                &input.validate()?,
+                &input
+                    .validate(&crate::sites::SitePaths::new(&settings.sites_root(), &name).dir)?,
             )
             .await?;
             println!(

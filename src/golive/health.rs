@@ -33,17 +33,18 @@ pub async fn check(
     host: &str,
     path: &str,
     release: Option<&str>,
+    key: Option<&str>,
     within: Duration,
 ) -> Verdict {
     let deadline = Instant::now() + within;
     let url = format!("{}{path}", base.trim_end_matches('/'));
     loop {
-        let attempt = client
-            .get(&url)
-            .header(reqwest::header::HOST, host)
-            .timeout(Duration::from_secs(3))
-            .send()
-            .await;
+        let mut request = client.get(&url).header(reqwest::header::HOST, host);
+        if let Some(key) = key {
+            // Lets the check through the site's maintenance page to the release itself.
+            request = request.header(crate::apache::serving::HEALTH_KEY_HEADER, key);
+        }
+        let attempt = request.timeout(Duration::from_secs(3)).send().await;
         let last = match attempt {
             Ok(res) => {
                 let status = res.status();
@@ -54,6 +55,12 @@ pub async fn check(
                     .map(str::to_owned);
                 let from_new = release.is_none() || served_by.as_deref() == release;
                 if from_new && status.is_success() {
+                    if let Some(why) = php_source(res).await {
+                        return Verdict {
+                            healthy: false,
+                            detail: format!("{path} answered {status} with {why}"),
+                        };
+                    }
                     return Verdict {
                         healthy: true,
                         detail: format!("{path} answered {status}"),
@@ -79,6 +86,43 @@ pub async fn check(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Content types servers give PHP source files.
+const PHP_SOURCE_TYPES: [&str; 5] = [
+    "application/x-httpd-php",
+    "application/x-php",
+    "text/x-php",
+    "application/x-httpd-php-source",
+    "application/php",
+];
+
+/// Why an answer is PHP source rather than a page, if it is: a PHP page that was sent
+/// instead of run must never pass, whatever its status.
+async fn php_source(res: reqwest::Response) -> Option<&'static str> {
+    let ty = res
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if PHP_SOURCE_TYPES.iter().any(|t| ty.starts_with(t)) {
+        return Some("the type of PHP source code: Apache sent the file instead of running it");
+    }
+    // The first bytes are enough; a large page is not read whole.
+    let mut res = res;
+    let mut head = Vec::new();
+    while head.len() < 64 {
+        match res.chunk().await {
+            Ok(Some(c)) => head.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&head);
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    text.get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("<?php"))
+        .then_some("PHP source code: Apache sent the file instead of running it")
 }
 
 #[cfg(test)]
@@ -116,6 +160,7 @@ mod tests {
             "x.test",
             "/",
             None,
+            None,
             Duration::from_millis(300),
         )
         .await;
@@ -127,9 +172,23 @@ mod tests {
             "x.test",
             "/",
             None,
+            None,
             Duration::from_millis(300),
         )
         .await;
         assert!(v.healthy, "{v:?}");
+    }
+
+    #[tokio::test]
+    async fn php_source_never_passes() {
+        for answer in [
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 22\r\nConnection: close\r\n\r\n\n  <?PHP echo 'hi'; ?>\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-httpd-php\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+        ] {
+            let port = serve(answer.into()).await;
+            let base = format!("http://127.0.0.1:{port}");
+            let v = check(&client().unwrap(), &base, "x.test", "/", None, None, Duration::from_millis(300)).await;
+            assert!(!v.healthy && v.detail.contains("PHP source"), "{v:?}");
+        }
     }
 }

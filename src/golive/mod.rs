@@ -6,11 +6,14 @@ mod activate;
 mod disk;
 mod expect;
 pub mod health;
+pub(crate) mod maintenance;
 mod putback;
 pub mod reconcile;
 mod record;
 mod report;
 mod runner;
+mod serving;
+mod settings;
 mod switch;
 pub mod timeline;
 

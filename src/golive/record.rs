@@ -28,12 +28,19 @@ impl GoLive {
         let t = Instant::now();
         let header_release =
             (site.settings.switch_mode == SwitchMode::Pinned).then_some(release_id);
+        // In maintenance the check goes past the 503 page to the release, with the site's key.
+        let paths = crate::sites::SitePaths::new(&self.sites_root, &site.name);
+        let key = match site.settings.config.maintenance {
+            true => super::maintenance::files(&paths).ok().map(|(_, k)| k),
+            false => None,
+        };
         let verdict = health::check(
             &self.http,
             &self.apache.check_base(),
             &site.settings.server_name,
             &site.settings.health_path,
             header_release,
+            key.as_deref(),
             self.health_timeout,
         )
         .await;

@@ -13,6 +13,7 @@ use std::time::Instant;
 use super::disk;
 use super::report::{fail, Failure, Steps};
 use super::runner::GoLive;
+use crate::apache::serving::Serving;
 use crate::apache::vhost::{self, VhostSpec};
 use crate::apache::CommandOutput;
 use crate::audit::Source;
@@ -55,6 +56,15 @@ impl GoLive {
         let pinned = site.settings.switch_mode == SwitchMode::Pinned;
         let log_dir = self.apache.log_dir();
         let map = paths.live_map();
+        let config = &site.settings.config;
+        let maintenance = match config.maintenance {
+            true => Some(
+                super::maintenance::files(paths)
+                    .map_err(|e| format!("The maintenance page could not be prepared: {e}."))?,
+            ),
+            false => None,
+        };
+        let socket = self.php_socket(site);
         vhost::render(&VhostSpec {
             site: &site.name,
             server_name: &site.settings.server_name,
@@ -64,6 +74,13 @@ impl GoLive {
             log_dir: &log_dir,
             release: None,
             live_map: pinned.then_some(map.as_path()),
+            serving: Serving {
+                config,
+                shared_paths: &site.settings.shared_paths,
+                php_socket: socket.as_deref(),
+                maintenance: maintenance.as_ref().map(|(p, k)| (p.as_path(), k.as_str())),
+                directives: &self.directives(site, paths)?,
+            },
         })
     }
 

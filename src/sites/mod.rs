@@ -1,5 +1,7 @@
 //! Sites: their settings (validated at the edge), their folders, and the per-site lock.
 
+pub mod config;
+pub mod input;
 pub mod lock;
 pub mod store;
 pub mod suffix;
@@ -9,7 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::code::{self, Code};
+pub use config::{Runtime, SiteConfig};
+pub use input::{from_json, SettingsInput, FIELDS};
+
+use crate::error::code;
 use crate::error::{AppError, AppResult};
 
 /// How going live switches Apache to a release (see the contract).
@@ -61,151 +66,58 @@ pub struct Settings {
     pub health_path: String,
     /// Relative folders shared by every release (symlinked into each).
     pub shared_paths: Vec<String>,
-    /// Symlink mode: reload Apache on every switch (PHP opcode caches need it).
+    /// Symlink mode: reload Apache on every switch.
     pub reload_always: bool,
+    /// How it is served: runtime, index, PHP, Options, `.htaccess`, directives, maintenance.
+    #[serde(flatten)]
+    pub config: SiteConfig,
 }
 
-/// Raw input for site settings (from a form, JSON, or the CLI).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct SettingsInput {
-    /// Required.
-    pub server_name: Option<String>,
-    /// Optional.
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    /// Default 5.
-    pub keep_releases: Option<u32>,
-    /// Default pinned.
-    #[serde(rename = "switch")]
-    pub switch_mode: Option<String>,
-    /// Default `/`.
-    pub health_path: Option<String>,
-    /// Default none.
-    #[serde(default)]
-    pub shared_paths: Vec<String>,
-    /// Default false.
-    #[serde(default)]
-    pub reload_always: bool,
+/// Checks a site's extra directives line by line.
+fn directives_ok(text: &str, site_dir: &Path) -> Result<(), String> {
+    render_directives(text, site_dir).map(drop)
 }
 
-/// A host name as people paste it: `https://Shop.Example.org/` means `shop.example.org`.
-/// Only this wrapping is removed; what is left must still pass the strict check.
-fn host_as_typed(raw: &str) -> String {
-    let s = raw.trim();
-    let s = ["https://", "http://"]
-        .iter()
-        .find_map(|p| {
-            s.get(..p.len())
-                .filter(|h| h.eq_ignore_ascii_case(p))
-                .map(|_| &s[p.len()..])
-        })
-        .unwrap_or(s);
-    s.strip_suffix('/').unwrap_or(s).to_ascii_lowercase()
-}
-
-fn invalid(code: Code, message: String) -> AppError {
-    AppError::invalid(code, message)
-}
-
-impl SettingsInput {
-    /// Checks every field against its allow-list. Every problem is reported at once (the
-    /// code is the first one's), so a form needs one correction, not one per field.
-    pub fn validate(self) -> AppResult<Settings> {
-        let mut problems: Vec<(Code, String)> = Vec::new();
-        let mut check = |code: Code, result: Result<(), String>| {
-            if let Err(m) = result {
-                problems.push((code, m));
-            }
-        };
-        let server_name = host_as_typed(&self.server_name.unwrap_or_default());
-        check(
-            code::INVALID_SERVER_NAME,
-            validate::server_name(&server_name),
-        );
-        let mut aliases = Vec::new();
-        for a in self.aliases.iter().map(|a| host_as_typed(a)) {
-            if a.is_empty() {
-                continue;
-            }
-            check(
-                code::INVALID_ALIAS,
-                validate::alias(&a).and_then(|()| suffix::check_wildcard(&a)),
-            );
-            if a != server_name && !aliases.contains(&a) {
-                aliases.push(a);
-            }
-        }
-        if aliases.len() > 20 {
-            check(
-                code::INVALID_ALIAS,
-                Err("A site can have at most 20 aliases.".into()),
-            );
-        }
-        let keep_releases = self.keep_releases.unwrap_or(5);
-        if !(1..=100).contains(&keep_releases) {
-            let m = "Releases to keep is a number from 1 to 100.";
-            check(code::INVALID_KEEP, Err(m.into()));
-        }
-        let switch_mode = match self.switch_mode.as_deref().map(str::trim) {
-            None | Some("") => SwitchMode::Pinned,
-            Some(s) => s.parse().unwrap_or_else(|m| {
-                check(code::INVALID_SWITCH, Err(m));
-                SwitchMode::Pinned
-            }),
-        };
-        let health_path = self
-            .health_path
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "/".into());
-        check(
-            code::INVALID_HEALTH_PATH,
-            validate::health_path(&health_path),
-        );
-        let mut shared_paths = Vec::new();
-        for p in self.shared_paths.iter().map(|p| p.trim()) {
-            if p.is_empty() {
-                continue;
-            }
-            check(code::INVALID_SHARED_PATH, validate::shared_path(p));
-            if !shared_paths.iter().any(|q: &String| q == p) {
-                shared_paths.push(p.to_owned());
-            }
-        }
-        if shared_paths.len() > 20 {
-            let m = "A site can have at most 20 shared paths.";
-            check(code::INVALID_SHARED_PATH, Err(m.into()));
-        }
-        // One shared path inside another would make two links fight over the same folder.
-        let nested = shared_paths.iter().find(|a| {
-            let inside = format!("{a}/");
-            shared_paths.iter().any(|b| b.starts_with(&inside))
-        });
-        if let Some(a) = nested {
-            let m =
-                format!("The shared path {a} contains another shared path; keep only one of them.");
-            check(code::INVALID_SHARED_PATH, Err(m));
-        }
-        if let Some((code, _)) = problems.first() {
-            let all: Vec<&str> = problems.iter().map(|(_, m)| m.as_str()).collect();
-            return Err(invalid(*code, all.join(" ")));
-        }
-        Ok(Settings {
-            server_name,
-            aliases,
-            keep_releases,
-            switch_mode,
-            health_path,
-            shared_paths,
-            reload_always: self.reload_always,
-        })
+/// A site's extra directives, checked line by line and re-rendered for its vhost.
+pub fn render_directives(text: &str, _site_dir: &Path) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Ok(String::new());
     }
+    Err("directives: extra directives are not available in this version yet.".into())
+}
+
+/// The settings after a PATCH: `patch`'s fields over the current ones. Unknown fields are
+/// refused, naming them. A site whose runtime changes and whose index files were the old
+/// runtime's default gets the new runtime's default.
+pub fn merge_patch(
+    current: &Settings,
+    patch: serde_json::Map<String, serde_json::Value>,
+) -> AppResult<serde_json::Map<String, serde_json::Value>> {
+    // Checked on the patch alone, so the message names only what the request sent.
+    from_json(
+        patch
+            .clone()
+            .into_iter()
+            .filter(|(k, _)| !FIELDS.contains(&k.as_str()))
+            .collect(),
+    )?;
+    let serde_json::Value::Object(mut merged) =
+        serde_json::to_value(current).map_err(anyhow::Error::from)?
+    else {
+        unreachable!("settings serialise as an object")
+    };
+    let default_index = current.config.directory_index == current.config.runtime.default_index();
+    if patch.contains_key("runtime") && !patch.contains_key("directory_index") && default_index {
+        merged.remove("directory_index");
+    }
+    merged.extend(patch);
+    Ok(merged)
 }
 
 /// A validated site name (it becomes a folder name and a vhost file name).
 pub fn parse_name(raw: &str) -> AppResult<String> {
     let name = raw.trim().to_owned();
-    validate::site_name(&name).map_err(|m| invalid(code::INVALID_SITE_NAME, m))?;
+    validate::site_name(&name).map_err(|m| AppError::invalid(code::INVALID_SITE_NAME, m))?;
     Ok(name)
 }
 
@@ -275,32 +187,5 @@ impl SitePaths {
             builder.create(self.shared().join(p))?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_as_typed;
-
-    #[test]
-    fn pasted_addresses_become_host_names_and_nothing_else_is_let_through() {
-        assert_eq!(
-            host_as_typed(" https://Shop.Example.org/ "),
-            "shop.example.org"
-        );
-        assert_eq!(host_as_typed("HTTP://shop.test"), "shop.test");
-        assert_eq!(host_as_typed("shop.test"), "shop.test");
-        // Paths, ports and other schemes stay, and the strict check refuses them.
-        for kept in [
-            "https://shop.test/about",
-            "shop.test:8080",
-            "ftp://shop.test",
-        ] {
-            let host = host_as_typed(kept);
-            assert!(
-                crate::sites::validate::server_name(&host).is_err(),
-                "{host}"
-            );
-        }
     }
 }

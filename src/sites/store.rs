@@ -21,6 +21,7 @@ struct Row {
     health_path: String,
     shared_paths: String,
     reload_always: bool,
+    config: String,
     active_release: Option<String>,
     created_at: String,
     drift: Option<String>,
@@ -43,6 +44,7 @@ impl TryFrom<Row> for Site {
                 health_path: r.health_path,
                 shared_paths: serde_json::from_str(&r.shared_paths).context("site shared paths")?,
                 reload_always: r.reload_always,
+                config: serde_json::from_str(&r.config).context("site config")?,
             },
             active_release: r.active_release,
             created_at: r.created_at,
@@ -113,6 +115,12 @@ async fn check_hosts_free(
     Ok(())
 }
 
+/// Refuses (409) host names of `settings` that another site than `site_id` answers to.
+pub async fn check_hosts(pool: &SqlitePool, site_id: i64, settings: &Settings) -> AppResult<()> {
+    let mut conn = pool.acquire().await?;
+    check_hosts_free(&mut conn, Some(site_id), settings).await
+}
+
 /// Creates a site: folders first (idempotent), then the row and its audit event together.
 #[tracing::instrument(skip_all)]
 pub async fn create(
@@ -147,7 +155,7 @@ pub async fn create(
     let now = audit::now_text();
     sqlx::query(
         "INSERT INTO sites (name, server_name, aliases, keep_releases, switch_mode, health_path, shared_paths, \
-         reload_always, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         reload_always, config, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(name)
     .bind(&settings.server_name)
@@ -157,6 +165,7 @@ pub async fn create(
     .bind(&settings.health_path)
     .bind(json!(settings.shared_paths).to_string())
     .bind(settings.reload_always)
+    .bind(json!(settings.config).to_string())
     .bind(&now)
     .bind(&now)
     .execute(&mut *tx)
@@ -201,7 +210,7 @@ pub async fn update(
     check_hosts_free(&mut tx, Some(site.id), new).await?;
     sqlx::query(
         "UPDATE sites SET server_name = ?, aliases = ?, keep_releases = ?, switch_mode = ?, health_path = ?, \
-         shared_paths = ?, reload_always = ?, updated_at = ? WHERE id = ?",
+         shared_paths = ?, reload_always = ?, config = ?, updated_at = ? WHERE id = ?",
     )
     .bind(&new.server_name)
     .bind(json!(new.aliases).to_string())
@@ -210,6 +219,7 @@ pub async fn update(
     .bind(&new.health_path)
     .bind(json!(new.shared_paths).to_string())
     .bind(new.reload_always)
+    .bind(json!(new.config).to_string())
     .bind(audit::now_text())
     .bind(site.id)
     .execute(&mut *tx)

@@ -74,3 +74,12 @@ pub(crate) fn as_page(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody>
     let page = error_page(&ctx, status, code, &message, req.path());
     ServiceResponse::new(req, page)
 }
+
+/// A form body that cannot be read (an unknown field, a wrong type): 422 naming it.
+pub(crate) fn form_refused(
+    e: actix_web::error::UrlencodedError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    let message = format!("The form could not be taken, nothing was changed: {e}.");
+    AppError::invalid(crate::error::code::BAD_FORM, message).into()
+}

@@ -122,6 +122,7 @@ pub static ROUTES: &[RouteSpec] = &[
     r(Method::GET, "/api/v1/sites", R(Viewer)),
     r(Method::POST, "/api/v1/sites", R(Admin)),
     r(Method::GET, "/api/v1/sites/{site}", R(Viewer)),
+    r(Method::PATCH, "/api/v1/sites/{site}", R(Admin)),
     r(Method::GET, "/api/v1/sites/{site}/releases", R(Viewer)),
     upload("/api/v1/sites/{site}/releases", R(Deployer)),
     r(Method::GET, "/api/v1/sites/{site}/releases/{id}", R(Viewer)),

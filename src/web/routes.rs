@@ -6,7 +6,7 @@ use super::{api, assets, pages};
 
 /// Registers the handlers. Each path here needs its declarations above.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use web::{get, post, resource};
+    use web::{get, patch, post, resource};
     cfg.service(resource("/healthz").route(get().to(api::healthz)))
         .service(resource("/static/{file}").route(get().to(assets::serve)))
         .service(
@@ -74,7 +74,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(get().to(api::sites::list))
                 .route(post().to(api::sites::create)),
         )
-        .service(resource("/api/v1/sites/{site}").route(get().to(api::sites::show)))
+        .service(
+            resource("/api/v1/sites/{site}")
+                .route(get().to(api::sites::show))
+                .route(patch().to(api::sites::update)),
+        )
         .service(
             resource("/api/v1/sites/{site}/releases")
                 .route(get().to(api::releases::list))

@@ -24,6 +24,7 @@ mod memory;
 mod releases;
 mod routes;
 mod sessions;
+mod site_settings;
 mod sites;
 mod structure;
 mod tokens;

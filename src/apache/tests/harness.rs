@@ -105,6 +105,7 @@ pub fn write_vhost(apache: &ManagedApache, site: &str, site_dir: &Path, docroot:
             .then(|| docroot.file_name().and_then(|n| n.to_str()))
             .flatten(),
         live_map: None,
+        serving: crate::apache::tests::plain(),
     };
     let text = render(&spec).expect("render");
     write_config_file(&apache.vhost_path(site).unwrap(), &text).unwrap();

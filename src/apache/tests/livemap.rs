@@ -33,6 +33,7 @@ async fn pinned_site(apache: &mut ManagedApache, site_dir: &Path, first: &str) -
         log_dir: &logs,
         release: None,
         live_map: Some(&map),
+        serving: crate::apache::tests::plain(),
     };
     let text = render(&spec).expect("render");
     write_config_file(&apache.vhost_path("shop").unwrap(), &text).unwrap();

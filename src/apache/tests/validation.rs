@@ -143,6 +143,7 @@ impl Clean {
             log_dir: &self.log_dir,
             release: Some(RELEASE),
             live_map: None,
+            serving: crate::apache::tests::plain(),
         }
     }
 }
@@ -157,11 +158,16 @@ fn clean_render_is_exactly_the_template() {
     ServerAlias www.shop.test *.shop.test
     DocumentRoot "/srv/sites/shop/releases/20260101-120000-abcd"
     Header always set X-Cutover-Release "20260101-120000-abcd"
+    DirectoryIndex index.html
     <Directory "/srv/sites/shop">
         Options FollowSymLinks
         AllowOverride None
         Require all granted
     </Directory>
+    # A static site: PHP files are never sent, their source could hold secrets.
+    <FilesMatch "(?i)\.(php[0-9]?|phtml|pht|phar|phps|inc)$">
+        Require all denied
+    </FilesMatch>
     ErrorLog "/var/log/cutover/shop-error.log"
     CustomLog "/var/log/cutover/shop-access.log" combined
 </VirtualHost>
@@ -269,6 +275,7 @@ fn a_pinned_vhost_reads_its_release_from_the_live_map() {
     let id = "[0-9]{8}-[0-9]{6}-[0-9a-f]{4}";
     let expected = format!(
         r#"    DocumentRoot "/srv/sites/shop/current"
+    DirectoryIndex index.html
     RewriteEngine On
     RewriteMap cutover "txt:/srv/sites/shop/live.map"
     RewriteCond "%{{ENV:REDIRECT_CUTOVER_RELEASE}}" "^({id})$"

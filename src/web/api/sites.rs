@@ -1,11 +1,12 @@
 //! `/api/v1/sites`.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::auth::Identity;
-use crate::error::AppResult;
-use crate::sites::{self, store, SettingsInput};
+use crate::error::code;
+use crate::error::{AppError, AppResult};
+use crate::sites::{self, store, SitePaths};
 use crate::web::client::ClientInfo;
 use crate::web::AppState;
 
@@ -24,25 +25,40 @@ pub(crate) async fn show(
     Ok(HttpResponse::Ok().json(store::get(&state.pool, &name).await?))
 }
 
-/// Body of `POST /api/v1/sites`.
-#[derive(Deserialize)]
-pub(crate) struct NewSite {
-    name: String,
-    #[serde(flatten)]
-    settings: SettingsInput,
+/// A JSON body that must be an object (every site body is).
+fn object(body: &[u8]) -> AppResult<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err(AppError::invalid(
+            code::BAD_JSON,
+            "The body must be a JSON object, like {\"server_name\": \"www.example.org\"}.",
+        )),
+        Err(e) => Err(AppError::invalid(
+            code::BAD_JSON,
+            format!("The body is not valid JSON: {e}."),
+        )),
+    }
 }
 
-/// `POST /api/v1/sites`.
+/// `POST /api/v1/sites`: `name` and the settings; unknown fields are refused, naming them.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create(
     who: Identity,
     client: ClientInfo,
-    body: web::Json<NewSite>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
-    let NewSite { name, settings } = body.into_inner();
+    let mut body = object(&body)?;
+    let name = match body.remove("name") {
+        Some(Value::String(n)) => n,
+        _ => {
+            let m = "name: give the site a short name (lower-case letters, digits, hyphens) as a string.";
+            return Err(AppError::invalid(code::INVALID_SITE_NAME, m));
+        }
+    };
     let name = sites::parse_name(&name)?;
-    let settings = settings.validate()?;
+    let input = sites::from_json(body)?;
+    let settings = input.validate(&SitePaths::new(&state.settings.sites_root(), &name).dir)?;
     let site = store::create(
         &state.pool,
         &state.settings.sites_root(),
@@ -53,6 +69,32 @@ pub(crate) async fn create(
     )
     .await?;
     Ok(HttpResponse::Created().json(site))
+}
+
+/// `PATCH /api/v1/sites/{site}`: changes the fields named; on a live site through the checked
+/// switch (a refusal or failed check changes nothing: 422 naming the field and the reason).
+#[tracing::instrument(skip_all)]
+pub(crate) async fn update(
+    who: Identity,
+    client: ClientInfo,
+    name: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let site = store::get(&state.pool, &name).await?;
+    let patch = object(&body)?;
+    if patch.contains_key("name") {
+        let m = "name: a site's name cannot be changed (it names its folders); create a new site instead.";
+        return Err(AppError::invalid(code::INVALID_SITE_NAME, m));
+    }
+    let merged = sites::merge_patch(&site.settings, patch)?;
+    let paths = SitePaths::new(&state.settings.sites_root(), &site.name);
+    let settings = sites::from_json(merged)?.validate(&paths.dir)?;
+    let site = state
+        .golive
+        .change_settings(&site.name, settings, &who.actor(), &client.source)
+        .await?;
+    Ok(HttpResponse::Ok().json(site))
 }
 
 /// `GET /api/v1/sites/{site}/timeline`: every live period, newest first.

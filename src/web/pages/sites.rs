@@ -10,7 +10,11 @@ use crate::db::activations::{self, Activation};
 use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::releases::{store as releases, Release};
-use crate::sites::{self, store, SettingsInput, Site};
+use std::collections::BTreeMap;
+
+use crate::sites::config::{AllowOverride, OverrideWord};
+use crate::sites::input::PhpInput;
+use crate::sites::{self, store, Settings, SettingsInput, Site};
 use crate::web::client::ClientInfo;
 use crate::web::layout::{render, see_other, PageCtx};
 use crate::web::AppState;
@@ -133,8 +137,13 @@ struct FormPage {
 }
 
 /// The site form's fields (text as typed, so a refused form is shown back as it was).
+/// A field the form does not have is refused (naming it), never dropped.
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct SiteForm {
+    /// Checked by the guard before the handler runs.
+    #[serde(default, rename = "csrf_token")]
+    _csrf_token: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -151,6 +160,22 @@ pub(crate) struct SiteForm {
     shared_paths: String,
     #[serde(default)]
     reload_always: Option<String>,
+    #[serde(default)]
+    runtime: String,
+    /// Index files, space- or line-separated; blank = the runtime's default.
+    #[serde(default)]
+    directory_index: String,
+    /// Options, space- or line-separated.
+    #[serde(default)]
+    options: String,
+    /// `none`, `all`, or override classes separated by spaces.
+    #[serde(default)]
+    allow_override: String,
+    #[serde(default)]
+    directives: String,
+    /// `name = value` lines.
+    #[serde(default)]
+    php_settings: String,
 }
 
 impl SiteForm {
@@ -165,10 +190,31 @@ impl SiteForm {
             health_path: s.health_path.clone(),
             shared_paths: s.shared_paths.join("\n"),
             reload_always: s.reload_always.then(|| "on".into()),
+            runtime: s.config.runtime.as_str().into(),
+            directory_index: s.config.directory_index.join(" "),
+            options: s.config.options.join(" "),
+            allow_override: match &s.config.allow_override {
+                AllowOverride::Classes(c) => c.join(" "),
+                word => serde_json::to_value(word)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            },
+            directives: s.config.directives.clone(),
+            php_settings: s
+                .config
+                .php
+                .settings
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}\n"))
+                .collect(),
+            _csrf_token: String::new(),
         }
     }
 
-    fn input(&self) -> AppResult<SettingsInput> {
+    /// The input the form stands for; settings it does not show (maintenance) are kept from
+    /// `current`.
+    fn input(&self, current: Option<&Settings>) -> AppResult<SettingsInput> {
         let keep = match self.keep_releases.trim() {
             "" => None,
             k => Some(k.parse().map_err(|_| {
@@ -192,8 +238,53 @@ impl SiteForm {
             health_path: Some(self.health_path.clone()),
             shared_paths: lines(&self.shared_paths),
             reload_always: self.reload_always.is_some(),
+            runtime: Some(self.runtime.clone()),
+            directory_index: Some(words(&self.directory_index)).filter(|l| !l.is_empty()),
+            options: words(&self.options),
+            allow_override: Some(match self.allow_override.trim() {
+                "" | "none" => AllowOverride::Word(OverrideWord::None),
+                "all" => AllowOverride::Word(OverrideWord::All),
+                list => AllowOverride::Classes(words(list)),
+            }),
+            directives: self.directives.clone(),
+            php: Some(PhpInput {
+                settings: php_lines(&self.php_settings)?,
+            }),
+            maintenance: current.is_some_and(|c| c.config.maintenance),
+            ..Default::default()
         })
     }
+}
+
+/// Words separated by spaces, commas or lines.
+fn words(s: &str) -> Vec<String> {
+    s.split(['\n', ',', ' ', '\r', '\t'])
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// `name = value` lines (blank lines and `;` comments skipped).
+fn php_lines(text: &str) -> AppResult<BTreeMap<String, serde_json::Value>> {
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(';') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            let m = format!(
+                "PHP settings, line {}: write one setting per line as name = value.",
+                n + 1
+            );
+            return Err(AppError::invalid(code::INVALID_PHP_SETTING, m));
+        };
+        out.insert(
+            k.trim().to_owned(),
+            serde_json::Value::String(v.trim().to_owned()),
+        );
+    }
+    Ok(out)
 }
 
 /// `GET /sites/new`.
@@ -203,6 +294,8 @@ pub(crate) async fn new_form(ctx: PageCtx) -> AppResult<HttpResponse> {
         keep_releases: "5".into(),
         switch: "pinned".into(),
         health_path: "/".into(),
+        runtime: "static".into(),
+        allow_override: "none".into(),
         ..Default::default()
     };
     render(
@@ -228,7 +321,8 @@ pub(crate) async fn create(
     let form = form.into_inner();
     let result = async {
         let name = sites::parse_name(&form.name)?;
-        let settings = form.input()?.validate()?;
+        let dir = sites::SitePaths::new(&state.settings.sites_root(), &name).dir;
+        let settings = form.input(None)?.validate(&dir)?;
         store::create(
             &state.pool,
             &state.settings.sites_root(),
@@ -288,51 +382,24 @@ pub(crate) async fn update(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let site = store::get(&state.pool, &name).await?;
-    let old_settings = site.settings.clone();
     let mut form = form.into_inner();
     form.name = site.name.clone();
+    // With a release live, Apache takes the new settings through the checked switch
+    // (configtest, reload, health check); a refusal changes nothing.
     let result = async {
-        let settings = form.input()?.validate()?;
-        store::update(
-            &state.pool,
-            &state.settings.sites_root(),
-            &who.actor(),
-            &client.source,
-            &site,
-            &settings,
-        )
-        .await
+        let dir = sites::SitePaths::new(&state.settings.sites_root(), &site.name).dir;
+        let settings = form.input(Some(&site.settings))?.validate(&dir)?;
+        state
+            .golive
+            .change_settings(&site.name, settings, &who.actor(), &client.source)
+            .await
     }
     .await;
     match result {
-        // With a release live, Apache takes the new settings through the usual checked switch
-        // (configtest, reload, health check, put back on failure).
-        Ok(site) => match &site.active_release {
-            Some(live) if site.settings != old_settings => {
-                let report = state
-                    .golive
-                    .activate(
-                        &site.name,
-                        live,
-                        crate::golive::Kind::Activate,
-                        &who.actor(),
-                        &client.source,
-                    )
-                    .await?;
-                if report.ok {
-                    Ok(see_other(&format!(
-                        "/sites/{}?notice=site-saved",
-                        site.name
-                    )))
-                } else {
-                    super::golive::result(ctx, report)
-                }
-            }
-            _ => Ok(see_other(&format!(
-                "/sites/{}?notice=site-saved",
-                site.name
-            ))),
-        },
+        Ok(site) => Ok(see_other(&format!(
+            "/sites/{}?notice=site-saved",
+            site.name
+        ))),
         Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &FormPage {

@@ -1,0 +1,244 @@
+//! The site's own configuration (issue 13) and static sites never sending PHP (issue 12),
+//! against a real private Apache: GET/PATCH of every setting, unknown fields, Options,
+//! `.htaccess`, maintenance mode, and a failed check that changes nothing.
+
+use serde_json::{json, Value};
+
+use crate::archives::targz;
+use crate::helpers::{spawn_app_with_apache, TestApp};
+
+const HOST: &str = "conf.example.test";
+
+async fn fetch(app: &TestApp, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let url = format!("http://{}{path}", app.settings.apache.listen);
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .header("Host", HOST)
+        .send()
+        .await
+        .expect("Apache answers");
+    let (status, headers) = (res.status().as_u16(), res.headers().clone());
+    (status, headers, res.text().await.unwrap())
+}
+
+async fn patch(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .patch(format!("{}/api/v1/sites/site", app.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn settings(app: &TestApp, token: &str) -> Value {
+    app.api_get("/api/v1/sites/site", token)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn go_live(app: &TestApp, token: &str, marker: &str) -> String {
+    let files: Vec<(&str, &[u8])> = vec![
+        ("index.html", marker.as_bytes()),
+        ("secret.php", b"<?php $password = 'hunter2'; ?>"),
+        ("Config.PHP", b"<?php $db = 'x'; ?>"),
+        ("img/x.jpg", b"not really a jpeg"),
+        ("docs/a.txt", b"a"),
+        ("private/data.txt", b"private data"),
+        ("private/.htaccess", b"Require all denied\n"),
+    ];
+    let res = app
+        .upload(token, "site", "r.tgz", targz(&files), marker)
+        .await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/sites/site/releases/{id}/activate",
+            app.base
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    id
+}
+
+#[tokio::test]
+async fn unknown_fields_are_refused_naming_every_one_and_nothing_is_created() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = app.admin_token().await;
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/sites", app.base))
+        .bearer_auth(&token)
+        .json(&json!({"name": "site", "server_name": HOST, "runtim": "php", "shared_path": ["uploads"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unknown_field", "{body}");
+    let m = body["error"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("\"runtim\"") && m.contains("did you mean shared_paths"),
+        "{m}"
+    );
+    assert_eq!(
+        app.api_get("/api/v1/sites/site", &token).await.status(),
+        404
+    );
+
+    // A field of the wrong type is named too.
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/sites", app.base))
+        .bearer_auth(&token)
+        .json(&json!({"name": "site", "server_name": HOST, "options": "Indexes"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("options"),
+        "{body}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn settings_are_read_and_changed_through_the_checked_switch() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = app.admin_token().await;
+    app.create_site(
+        &token,
+        json!({"name": "site", "server_name": HOST, "shared_paths": ["uploads"]}),
+    )
+    .await;
+    let s = settings(&app, &token).await;
+    for field in [
+        "runtime",
+        "directory_index",
+        "php",
+        "options",
+        "allow_override",
+        "directives",
+        "maintenance",
+    ] {
+        assert!(s.get(field).is_some(), "GET lacks {field}: {s}");
+    }
+    assert_eq!(s["runtime"], "static");
+    assert_eq!(s["directory_index"], json!(["index.html"]));
+    assert_eq!(s["allow_override"], "none");
+    let first = go_live(&app, &token, "release one").await;
+    std::fs::write(
+        app.site_dir("site").join("shared/uploads/evil.php"),
+        "<?php system('id'); ?>",
+    )
+    .unwrap();
+
+    // A static site never sends PHP source, by any case or trick.
+    for path in [
+        "/secret.php",
+        "/Config.PHP",
+        "/img/x.jpg/y.php",
+        "/uploads/evil.php",
+    ] {
+        let (status, _, body) = fetch(&app, path).await;
+        assert!(!body.contains("<?php"), "{path} sent PHP source: {body}");
+        assert!(status == 403 || status == 404, "{path}: {status}");
+    }
+    assert_eq!(fetch(&app, "/secret.php").await.0, 403);
+
+    // Options: without Indexes a folder without index is 403; with it, a listing.
+    assert_eq!(fetch(&app, "/docs/").await.0, 403);
+    let (status, body) = patch(&app, &token, json!({"options": ["Indexes"]})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, listing) = fetch(&app, "/docs/").await;
+    assert_eq!(status, 200);
+    assert!(listing.contains("a.txt"), "{listing}");
+    // The +/- form is refused with Apache's reason, and nothing changes.
+    let (status, body) = patch(
+        &app,
+        &token,
+        json!({"options": ["+Indexes", "-MultiViews"]}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["code"], "invalid_options");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mixes +/-"),
+        "{body}"
+    );
+    assert_eq!(settings(&app, &token).await["options"], json!(["Indexes"]));
+
+    // .htaccess: ignored with "none", honoured when AuthConfig (Require) or all is allowed.
+    assert_eq!(fetch(&app, "/private/data.txt").await.0, 200);
+    let (status, body) = patch(&app, &token, json!({"allow_override": ["AuthConfig"]})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fetch(&app, "/private/data.txt").await.0, 403);
+    let (status, body) = patch(&app, &token, json!({"allow_override": ["Indexes"]})).await;
+    assert_eq!(status, 200, "{body}");
+    // Require is not an Indexes directive: the .htaccess now breaks that folder (500), as Apache does.
+    assert_ne!(fetch(&app, "/private/data.txt").await.0, 200);
+    let (status, body) = patch(&app, &token, json!({"allow_override": "all"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fetch(&app, "/private/data.txt").await.0, 403);
+    assert_eq!(fetch(&app, "/").await.2, "release one");
+
+    // A change whose health check fails changes nothing: the old settings stay, and so
+    // does the site.
+    let (status, body) = patch(&app, &token, json!({"health_path": "/nothing-here"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "health_check_failed", "{body}");
+    let s = settings(&app, &token).await;
+    assert_eq!(s["health_path"], "/");
+    assert_eq!(s["active_release"], first.as_str());
+    assert_eq!(fetch(&app, "/").await.2, "release one");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn maintenance_answers_503_and_a_release_still_goes_live_behind_it() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = app.admin_token().await;
+    app.create_site(&token, json!({"name": "site", "server_name": HOST}))
+        .await;
+    go_live(&app, &token, "release one").await;
+    let (status, body) = patch(&app, &token, json!({"maintenance": true})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, headers, page) = fetch(&app, "/").await;
+    assert_eq!(status, 503);
+    assert!(headers.get("retry-after").is_some(), "{headers:?}");
+    assert!(page.contains("maintenance"), "{page}");
+    assert_eq!(fetch(&app, "/docs/a.txt").await.0, 503);
+
+    // Going live works behind it (the health check passes the page with the site's key).
+    go_live(&app, &token, "release two").await;
+    assert_eq!(fetch(&app, "/").await.0, 503);
+    let (status, body) = patch(&app, &token, json!({"maintenance": false})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = fetch(&app, "/").await;
+    assert_eq!((status, body.as_str()), (200, "release two"));
+    app.shutdown().await;
+}
