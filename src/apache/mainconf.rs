@@ -132,6 +132,9 @@ DocumentRoot "{r}/default"
 <VirtualHost *:80 *:*>
     ServerName {DEFAULT_HOST}
     DocumentRoot "{r}/default"
+    # Always 404: with mod_autoindex loaded an empty folder would otherwise answer 403.
+    RewriteEngine On
+    RewriteRule "^" "-" [R=404,L]
 </VirtualHost>
 
 IncludeOptional "{r}/sites/*.conf"

@@ -55,6 +55,10 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "site-saved" => {
             "The site's settings were saved (and Apache uses them, if a release is live)."
         }
+        "maintenance-on" => {
+            "Maintenance mode is on: visitors get the maintenance page (503) until you turn it off."
+        }
+        "maintenance-off" => "Maintenance mode is off: visitors get the live release again.",
         "uploaded" => "The release was uploaded and checked. It is ready to go live.",
         "pinned" => "The release is pinned: clean-up will keep it.",
         "unpinned" => "The release is no longer pinned.",

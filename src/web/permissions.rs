@@ -115,6 +115,8 @@ pub static ROUTES: &[RouteSpec] = &[
     ),
     r(Method::GET, "/sites/{site}/rollback", R(Operator)),
     r(Method::POST, "/sites/{site}/rollback", R(Operator)),
+    // Maintenance is an emergency tool: the on-call role may use it.
+    r(Method::POST, "/sites/{site}/maintenance", R(Operator)),
     r(Method::GET, "/sites/{site}/config", R(Admin)),
     r(Method::POST, "/sites/{site}/config/check", R(Admin)),
     r(Method::GET, "/api/v1/me", R(Viewer)),

@@ -58,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(get().to(pages::sites::settings_form))
                 .route(post().to(pages::sites::update)),
         )
+        .service(resource("/sites/{site}/maintenance").route(post().to(pages::maintenance::set)))
         .service(resource("/sites/{site}/releases").route(post().to(pages::releases::upload)))
         .service(resource("/sites/{site}/releases/{id}").route(get().to(pages::releases::show)))
         .service(resource("/sites/{site}/releases/{id}/pin").route(post().to(pages::releases::pin)))

@@ -236,8 +236,30 @@ async fn maintenance_answers_503_and_a_release_still_goes_live_behind_it() {
     // Going live works behind it (the health check passes the page with the site's key).
     go_live(&app, &token, "release two").await;
     assert_eq!(fetch(&app, "/").await.0, 503);
-    let (status, body) = patch(&app, &token, json!({"maintenance": false})).await;
-    assert_eq!(status, 200, "{body}");
+    // One tap on the site page turns it off again (the on-call role may), audited.
+    let operator = app.add_user("oncall", cutover::auth::Role::Operator).await;
+    let browser = app.logged_in("oncall", &operator).await;
+    let page = browser.page("/sites/site").await;
+    assert!(
+        page.contains("Maintenance mode is on") && page.contains("Turn maintenance off"),
+        "{page}"
+    );
+    let res = browser
+        .post("/sites/site/maintenance", &[("mode", "off")])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(settings(&app, &token).await["maintenance"], false);
+    let audit: Value = app
+        .api_get("/api/v1/audit?action=site_update", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let by = audit["events"][0]["actor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(by.contains("oncall"), "{audit}");
     let (status, _, body) = fetch(&app, "/").await;
     assert_eq!((status, body.as_str()), (200, "release two"));
     app.shutdown().await;

@@ -5,16 +5,12 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::site_form::SiteForm;
 use crate::auth::{Identity, Role};
 use crate::db::activations::{self, Activation};
-use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::releases::{store as releases, Release};
-use std::collections::BTreeMap;
-
-use crate::sites::config::{AllowOverride, OverrideWord};
-use crate::sites::input::PhpInput;
-use crate::sites::{self, store, Settings, SettingsInput, Site};
+use crate::sites::{self, store, Site};
 use crate::web::client::ClientInfo;
 use crate::web::layout::{render, see_other, PageCtx};
 use crate::web::AppState;
@@ -134,157 +130,6 @@ struct FormPage {
     existing: Option<String>,
     form: SiteForm,
     error: Option<String>,
-}
-
-/// The site form's fields (text as typed, so a refused form is shown back as it was).
-/// A field the form does not have is refused (naming it), never dropped.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SiteForm {
-    /// Checked by the guard before the handler runs.
-    #[serde(default, rename = "csrf_token")]
-    _csrf_token: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    server_name: String,
-    #[serde(default)]
-    aliases: String,
-    #[serde(default)]
-    keep_releases: String,
-    #[serde(default)]
-    switch: String,
-    #[serde(default)]
-    health_path: String,
-    #[serde(default)]
-    shared_paths: String,
-    #[serde(default)]
-    reload_always: Option<String>,
-    #[serde(default)]
-    runtime: String,
-    /// Index files, space- or line-separated; blank = the runtime's default.
-    #[serde(default)]
-    directory_index: String,
-    /// Options, space- or line-separated.
-    #[serde(default)]
-    options: String,
-    /// `none`, `all`, or override classes separated by spaces.
-    #[serde(default)]
-    allow_override: String,
-    #[serde(default)]
-    directives: String,
-    /// `name = value` lines.
-    #[serde(default)]
-    php_settings: String,
-}
-
-impl SiteForm {
-    fn from_site(site: &Site) -> Self {
-        let s = &site.settings;
-        Self {
-            name: site.name.clone(),
-            server_name: s.server_name.clone(),
-            aliases: s.aliases.join("\n"),
-            keep_releases: s.keep_releases.to_string(),
-            switch: s.switch_mode.as_str().into(),
-            health_path: s.health_path.clone(),
-            shared_paths: s.shared_paths.join("\n"),
-            reload_always: s.reload_always.then(|| "on".into()),
-            runtime: s.config.runtime.as_str().into(),
-            directory_index: s.config.directory_index.join(" "),
-            options: s.config.options.join(" "),
-            allow_override: match &s.config.allow_override {
-                AllowOverride::Classes(c) => c.join(" "),
-                word => serde_json::to_value(word)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-            },
-            directives: s.config.directives.clone(),
-            php_settings: s
-                .config
-                .php
-                .settings
-                .iter()
-                .map(|(k, v)| format!("{k} = {v}\n"))
-                .collect(),
-            _csrf_token: String::new(),
-        }
-    }
-
-    /// The input the form stands for; settings it does not show (maintenance) are kept from
-    /// `current`.
-    fn input(&self, current: Option<&Settings>) -> AppResult<SettingsInput> {
-        let keep = match self.keep_releases.trim() {
-            "" => None,
-            k => Some(k.parse().map_err(|_| {
-                AppError::invalid(
-                    code::INVALID_KEEP,
-                    "Releases to keep is a number from 1 to 100.",
-                )
-            })?),
-        };
-        let lines = |s: &str| {
-            s.split(['\n', ',', ' '])
-                .map(|l| l.trim().to_owned())
-                .filter(|l| !l.is_empty())
-                .collect()
-        };
-        Ok(SettingsInput {
-            server_name: Some(self.server_name.clone()),
-            aliases: lines(&self.aliases),
-            keep_releases: keep,
-            switch_mode: Some(self.switch.clone()),
-            health_path: Some(self.health_path.clone()),
-            shared_paths: lines(&self.shared_paths),
-            reload_always: self.reload_always.is_some(),
-            runtime: Some(self.runtime.clone()),
-            directory_index: Some(words(&self.directory_index)).filter(|l| !l.is_empty()),
-            options: words(&self.options),
-            allow_override: Some(match self.allow_override.trim() {
-                "" | "none" => AllowOverride::Word(OverrideWord::None),
-                "all" => AllowOverride::Word(OverrideWord::All),
-                list => AllowOverride::Classes(words(list)),
-            }),
-            directives: self.directives.clone(),
-            php: Some(PhpInput {
-                settings: php_lines(&self.php_settings)?,
-            }),
-            maintenance: current.is_some_and(|c| c.config.maintenance),
-            ..Default::default()
-        })
-    }
-}
-
-/// Words separated by spaces, commas or lines.
-fn words(s: &str) -> Vec<String> {
-    s.split(['\n', ',', ' ', '\r', '\t'])
-        .map(|l| l.trim().to_owned())
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
-/// `name = value` lines (blank lines and `;` comments skipped).
-fn php_lines(text: &str) -> AppResult<BTreeMap<String, serde_json::Value>> {
-    let mut out = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with(';') {
-            continue;
-        }
-        let Some((k, v)) = line.split_once('=') else {
-            let m = format!(
-                "PHP settings, line {}: write one setting per line as name = value.",
-                n + 1
-            );
-            return Err(AppError::invalid(code::INVALID_PHP_SETTING, m));
-        };
-        out.insert(
-            k.trim().to_owned(),
-            serde_json::Value::String(v.trim().to_owned()),
-        );
-    }
-    Ok(out)
 }
 
 /// `GET /sites/new`.
