@@ -2,6 +2,7 @@
 //! release activate/rollback).
 
 mod release;
+mod site;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -77,6 +78,14 @@ pub enum SiteCommand {
         /// `static` (default) or `php`.
         #[arg(long)]
         runtime: Option<String>,
+    },
+    /// Change settings: `--field value` pairs, as the API's PATCH (e.g. `--options '["Indexes"]'`).
+    Set {
+        /// Site name.
+        name: String,
+        /// `--field value` pairs.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        fields: Vec<String>,
     },
 }
 
@@ -249,6 +258,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Release(cmd) => release::run(&settings, &cli_actor(), cmd).await,
+        Command::Site(SiteCommand::Set { name, fields }) => {
+            site::set(&settings, &cli_actor(), &name, &fields).await
+        }
         Command::Audit(AuditCommand::Verify {
             mut checkpoints,
             files,

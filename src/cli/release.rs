@@ -35,17 +35,7 @@ pub enum ReleaseCommand {
 /// Runs a release command; a switch that did not happen is an error (non-zero exit).
 pub async fn run(settings: &Settings, actor: &str, cmd: ReleaseCommand) -> anyhow::Result<()> {
     let core = Core::open(settings).await?;
-    let apache = Arc::new(ApacheCtl::from_settings(settings));
-    if let ApacheCtl::Unavailable(why) = apache.as_ref() {
-        anyhow::bail!("{why}");
-    }
-    let golive = GoLive {
-        pool: core.pool.clone(),
-        sites_root: settings.sites_root(),
-        apache,
-        http: crate::golive::health::client()?,
-        health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
-    };
+    let golive = golive(settings, &core)?;
     let source = Source::default();
     let report = match cmd {
         ReleaseCommand::Activate { site, id } => {
@@ -68,6 +58,21 @@ pub async fn run(settings: &Settings, actor: &str, cmd: ReleaseCommand) -> anyho
     print_report(&report);
     anyhow::ensure!(report.ok, "{}", report.message);
     Ok(())
+}
+
+/// The switch machinery as `serve` has it, for a command run from a shell.
+pub(crate) fn golive(settings: &Settings, core: &Core) -> anyhow::Result<GoLive> {
+    let apache = Arc::new(ApacheCtl::from_settings(settings));
+    if let ApacheCtl::Unavailable(why) = apache.as_ref() {
+        anyhow::bail!("{why}");
+    }
+    Ok(GoLive {
+        pool: core.pool.clone(),
+        sites_root: settings.sites_root(),
+        apache,
+        http: crate::golive::health::client()?,
+        health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
+    })
 }
 
 fn print_report(r: &Report) {

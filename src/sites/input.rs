@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::config::{self, AllowOverride, PhpConfig, Runtime, SiteConfig};
-use super::{suffix, validate, Settings, SwitchMode};
+use super::settings::{Settings, SwitchMode};
+use super::{suffix, validate};
 use crate::error::code::{self, Code};
 use crate::error::{AppError, AppResult};
 
@@ -313,7 +314,7 @@ impl SettingsInput {
         let directives = self.directives.replace("\r\n", "\n");
         check(
             code::INVALID_DIRECTIVES,
-            super::directives_ok(&directives, site_dir),
+            config::directives_ok(&directives, site_dir),
         );
         SiteConfig {
             runtime,

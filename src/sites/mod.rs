@@ -3,88 +3,21 @@
 pub mod config;
 pub mod input;
 pub mod lock;
+mod settings;
 pub mod store;
 pub mod suffix;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-pub use config::{Runtime, SiteConfig};
+pub use config::{render_directives, Runtime, SiteConfig};
 pub use input::{from_json, SettingsInput, FIELDS};
+pub use settings::{Settings, SwitchMode};
 
 use crate::error::code;
 use crate::error::{AppError, AppResult};
-
-/// How going live switches Apache to a release (see the contract).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SwitchMode {
-    /// Every request is served from the live release's own folder (`releases/<id>`), chosen
-    /// once at its start from the site's live-release map; going live replaces the map, and
-    /// reloads Apache only when the site's configuration itself changed.
-    Pinned,
-    /// DocumentRoot is `current`, a symlink renamed atomically over the old one.
-    Symlink,
-}
-
-impl SwitchMode {
-    /// Stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SwitchMode::Pinned => "pinned",
-            SwitchMode::Symlink => "symlink",
-        }
-    }
-}
-
-impl std::str::FromStr for SwitchMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "pinned" => Ok(SwitchMode::Pinned),
-            "symlink" => Ok(SwitchMode::Symlink),
-            _ => Err("The switch mode is pinned (recommended) or symlink.".into()),
-        }
-    }
-}
-
-/// The editable settings of a site, all validated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Settings {
-    /// RFC 1123 host name.
-    pub server_name: String,
-    /// More host names (a leading `*.` allowed).
-    pub aliases: Vec<String>,
-    /// Usable releases kept on disk (1–100).
-    pub keep_releases: u32,
-    /// How going live switches.
-    #[serde(rename = "switch")]
-    pub switch_mode: SwitchMode,
-    /// Path requested through Apache after a switch; 2xx means healthy.
-    pub health_path: String,
-    /// Relative folders shared by every release (symlinked into each).
-    pub shared_paths: Vec<String>,
-    /// Symlink mode: reload Apache on every switch.
-    pub reload_always: bool,
-    /// How it is served: runtime, index, PHP, Options, `.htaccess`, directives, maintenance.
-    #[serde(flatten)]
-    pub config: SiteConfig,
-}
-
-/// Checks a site's extra directives line by line.
-fn directives_ok(text: &str, site_dir: &Path) -> Result<(), String> {
-    render_directives(text, site_dir).map(drop)
-}
-
-/// A site's extra directives, checked line by line and re-rendered for its vhost.
-pub fn render_directives(text: &str, _site_dir: &Path) -> Result<String, String> {
-    if text.trim().is_empty() {
-        return Ok(String::new());
-    }
-    Err("directives: extra directives are not available in this version yet.".into())
-}
 
 /// The settings after a PATCH: `patch`'s fields over the current ones. Unknown fields are
 /// refused, naming them. A site whose runtime changes and whose index files were the old

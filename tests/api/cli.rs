@@ -309,3 +309,50 @@ async fn twenty_concurrent_writers_never_see_sqlite_busy() {
     ));
     let _ = eventually(Duration::from_secs(1), "noop", || async { Some(()) }).await;
 }
+
+#[tokio::test]
+async fn cli_site_add_with_a_runtime_and_site_set_change_settings_or_refuse_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let (ok, _, err) = run_cli(
+        &config,
+        &[
+            "site",
+            "add",
+            "wiki",
+            "--server-name",
+            "wiki.test",
+            "--runtime",
+            "php",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = run_cli(
+        &config,
+        &[
+            "site",
+            "set",
+            "wiki",
+            "--options",
+            "[\"Indexes\"]",
+            "--allow-override",
+            "all",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("the site as JSON");
+    assert_eq!(shown["runtime"], "php");
+    assert_eq!(
+        shown["directory_index"],
+        serde_json::json!(["index.php", "index.html"])
+    );
+    assert_eq!(shown["options"], serde_json::json!(["Indexes"]));
+    assert_eq!(shown["allow_override"], "all");
+    let (ok, _, err) = run_cli(&config, &["site", "set", "wiki", "--optoins", "[]"], None);
+    assert!(!ok, "a misspelt field must not pass");
+    assert!(err.contains("optoins"), "{err}");
+    let (ok, _, err) = run_cli(&config, &["site", "set", "wiki", "--runtime", "perl"], None);
+    assert!(!ok && err.contains("runtime"), "{err}");
+}
