@@ -125,6 +125,11 @@ pub struct ApacheSettings {
     pub log_dir: PathBuf,
     /// Seconds the health check may take before the release is rolled back.
     pub health_timeout_seconds: u64,
+    /// Managed mode: where the private Apache serves HTTPS sites (listened on once a site
+    /// has HTTPS).
+    pub tls_listen: String,
+    /// System mode: where the health check reaches the host's Apache over HTTPS.
+    pub tls_check_addr: String,
 }
 
 /// Who runs Apache.
@@ -173,6 +178,8 @@ impl Default for ApacheSettings {
             reload: vec!["apachectl".into(), "graceful".into()],
             check_url: "http://127.0.0.1:80".into(),
             log_dir: PathBuf::from("/var/log/apache2"),
+            tls_listen: "127.0.0.1:8443".into(),
+            tls_check_addr: "127.0.0.1:443".into(),
             health_timeout_seconds: 10,
         }
     }

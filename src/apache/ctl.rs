@@ -22,6 +22,8 @@ pub enum ApacheCtl {
         sites_dir: PathBuf,
         /// `http://127.0.0.1:PORT`.
         base: String,
+        /// Where HTTPS sites are served (`[apache] tls_listen`), if it is an address.
+        tls_listen: Option<std::net::SocketAddr>,
     },
     /// The host's Apache, through configured commands.
     System {
@@ -33,6 +35,8 @@ pub enum ApacheCtl {
         log_dir: PathBuf,
         /// Health-check base URL.
         base: String,
+        /// Where the health check reaches it over HTTPS.
+        tls_check: Option<std::net::SocketAddr>,
     },
     /// Going live is impossible (e.g. apache2 is not installed); the reason says why.
     Unavailable(String),
@@ -59,6 +63,7 @@ impl ApacheCtl {
                         log_dir: m.log_dir(),
                         sites_dir: m.sites_dir(),
                         base: format!("http://{}", m.listen()),
+                        tls_listen: a.tls_listen.parse().ok(),
                         apache: Mutex::new(m),
                     },
                     Err(e) => Self::Unavailable(format!("The private Apache could not be set up: {e:#}")),
@@ -70,6 +75,7 @@ impl ApacheCtl {
                     busy: Mutex::new(()),
                     log_dir: a.log_dir.clone(),
                     base: a.check_url.clone(),
+                    tls_check: a.tls_check_addr.parse().ok(),
                 },
                 None => Self::Unavailable("System mode needs [apache] vhost_dir: the folder Apache includes site configurations from.".into()),
             },
@@ -105,6 +111,36 @@ impl ApacheCtl {
         match self {
             Self::Managed { base, .. } | Self::System { base, .. } => base.clone(),
             Self::Unavailable(_) => String::new(),
+        }
+    }
+
+    /// The `<VirtualHost>` address of HTTPS sites and where the health check reaches them.
+    pub fn tls_addresses(&self) -> Result<(String, std::net::SocketAddr), String> {
+        match self {
+            Self::Managed { tls_listen: Some(a), .. } => Ok((a.to_string(), *a)),
+            Self::Managed { .. } => Err("[apache] tls_listen is not an address like 127.0.0.1:8443, so HTTPS sites cannot be served.".into()),
+            Self::System { tls_check: Some(a), .. } => Ok(("*:443".into(), *a)),
+            Self::System { .. } => Err("[apache] tls_check_addr is not an address like 127.0.0.1:443.".into()),
+            Self::Unavailable(r) => Err(r.clone()),
+        }
+    }
+
+    /// Makes Apache ready to serve HTTPS: the managed instance loads mod_ssl and listens on
+    /// `tls_listen`; the host's Apache must have mod_ssl enabled (`a2enmod ssl`) already.
+    pub async fn prepare_tls(&self) -> Result<(), String> {
+        match self {
+            Self::Managed {
+                apache,
+                tls_listen: Some(a),
+                ..
+            } => {
+                let guard = apache.lock().await;
+                guard
+                    .enable_tls(*a)
+                    .map(drop)
+                    .map_err(|e| format!("HTTPS could not be set up for the private Apache: {e}."))
+            }
+            _ => self.tls_addresses().map(drop),
         }
     }
 

@@ -101,6 +101,20 @@ impl ManagedApache {
         self.retired = true;
     }
 
+    /// Makes the instance serve HTTPS on `listen` from its next (re)load: writes mod_ssl and
+    /// the Listen line once. True when it wrote them (a reload is then needed anyway).
+    pub fn enable_tls(&self, listen: SocketAddr) -> std::io::Result<bool> {
+        let dir = self.root.join("tls");
+        let file = dir.join("listen.conf");
+        let text = mainconf::tls(&self.root, listen);
+        if std::fs::read_to_string(&file).is_ok_and(|t| t == text) {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(&dir)?;
+        write_config_file(&file, &text)?;
+        Ok(true)
+    }
+
     /// The folder whose `*.conf` files Apache includes (one `<site>.conf` per site).
     pub fn sites_dir(&self) -> PathBuf {
         self.root.join("sites")

@@ -160,3 +160,58 @@ fn php_rules(s: &Serving, site_dir: &str) -> Result<String, String> {
 fn deny_files(pattern: &str, indent: &str) -> String {
     format!("{indent}<FilesMatch \"{pattern}\">\n{indent}    Require all denied\n{indent}</FilesMatch>\n")
 }
+
+/// The HTTPS vhost of a site.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsVhost<'a> {
+    /// `<VirtualHost>` address: `127.0.0.1:8443` (managed) or `*:443` (system).
+    pub address: &'a str,
+    /// The port visitors reach HTTPS on (named in the redirect unless 443).
+    pub port: u16,
+    /// Certificate files and options.
+    pub tls: &'a crate::sites::tls::Tls,
+}
+
+/// A `<VirtualHost>` address Cutover wrote itself: `*:443` or `IP:port`.
+pub fn tls_address(a: &str) -> Result<&str, String> {
+    let ok = a == "*:443" || a.parse::<std::net::SocketAddr>().is_ok();
+    ok.then_some(a)
+        .ok_or_else(|| format!("{a} is not an address for an HTTPS VirtualHost."))
+}
+
+/// Port 80's answer when the site redirects to HTTPS: 301 to the same path (the host name is
+/// the one the request matched, so only this site's names can appear).
+pub fn redirect_to_https(port: u16) -> String {
+    let port = if port == 443 {
+        String::new()
+    } else {
+        format!(":{port}")
+    };
+    format!(
+        "    RewriteEngine On\n    RewriteRule \"^/(.*)$\" \"https://%{{SERVER_NAME}}{port}/$1\" [R=301,L,NE]\n"
+    )
+}
+
+/// mod_ssl's lines: certificate, key, chain, and HSTS when asked.
+pub fn tls_lines(t: &crate::sites::tls::Tls) -> Result<String, String> {
+    t.check_paths()?;
+    let mut out = String::from("    SSLEngine on\n");
+    out.push_str(&format!(
+        "    SSLCertificateFile \"{}\"\n",
+        t.certificate.display()
+    ));
+    out.push_str(&format!(
+        "    SSLCertificateKeyFile \"{}\"\n",
+        t.key.display()
+    ));
+    if let Some(chain) = &t.chain {
+        out.push_str(&format!(
+            "    SSLCertificateChainFile \"{}\"\n",
+            chain.display()
+        ));
+    }
+    if t.hsts {
+        out.push_str("    Header always set Strict-Transport-Security \"max-age=31536000\"\n");
+    }
+    Ok(out)
+}

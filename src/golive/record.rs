@@ -34,9 +34,24 @@ impl GoLive {
             true => super::maintenance::files(&paths).ok().map(|(_, k)| k),
             false => None,
         };
+        // An HTTPS site is checked over HTTPS, its certificate verified.
+        let https = match &site.settings.config.tls {
+            Some(tls) => Some(self.https_client(site, tls).await.map_err(|m| {
+                fail(
+                    code::HEALTH_CHECK_FAILED,
+                    format!("The HTTPS health check could not be set up: {m}."),
+                    true,
+                )
+            })?),
+            None => None,
+        };
+        let (client, base) = match &https {
+            Some((c, b)) => (c, b.clone()),
+            None => (&self.http, self.apache.check_base()),
+        };
         let verdict = health::check(
-            &self.http,
-            &self.apache.check_base(),
+            client,
+            &base,
             &site.settings.server_name,
             &site.settings.health_path,
             header_release,
@@ -59,6 +74,44 @@ impl GoLive {
             ));
         }
         Ok(())
+    }
+
+    /// A client that reaches the site's HTTPS address under its own name (so the certificate
+    /// is verified for it), trusting the public roots and the site's chain; and its base URL.
+    async fn https_client(
+        &self,
+        site: &Site,
+        tls: &crate::sites::tls::Tls,
+    ) -> Result<(reqwest::Client, String), String> {
+        let (_, addr) = self.apache.tls_addresses()?;
+        let files: Vec<std::path::PathBuf> = tls
+            .chain
+            .iter()
+            .chain(std::iter::once(&tls.certificate))
+            .cloned()
+            .collect();
+        let pems = crate::blocking::spawn(move || {
+            files
+                .iter()
+                .map(std::fs::read)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(&site.settings.server_name, addr);
+        for pem in pems {
+            for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string())? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(|e| e.to_string())?;
+        Ok((
+            client,
+            format!("https://{}:{}", site.settings.server_name, addr.port()),
+        ))
     }
 
     /// Records one step's result. Logged, not fatal, when it cannot be written: aborting

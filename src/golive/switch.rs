@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::disk;
 use super::report::{fail, Failure, Steps};
 use super::runner::GoLive;
-use crate::apache::serving::Serving;
+use crate::apache::serving::{Serving, TlsVhost};
 use crate::apache::vhost::{self, VhostSpec};
 use crate::apache::CommandOutput;
 use crate::audit::Source;
@@ -65,6 +65,10 @@ impl GoLive {
             false => None,
         };
         let socket = self.php_socket(site);
+        let tls_at = match &config.tls {
+            Some(_) => Some(self.apache.tls_addresses()?),
+            None => None,
+        };
         vhost::render(&VhostSpec {
             site: &site.name,
             server_name: &site.settings.server_name,
@@ -81,6 +85,15 @@ impl GoLive {
                 maintenance: maintenance.as_ref().map(|(p, k)| (p.as_path(), k.as_str())),
                 directives: &self.directives(site, paths)?,
             },
+            tls: config
+                .tls
+                .as_ref()
+                .zip(tls_at.as_ref())
+                .map(|(tls, (address, check))| TlsVhost {
+                    address,
+                    port: check.port(),
+                    tls,
+                }),
         })
     }
 
@@ -165,6 +178,7 @@ impl GoLive {
             .vhost_path(&site.name)
             .map_err(|m| fail(code::CONFIG_REFUSED, m, false))?;
         let t = Instant::now();
+        self.tls_step(site, steps).await?;
         let content = self
             .render(site, paths)
             .map_err(|m| fail(code::CONFIG_REFUSED, m, false))?;
@@ -218,14 +232,49 @@ impl GoLive {
             if new_map {
                 let _ = disk::remove_live_map(paths);
             }
+            let hint = if output.contains("SSLEngine") || output.contains("SSLCertificate") {
+                " Apache does not know the HTTPS directives: enable mod_ssl on this server (a2enmod ssl), then try again."
+            } else {
+                ""
+            };
             return Err(fail(
                 code::CONFIGTEST_FAILED,
-                format!("Apache refused the new configuration: {output}"),
+                format!("Apache refused the new configuration: {output}{hint}"),
                 false,
             ));
         }
         crate::fault_point!("after_configtest");
         Ok(true)
+    }
+
+    /// An HTTPS site's certificate, checked before anything changes, and Apache made ready
+    /// to serve HTTPS.
+    async fn tls_step(&self, site: &Site, steps: &mut Steps) -> Result<(), Failure> {
+        let Some(tls) = site.settings.config.tls.clone() else {
+            return Ok(());
+        };
+        let t = Instant::now();
+        let names: Vec<String> = std::iter::once(site.settings.server_name.clone())
+            .chain(site.settings.aliases.iter().cloned())
+            .collect();
+        let checked = crate::blocking::spawn(move || {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            tls.check_files(&names)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("The certificate check stopped: {e}.")));
+        let refused = |m: String| fail(code::TLS_REFUSED, m, false);
+        let info = checked.map_err(|m| {
+            steps.push("check certificate", t, false, m.clone());
+            refused(m)
+        })?;
+        steps.push(
+            "check certificate",
+            t,
+            true,
+            format!("valid until {} ({} days)", info.not_after, info.days_left),
+        );
+        self.apache.prepare_tls().await.map_err(refused)
     }
 
     /// A graceful reload; a managed Apache that is not running is started (on the new

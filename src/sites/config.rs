@@ -173,6 +173,8 @@ pub struct SiteConfig {
     pub directives: String,
     /// Every request answers 503 with `Retry-After`.
     pub maintenance: bool,
+    /// HTTPS, when set.
+    pub tls: Option<super::tls::Tls>,
 }
 
 impl Default for SiteConfig {
@@ -185,6 +187,7 @@ impl Default for SiteConfig {
             allow_override: AllowOverride::default(),
             directives: String::new(),
             maintenance: false,
+            tls: None,
         }
     }
 }

@@ -33,7 +33,7 @@ pub const FIELDS: [&str; 17] = [
 ];
 
 /// Contract fields this version does not carry out yet: refused rather than stored unused.
-const NOT_YET: [&str; 3] = ["tls", "steps", "step_timeout_seconds"];
+const NOT_YET: [&str; 2] = ["steps", "step_timeout_seconds"];
 
 /// Raw PHP settings: values as JSON strings, numbers or booleans.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -87,7 +87,7 @@ pub struct SettingsInput {
     /// Default false.
     #[serde(default)]
     pub maintenance: bool,
-    /// Not carried out yet: must be absent or null.
+    /// Default null (no HTTPS).
     #[serde(default)]
     pub tls: Option<serde_json::Value>,
     /// Not carried out yet: must be absent or empty.
@@ -260,7 +260,6 @@ impl SettingsInput {
     ) -> SiteConfig {
         for field in NOT_YET {
             let given = match field {
-                "tls" => self.tls.as_ref(),
                 "steps" => self.steps.as_ref(),
                 _ => self.step_timeout_seconds.as_ref(),
             };
@@ -316,7 +315,27 @@ impl SettingsInput {
             code::INVALID_DIRECTIVES,
             config::directives_ok(&directives, site_dir),
         );
+        let tls = match self.tls.clone().filter(|v| !v.is_null()) {
+            None => None,
+            Some(v) => match serde_path_to_error::deserialize::<_, super::tls::Tls>(v) {
+                Ok(t) => {
+                    check(code::INVALID_TLS, t.check_paths());
+                    Some(t)
+                }
+                Err(e) => {
+                    let at = e.path().to_string();
+                    let m = format!(
+                        "tls{}{at}: {}.",
+                        if at == "." { "" } else { "." },
+                        e.inner()
+                    );
+                    check(code::INVALID_TLS, Err(m.replace("tls..", "tls.")));
+                    None
+                }
+            },
+        };
         SiteConfig {
+            tls,
             runtime,
             directory_index,
             php,

@@ -6,6 +6,7 @@ pub mod lock;
 mod settings;
 pub mod store;
 pub mod suffix;
+pub mod tls;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -106,6 +106,7 @@ pub fn write_vhost(apache: &ManagedApache, site: &str, site_dir: &Path, docroot:
             .flatten(),
         live_map: None,
         serving: crate::apache::tests::plain(),
+        tls: None,
     };
     let text = render(&spec).expect("render");
     write_config_file(&apache.vhost_path(site).unwrap(), &text).unwrap();

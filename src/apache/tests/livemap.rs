@@ -34,6 +34,7 @@ async fn pinned_site(apache: &mut ManagedApache, site_dir: &Path, first: &str) -
         release: None,
         live_map: Some(&map),
         serving: crate::apache::tests::plain(),
+        tls: None,
     };
     let text = render(&spec).expect("render");
     write_config_file(&apache.vhost_path("shop").unwrap(), &text).unwrap();

@@ -144,6 +144,7 @@ impl Clean {
             release: Some(RELEASE),
             live_map: None,
             serving: crate::apache::tests::plain(),
+            tls: None,
         }
     }
 }

@@ -56,6 +56,8 @@ struct ShowPage {
     rollback_to: Option<(Release, Option<Activation>)>,
     activations: Vec<Activation>,
     apache: &'static str,
+    /// HTTPS sites: what the certificate check says, and whether it needs attention.
+    certificate: Option<(String, bool)>,
 }
 
 impl ShowPage {
@@ -101,7 +103,9 @@ pub(crate) async fn show(
         }
         None => None,
     };
+    let certificate = certificate_status(&site).await;
     let page = ShowPage {
+        certificate,
         ctx,
         live_since: activations
             .first()
@@ -256,4 +260,26 @@ pub(crate) async fn update(
         ),
         Err(e) => Err(e),
     }
+}
+
+/// The site page's line about its certificate (expiry, with a warning from 21 days before).
+async fn certificate_status(site: &Site) -> Option<(String, bool)> {
+    let tls = site.settings.config.tls.clone()?;
+    let names: Vec<String> = std::iter::once(site.settings.server_name.clone())
+        .chain(site.settings.aliases.iter().cloned())
+        .collect();
+    let checked = crate::blocking::spawn(move || {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        tls.check_files(&names)
+    })
+    .await
+    .ok()?;
+    Some(match checked {
+        Ok(i) if i.days_left <= crate::sites::tls::WARN_DAYS => (
+            format!("Certificate valid until {} — only {} days left: renew it soon, or visitors will be turned away.", i.not_after, i.days_left),
+            true,
+        ),
+        Ok(i) => (format!("Certificate valid until {} ({} days left).", i.not_after, i.days_left), false),
+        Err(m) => (format!("Certificate problem: {m}"), true),
+    })
 }
