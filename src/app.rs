@@ -69,6 +69,7 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 pub struct Application {
     addr: std::net::SocketAddr,
     apache: Arc<ApacheCtl>,
+    php: Option<Arc<crate::php::Php>>,
     /// Problems found at start-up that people should see (printed by `serve`).
     pub warnings: Vec<String>,
     server: Server,
@@ -110,7 +111,10 @@ impl Application {
             apache: apache.clone(),
             http: crate::golive::health::client()?,
             health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
+            php: crate::php::managed(&settings),
         };
+        let php = golive.php.clone();
+        start_php(php.clone(), &core.pool).await;
         let refusals = core.auth.refusals.clone();
         let anchoring = settings.audit.clone();
         let state = actix_web::web::Data::new(AppState {
@@ -141,6 +145,7 @@ impl Application {
         .listen(listener)?
         .run();
         Ok(Self {
+            php,
             signals,
             addr,
             apache,
@@ -223,6 +228,9 @@ impl Application {
         if let Err(e) = self.apache.stop().await {
             tracing::error!(error = ?e, "could not stop the private Apache");
         }
+        if let Some(php) = self.php.clone() {
+            let _ = crate::blocking::spawn(move || php.stop()).await;
+        }
         self.pool.close().await;
         result
     }
@@ -269,6 +277,30 @@ async fn sweep_sessions(pool: SqlitePool) {
 
 /// Sets up Apache: reconciles disk with the records, then starts the managed instance.
 /// Problems are returned as warnings (the console still runs, to show them).
+/// Starts the private PHP-FPM with the console when PHP sites have pools; audited.
+async fn start_php(php: Option<Arc<crate::php::Php>>, pool: &crate::db::Pool) {
+    let Some(php) = php else { return };
+    if php.pools().is_empty() {
+        return;
+    }
+    let p = php.clone();
+    let result = crate::blocking::spawn(move || p.ensure_running())
+        .await
+        .unwrap_or_else(|e| Err(e.into()));
+    let (outcome, detail) = match &result {
+        Ok(()) => (Outcome::Ok, json!({"pid": php.pid(), "pools": php.pools()})),
+        Err(e) => (Outcome::Failed, json!({"reason": format!("{e:#}")})),
+    };
+    if let Err(e) = &result {
+        tracing::error!(error = ?e, "the private PHP-FPM did not start");
+    }
+    let _ = audit::record_alone(
+        pool,
+        &Event::new("system", "php_start", outcome).detail(detail),
+    )
+    .await;
+}
+
 async fn start_apache(
     settings: &Settings,
     pool: &SqlitePool,

@@ -72,6 +72,7 @@ pub(crate) fn golive(settings: &Settings, core: &Core) -> anyhow::Result<GoLive>
         apache,
         http: crate::golive::health::client()?,
         health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
+        php: crate::php::managed(settings),
     })
 }
 

@@ -111,6 +111,8 @@ codes! {
     NOTHING_TO_ROLL_BACK_TO = "nothing_to_roll_back_to",
     PARENT_PATH = "parent_path",
     PASSWORDS_DIFFER = "passwords_differ",
+    PHP_REFUSED = "php_refused",
+    PHP_UNAVAILABLE = "php_unavailable",
     PATH_CONFLICT = "path_conflict",
     PATH_TOO_DEEP = "path_too_deep",
     RECORD_FAILED = "record_failed",

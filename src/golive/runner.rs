@@ -22,6 +22,8 @@ pub struct GoLive {
     pub http: reqwest::Client,
     /// How long the health check may take.
     pub health_timeout: Duration,
+    /// The private PHP-FPM of PHP sites, when Debian's php-fpm is installed.
+    pub php: Option<Arc<crate::php::Php>>,
 }
 
 impl GoLive {

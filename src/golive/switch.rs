@@ -107,6 +107,7 @@ impl GoLive {
         steps: &mut Steps,
         who: Who<'_>,
     ) -> Result<(), Failure> {
+        self.php_step(site, paths, steps).await?;
         let config_changed = self
             .write_and_test_vhost(site, paths, release_id, steps, who)
             .await?;
@@ -129,6 +130,13 @@ impl GoLive {
             self.map_step(site, paths, release_id, steps).await?;
         }
         crate::fault_point!("after_map");
+        // Symlink mode names every release by the same path, so PHP's opcode cache must be
+        // emptied (a graceful reload: requests in flight finish on their code). Pinned mode
+        // gives each release its own path (a changed pool was reloaded before the switch).
+        let php = site.settings.config.runtime == crate::sites::Runtime::Php;
+        if php && !pinned {
+            self.php_reload(steps).await?;
+        }
         // Pinned sites need no reload to switch (PHP's code is named by its release path, so
         // no opcode cache can serve the old one); symlink sites may ask for one every time.
         let asked = !pinned && site.settings.reload_always;

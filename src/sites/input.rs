@@ -349,10 +349,9 @@ impl SettingsInput {
 
 /// The site's PHP settings, allow-listed.
 fn php_settings(raw: &BTreeMap<String, serde_json::Value>) -> Result<PhpConfig, String> {
-    if raw.is_empty() {
-        return Ok(PhpConfig::default());
-    }
-    Err("php.settings: PHP settings are not available in this version yet.".into())
+    Ok(PhpConfig {
+        settings: crate::php::settings::parse(raw)?,
+    })
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ mod golive;
 mod https;
 mod lockout;
 mod memory;
+mod php;
 mod releases;
 mod routes;
 mod sessions;

@@ -172,6 +172,7 @@ async fn a_route_missing_from_the_table_is_refused() {
             apache: std::sync::Arc::new(cutover::apache::ApacheCtl::Unavailable("test".into())),
             http: reqwest::Client::new(),
             health_timeout: std::time::Duration::from_secs(1),
+            php: None,
         },
         streams: Default::default(),
     });

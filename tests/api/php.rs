@@ -1,0 +1,209 @@
+//! PHP sites (issue 12) against a real private Apache and the console's own PHP-FPM: pages
+//! run and never show their source, each site's pool has its own settings, no stale code
+//! after a switch with the opcode cache never revalidating, a page cannot read the console's
+//! database or write into its release, and a health page that is PHP source fails.
+
+use serde_json::{json, Value};
+
+use crate::archives::targz;
+use crate::helpers::{spawn_app_with_apache, TestApp};
+
+async fn fetch(app: &TestApp, host: &str, path: &str) -> (u16, String, String) {
+    let url = format!("http://{}{path}", app.settings.apache.listen);
+    let res = reqwest::Client::new()
+        .get(url)
+        .header("Host", host)
+        .send()
+        .await
+        .expect("Apache answers");
+    let status = res.status().as_u16();
+    let ty = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, ty, res.text().await.unwrap())
+}
+
+async fn release(app: &TestApp, token: &str, site: &str, files: &[(&str, &[u8])]) -> String {
+    let res = app.upload(token, site, "r.tgz", targz(files), "php").await;
+    assert_eq!(res.status(), 201);
+    res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn activate(app: &TestApp, token: &str, site: &str, id: &str) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/sites/{site}/releases/{id}/activate",
+            app.base
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+async fn rollback(app: &TestApp, token: &str, site: &str) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/sites/{site}/rollback", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+fn page(marker: &str) -> Vec<u8> {
+    format!("<?php echo 'release {marker} memory ' . ini_get('memory_limit');").into_bytes()
+}
+
+#[tokio::test]
+async fn php_pages_run_in_their_own_pools_and_never_show_their_source() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = app.admin_token().await;
+    for (site, memory) in [("wiki", "64M"), ("shop", "96M")] {
+        app.create_site(
+            &token,
+            json!({"name": site, "server_name": format!("{site}.test"), "runtime": "php",
+            "shared_paths": ["data"], "php": {"settings": {"memory_limit": memory}}}),
+        )
+        .await;
+    }
+    let db = app
+        .settings
+        .data_dir
+        .join("cutover.db")
+        .display()
+        .to_string();
+    let probe = format!(
+        "<?php $r = @file_get_contents('{db}'); $w = @file_put_contents(__DIR__ . '/written.txt', 'x'); \
+         echo 'read:' . ($r === false ? 'no' : 'yes') . ' write:' . ($w === false ? 'no' : 'yes');"
+    );
+    let wiki = release(
+        &app,
+        &token,
+        "wiki",
+        &[
+            ("index.php", &page("wiki-1")),
+            ("conf/users.auth.php", b"<?php # admin:$2y$10$secret\n"),
+            ("probe.php", probe.as_bytes()),
+            ("img/x.jpg", b"<?php echo 'ran the jpeg'; ?>"),
+        ],
+    )
+    .await;
+    let (status, body) = activate(&app, &token, "wiki", &wiki).await;
+    assert_eq!(status, 200, "{body}");
+    let shop = release(&app, &token, "shop", &[("index.php", &page("shop-1"))]).await;
+    assert_eq!(activate(&app, &token, "shop", &shop).await.0, 200);
+
+    // `/` runs index.php, as HTML, with the pool's own setting; sites alternate cleanly.
+    for _ in 0..3 {
+        let (status, ty, body) = fetch(&app, "wiki.test", "/").await;
+        assert_eq!((status, body.as_str()), (200, "release wiki-1 memory 64M"));
+        assert!(ty.starts_with("text/html"), "{ty}");
+        let (_, _, body) = fetch(&app, "shop.test", "/").await;
+        assert_eq!(body, "release shop-1 memory 96M");
+    }
+    // No answer ever carries PHP source: not a config file, not a path-info trick, not a
+    // PHP file uploaded into the shared folder.
+    std::fs::write(
+        app.site_dir("wiki").join("shared/data/evil.php"),
+        "<?php echo 'ran evil';",
+    )
+    .unwrap();
+    for path in [
+        "/conf/users.auth.php",
+        "/img/x.jpg/y.php",
+        "/data/evil.php",
+        "/index.php",
+    ] {
+        let (_, _, body) = fetch(&app, "wiki.test", path).await;
+        assert!(
+            !body.contains("<?php") && !body.contains("secret"),
+            "{path}: {body}"
+        );
+        assert!(
+            !body.contains("ran evil") && !body.contains("ran the jpeg"),
+            "{path}: {body}"
+        );
+    }
+    // A page cannot read the console's database, nor write into its own release.
+    let (_, _, body) = fetch(&app, "wiki.test", "/probe.php").await;
+    assert!(body.starts_with("read:no"), "{body}");
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(body, "read:no write:no");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_stale_code_after_a_switch_in_either_mode_with_timestamps_never_checked() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = app.admin_token().await;
+    for (site, mode) in [("pinned", "pinned"), ("linked", "symlink")] {
+        app.create_site(&token, json!({"name": site, "server_name": format!("{site}.test"), "runtime": "php",
+            "switch": mode, "php": {"settings": {"opcache.validate_timestamps": false, "opcache.enable": true}}}))
+            .await;
+        let a = release(&app, &token, site, &[("index.php", &page("A"))]).await;
+        let b = release(&app, &token, site, &[("index.php", &page("B"))]).await;
+        let host = format!("{site}.test");
+        let (status, body) = activate(&app, &token, site, &a).await;
+        assert_eq!(status, 200, "{body}");
+        for _ in 0..3 {
+            assert!(fetch(&app, &host, "/").await.2.starts_with("release A"));
+        }
+        assert_eq!(activate(&app, &token, site, &b).await.0, 200);
+        assert!(
+            fetch(&app, &host, "/").await.2.starts_with("release B"),
+            "{mode}: first request after A → B"
+        );
+        let (status, body) = rollback(&app, &token, site).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            fetch(&app, &host, "/").await.2.starts_with("release A"),
+            "{mode}: first request after the rollback"
+        );
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_health_page_that_is_php_source_fails_the_go_live() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = app.admin_token().await;
+    app.create_site(
+        &token,
+        json!({"name": "plain", "server_name": "plain.test", "health_path": "/health.txt"}),
+    )
+    .await;
+    let good = release(
+        &app,
+        &token,
+        "plain",
+        &[("index.html", b"good"), ("health.txt", b"ok")],
+    )
+    .await;
+    assert_eq!(activate(&app, &token, "plain", &good).await.0, 200);
+    let bad = release(
+        &app,
+        &token,
+        "plain",
+        &[("index.html", b"bad"), ("health.txt", b"<?php echo 'ok';")],
+    )
+    .await;
+    let (status, body) = activate(&app, &token, "plain", &bad).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PHP source"),
+        "{body}"
+    );
+    assert_eq!(fetch(&app, "plain.test", "/").await.2, "good");
+    app.shutdown().await;
+}
