@@ -69,3 +69,12 @@ pub fn is_release_id(s: &str) -> bool {
             _ => b.is_ascii_digit() || (i > 15 && (b'a'..=b'f').contains(&b)),
         })
 }
+
+/// Input as echoed in a message: short, one line, no control characters.
+pub fn clip(s: &str) -> String {
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(60).collect();
+    if s.chars().count() > 60 {
+        out.push('…');
+    }
+    format!("\"{out}\"")
+}

@@ -3,6 +3,8 @@
 
 mod command;
 mod ctl;
+mod directive_rules;
+pub mod directives;
 mod errorlog;
 pub mod livemap;
 mod mainconf;

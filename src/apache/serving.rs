@@ -32,6 +32,8 @@ pub struct Serving<'a> {
     pub maintenance: Option<(&'a Path, &'a str)>,
     /// Extra directives, already checked and re-rendered (one directive per line).
     pub directives: &'a str,
+    /// Their top-level redirects, for the site folder's `<Directory>` block.
+    pub redirects: &'a str,
 }
 
 /// Lines before the release rewrite: the index and, in maintenance, the 503 for everyone
@@ -65,6 +67,18 @@ pub fn head(s: &Serving, site: &str) -> Result<String, String> {
              \x20   Header always set Retry-After \"{RETRY_AFTER}\" \"expr=%{{REQUEST_STATUS}} == 503\"\n"
         ));
     }
+    // Before the release rewrite: a site's RewriteRules must run before the rule that maps
+    // the request into the live release (which ends rewriting).
+    if !s.directives.trim().is_empty() {
+        if s.directives.contains(['\r', '\0']) {
+            return Err("The extra directives contain control characters.".into());
+        }
+        out.push_str("    # The site's own directives (checked line by line by Cutover).\n");
+        out.push_str(s.directives);
+        if !s.directives.ends_with('\n') {
+            out.push('\n');
+        }
+    }
     Ok(out)
 }
 
@@ -90,18 +104,11 @@ pub fn body(s: &Serving, site_dir: &str) -> Result<String, String> {
         out.push_str("        AllowOverrideList None\n");
     }
     out.push_str("        Require all granted\n");
+    if !s.redirects.is_empty() {
+        out.push_str(s.redirects);
+    }
     out.push_str("    </Directory>\n");
     out.push_str(&php_rules(s, site_dir)?);
-    if !s.directives.trim().is_empty() {
-        if s.directives.contains(['\r', '\0']) {
-            return Err("The extra directives contain control characters.".into());
-        }
-        out.push_str("    # The site's own directives (checked line by line by Cutover).\n");
-        out.push_str(s.directives);
-        if !s.directives.ends_with('\n') {
-            out.push('\n');
-        }
-    }
     Ok(out)
 }
 

@@ -88,7 +88,11 @@ impl GoLive {
     }
 
     /// The extra directives, parsed and checked again, as the lines the vhost gets.
-    pub(crate) fn directives(&self, site: &Site, paths: &SitePaths) -> Result<String, String> {
+    pub(crate) fn directives(
+        &self,
+        site: &Site,
+        paths: &SitePaths,
+    ) -> Result<(String, String), String> {
         crate::sites::render_directives(&site.settings.config.directives, &paths.dir)
     }
 }

@@ -65,6 +65,7 @@ impl GoLive {
             false => None,
         };
         let socket = self.php_socket(site);
+        let (directives, redirects) = self.directives(site, paths)?;
         let tls_at = match &config.tls {
             Some(_) => Some(self.apache.tls_addresses()?),
             None => None,
@@ -83,7 +84,8 @@ impl GoLive {
                 shared_paths: &site.settings.shared_paths,
                 php_socket: socket.as_deref(),
                 maintenance: maintenance.as_ref().map(|(p, k)| (p.as_path(), k.as_str())),
-                directives: &self.directives(site, paths)?,
+                directives: &directives,
+                redirects: &redirects,
             },
             tls: config
                 .tls

@@ -116,7 +116,7 @@ pub fn parse(
     }
     let mut out = BTreeMap::new();
     for (name, value) in raw {
-        let shown = crate::sites::config::clip(name);
+        let shown = crate::vocab::clip(name);
         if !safe(name) {
             return Err(format!(
                 "php.settings: the name {shown} has characters no php.ini setting has."
@@ -144,7 +144,7 @@ pub fn parse(
             }
         };
         let text = match value {
-            serde_json::Value::String(s) => s.trim().to_owned(),
+            serde_json::Value::String(s) => s.trim_matches([' ', '\t']).to_owned(),
             serde_json::Value::Number(n) => n.to_string(),
             serde_json::Value::Bool(b) => if *b { "On" } else { "Off" }.to_owned(),
             _ => {
@@ -178,7 +178,7 @@ fn check(name: &str, kind: Kind, v: &str) -> Result<String, String> {
     let bad = |what: &str| {
         Err(format!(
             "php.settings: {name} = {} is not {what}.",
-            crate::sites::config::clip(v)
+            crate::vocab::clip(v)
         ))
     };
     if !safe(v) && !matches!(kind, Kind::Text if v.is_empty()) {

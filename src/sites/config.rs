@@ -130,14 +130,14 @@ impl AllowOverride {
                     if !OPTIONS.contains(&o) {
                         return Err(format!(
                             "allow_override: Options={list} names {}, which a .htaccess may not turn on; the options allowed are {}.",
-                            clip(o), OPTIONS.join(", ")
+                            crate::vocab::clip(o), OPTIONS.join(", ")
                         ));
                     }
                 }
             } else if !OVERRIDE_CLASSES.contains(&c.as_str()) {
                 return Err(format!(
                     "allow_override: {} is not an override class; use \"none\", \"all\", or a list of {} (Options=Indexes,… to limit options).",
-                    clip(c),
+                    crate::vocab::clip(c),
                     OVERRIDE_CLASSES.join(", ")
                 ));
             }
@@ -208,7 +208,7 @@ pub fn check_index(names: &[String]) -> Result<(), String> {
         if !plain {
             return Err(format!(
                 "directory_index: {} is not a plain file name (letters, digits, dot, hyphen, underscore; not starting with a dot).",
-                clip(n)
+                crate::vocab::clip(n)
             ));
         }
     }
@@ -222,13 +222,13 @@ pub fn check_options(options: &[String]) -> Result<(), String> {
             return Err(format!(
                 "options: {} uses the +/- form. Apache 2.4 refuses an Options line that mixes +/- options with plain ones, \
                  so Cutover takes plain names only: list every option the site needs, e.g. [\"Indexes\", \"FollowSymLinks\"].",
-                clip(o)
+                crate::vocab::clip(o)
             ));
         }
         if !OPTIONS.contains(&o.as_str()) {
             return Err(format!(
                 "options: {} is not an option a site may turn on; the options allowed are {} (nothing that runs programs, such as ExecCGI or Includes).",
-                clip(o),
+                crate::vocab::clip(o),
                 OPTIONS.join(", ")
             ));
         }
@@ -242,20 +242,11 @@ pub(crate) fn directives_ok(text: &str, site_dir: &Path) -> Result<(), String> {
 }
 
 /// A site's extra directives, checked line by line and re-rendered for its vhost.
-pub fn render_directives(text: &str, _site_dir: &Path) -> Result<String, String> {
-    if text.trim().is_empty() {
-        return Ok(String::new());
-    }
-    Err("directives: extra directives are not available in this version yet.".into())
-}
-
-/// Input as echoed in a message: short, one line, no control characters.
-pub(crate) fn clip(s: &str) -> String {
-    let mut out: String = s.chars().filter(|c| !c.is_control()).take(60).collect();
-    if s.chars().count() > 60 {
-        out.push('…');
-    }
-    format!("\"{out}\"")
+/// (the vhost's lines, the redirects for the site folder's `<Directory>`).
+pub fn render_directives(text: &str, site_dir: &Path) -> Result<(String, String), String> {
+    crate::apache::directives::Directives::parse(text, site_dir)
+        .map(|d| (d.render_rest("    "), d.render_redirects("        ")))
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -105,8 +105,8 @@ pub fn from_json(object: serde_json::Map<String, serde_json::Value>) -> AppResul
         .keys()
         .filter(|k| !FIELDS.contains(&k.as_str()))
         .map(|k| match FIELDS.iter().find(|f| resembles(k, f)) {
-            Some(f) => format!("{} (did you mean {f}?)", config::clip(k)),
-            None => config::clip(k),
+            Some(f) => format!("{} (did you mean {f}?)", crate::vocab::clip(k)),
+            None => crate::vocab::clip(k),
         })
         .collect();
     if !unknown.is_empty() {

@@ -206,6 +206,42 @@ async fn settings_are_read_and_changed_through_the_checked_switch() {
     assert_eq!(fetch(&app, "/private/data.txt").await.0, 403);
     assert_eq!(fetch(&app, "/").await.2, "release one");
 
+    // Extra directives: what passes is in effect; a hostile line is refused with its number;
+    // one Apache itself refuses comes back in Apache's words, and nothing changes.
+    let directives =
+        "Header set X-Site-Rule \"from the directives\"\nRedirect permanent /old /docs/a.txt\n\
+                      RewriteEngine On\nRewriteRule ^/moved$ /index.html [R=302,L]\n";
+    let (status, body) = patch(&app, &token, json!({"directives": directives})).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, headers, _) = fetch(&app, "/").await;
+    assert_eq!(headers["x-site-rule"], "from the directives");
+    let (status, headers, _) = fetch(&app, "/old").await;
+    assert_eq!(status, 301);
+    assert!(headers["location"]
+        .to_str()
+        .unwrap()
+        .ends_with("/docs/a.txt"));
+    assert_eq!(fetch(&app, "/moved").await.0, 302);
+    let hostile = "Header set X-A 1\nCustomLog \"|/bin/sh -c id\" combined\n";
+    let (status, body) = patch(&app, &token, json!({"directives": hostile})).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["code"], "invalid_directives");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2"),
+        "{body}"
+    );
+    let (status, body) = patch(&app, &token, json!({"directives": "ExpiresActive Maybe\n"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "configtest_failed", "{body}");
+    assert_eq!(settings(&app, &token).await["directives"], directives);
+    assert_eq!(
+        fetch(&app, "/").await.1["x-site-rule"],
+        "from the directives"
+    );
+
     // A change whose health check fails changes nothing: the old settings stay, and so
     // does the site.
     let (status, body) = patch(&app, &token, json!({"health_path": "/nothing-here"})).await;

@@ -1,6 +1,7 @@
 //! Tests of the Apache module; those that need Apache run a private one on 127.0.0.1.
 
 mod attacks;
+mod directives;
 mod harness;
 mod lifecycle;
 mod livemap;
@@ -19,5 +20,6 @@ pub(crate) fn plain() -> crate::apache::serving::Serving<'static> {
         php_socket: None,
         maintenance: None,
         directives: "",
+        redirects: "",
     }
 }
