@@ -247,6 +247,7 @@ pub(super) fn spawn_extraction(
     let releases_dir = paths.releases();
     let dest = releases_dir.join(format!(".tmp-{release_id}"));
     let (shared_paths, limits) = (site.settings.shared_paths.clone(), limits(ctx.limits));
+    let shared_root = paths.shared();
     let staging = dest.clone();
     let task = crate::blocking::spawn(move || -> AppResult<archive::Extracted> {
         let extracted = match source {
@@ -256,10 +257,10 @@ pub(super) fn spawn_extraction(
             }
         };
         // On failure `extract` has removed what it wrote.
-        let extracted = extracted.map_err(archive_error)?;
+        let mut extracted = extracted.map_err(archive_error)?;
         let mut guard = Staging(Some(dest.clone()));
         crate::fault_point_blocking!("after_extract");
-        shared::link_all(&dest, &shared_paths)?;
+        extracted.seeded_shared = shared::link_all(&dest, &shared_root, &shared_paths)?;
         sync_tree_and_dir(&dest, &releases_dir).map_err(|e| {
             AppError::Internal(anyhow::Error::new(e).context("syncing the release to disk"))
         })?;
@@ -328,7 +329,7 @@ pub(super) async fn place_and_record(
         &Event::new(ctx.actor, "upload", Outcome::Ok).source(ctx.source).site(&site.name).release(release_id).detail(json!({
             "sha256": record.sha256, "archive_bytes": record.archive_bytes, "format": extracted.format.as_str(),
             "files": extracted.files.len(), "unpacked_bytes": extracted.unpacked_bytes,
-            "unwrapped": extracted.unwrapped, "original_name": record.original_name,
+            "unwrapped": extracted.unwrapped, "original_name": record.original_name, "seeded_shared": extracted.seeded_shared,
         })),
     )
     .await?;

@@ -11,8 +11,9 @@ fn conflict(p: &str) -> AppError {
         code::SHARED_PATH_CONFLICT,
         format!(
             "The archive has content at {p}, which this site shares between releases (its files live \
-             outside the releases and are kept from one release to the next). Remove {p} from the \
-             archive and upload again, so nothing in it is silently thrown away."
+             outside the releases and are kept from one release to the next), and the shared {p} \
+             already has content. Remove {p} from the archive and upload again, so nothing in it \
+             is silently thrown away or put over what is there."
         ),
     )
 }
@@ -24,18 +25,35 @@ pub fn link_target(p: &str) -> String {
 }
 
 /// Links every shared path into `release_dir` (a staging folder directly under `releases/`).
-/// An empty folder at a shared path is replaced; anything else there refuses the release.
-pub fn link_all(release_dir: &Path, shared_paths: &[String]) -> Result<(), AppError> {
+/// An empty folder at a shared path is replaced. A folder with content seeds the site's shared
+/// folder when that is still empty (the first release of a site brings its data folder; the
+/// paths seeded are returned, for the audit log); otherwise it refuses the release, so nothing
+/// in it is silently thrown away or put over what visitors wrote.
+pub fn link_all(
+    release_dir: &Path,
+    shared_root: &Path,
+    shared_paths: &[String],
+) -> Result<Vec<String>, AppError> {
     use std::os::unix::fs::DirBuilderExt;
+    let mut seeded = Vec::new();
     for p in shared_paths {
         let at = release_dir.join(p);
         match std::fs::symlink_metadata(&at) {
             Ok(meta) if meta.is_dir() => {
                 let empty = std::fs::read_dir(&at).map_err(internal)?.next().is_none();
-                if !empty {
-                    return Err(conflict(p));
+                if empty {
+                    std::fs::remove_dir(&at).map_err(internal)?;
+                } else {
+                    let target = shared_root.join(p);
+                    let unused =
+                        std::fs::read_dir(&target).map_or(true, |mut d| d.next().is_none());
+                    if !unused {
+                        return Err(conflict(p));
+                    }
+                    let _ = std::fs::remove_dir(&target);
+                    std::fs::rename(&at, &target).map_err(internal)?;
+                    seeded.push(p.clone());
                 }
-                std::fs::remove_dir(&at).map_err(internal)?;
             }
             Ok(_) => return Err(conflict(p)),
             // A parent that is a file: something in the archive sits where the link must go.
@@ -63,7 +81,7 @@ pub fn link_all(release_dir: &Path, shared_paths: &[String]) -> Result<(), AppEr
         }
         std::os::unix::fs::symlink(link_target(p), &at).map_err(internal)?;
     }
-    Ok(())
+    Ok(seeded)
 }
 
 fn internal(e: std::io::Error) -> AppError {
@@ -83,7 +101,12 @@ mod tests {
         std::fs::create_dir_all(site.path().join("shared/uploads")).unwrap();
         std::fs::create_dir_all(site.path().join("shared/media/cache")).unwrap();
         std::fs::write(site.path().join("shared/uploads/a.txt"), "kept").unwrap();
-        link_all(&release, &["uploads".into(), "media/cache".into()]).unwrap();
+        link_all(
+            &release,
+            &site.path().join("shared"),
+            &["uploads".into(), "media/cache".into()],
+        )
+        .unwrap();
         assert_eq!(
             std::fs::read_to_string(release.join("uploads/a.txt")).unwrap(),
             "kept"
@@ -99,16 +122,32 @@ mod tests {
     }
 
     #[test]
-    fn content_at_a_shared_path_is_refused() {
+    fn content_at_a_shared_path_seeds_an_empty_shared_folder_and_is_refused_over_content() {
         let site = tempfile::tempdir().unwrap();
+        let shared = site.path().join("shared");
         let release = site.path().join("releases/r1");
         std::fs::create_dir_all(release.join("uploads")).unwrap();
         std::fs::write(release.join("uploads/x.jpg"), "x").unwrap();
         std::fs::write(release.join("media"), "a file").unwrap();
-        let e = link_all(&release, &["uploads".into()]).unwrap_err();
+        std::fs::create_dir_all(shared.join("uploads")).unwrap();
+        // The first release brings the folder's content: it moves to shared/, linked back.
+        let seeded = link_all(&release, &shared, &["uploads".into()]).unwrap();
+        assert_eq!(seeded, vec!["uploads".to_owned()]);
+        assert_eq!(
+            std::fs::read_to_string(shared.join("uploads/x.jpg")).unwrap(),
+            "x"
+        );
+        assert!(std::fs::symlink_metadata(release.join("uploads"))
+            .unwrap()
+            .is_symlink());
+        // A later release with content there would overwrite what visitors wrote: refused.
+        let next = site.path().join("releases/r2");
+        std::fs::create_dir_all(next.join("uploads")).unwrap();
+        std::fs::write(next.join("uploads/y.jpg"), "y").unwrap();
+        let e = link_all(&next, &shared, &["uploads".into()]).unwrap_err();
         assert_eq!(e.code(), "shared_path_conflict");
         assert_eq!(
-            link_all(&release, &["media/cache".into()])
+            link_all(&release, &shared, &["media/cache".into()])
                 .unwrap_err()
                 .code(),
             "shared_path_conflict"

@@ -92,6 +92,7 @@ async fn php_pages_run_in_their_own_pools_and_never_show_their_source() {
             ("conf/users.auth.php", b"<?php # admin:$2y$10$secret\n"),
             ("probe.php", probe.as_bytes()),
             ("img/x.jpg", b"<?php echo 'ran the jpeg'; ?>"),
+            ("save.php", b"<?php echo file_put_contents(__DIR__ . '/data/note.txt', 'saved by PHP') === false ? 'fail' : 'ok';"),
         ],
     )
     .await;
@@ -137,6 +138,26 @@ async fn php_pages_run_in_their_own_pools_and_never_show_their_source() {
     if nix::unistd::geteuid().is_root() {
         assert_eq!(body, "read:no write:no");
     }
+    // What the application writes into its shared folder survives the next release.
+    assert_eq!(fetch(&app, "wiki.test", "/save.php").await.2, "ok");
+    let next = release(
+        &app,
+        &token,
+        "wiki",
+        &[
+            ("index.php", &page("wiki-2")),
+            (
+                "read.php",
+                b"<?php echo file_get_contents(__DIR__ . '/data/note.txt');",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(activate(&app, &token, "wiki", &next).await.0, 200);
+    assert_eq!(
+        fetch(&app, "wiki.test", "/read.php").await.2,
+        "saved by PHP"
+    );
     app.shutdown().await;
 }
 

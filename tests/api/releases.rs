@@ -763,3 +763,39 @@ async fn uploads_past_the_streaming_cap_are_unpacked_once_whole() {
     }
     assert_nothing_left(&app);
 }
+
+#[tokio::test]
+async fn a_first_release_seeds_an_empty_shared_folder_once_and_says_so() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    app.create_site(
+        &token,
+        serde_json::json!({"name": "wiki", "server_name": "wiki.test", "shared_paths": ["data"]}),
+    )
+    .await;
+    let res = app
+        .upload(
+            &token,
+            "wiki",
+            "a.tgz",
+            targz(&[
+                ("index.html", b"A"),
+                ("data/pages/start.txt", b"first page"),
+            ]),
+            "",
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let shared = app.site_dir("wiki").join("shared/data/pages/start.txt");
+    assert_eq!(std::fs::read_to_string(shared).unwrap(), "first page");
+    let audit: Value = app
+        .api_get("/api/v1/audit?action=upload&outcome=ok", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        audit["events"][0]["detail"]["seeded_shared"],
+        serde_json::json!(["data"])
+    );
+}

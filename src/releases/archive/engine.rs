@@ -237,6 +237,7 @@ impl<'a> Tree<'a> {
             unpacked_bytes: self.unpacked,
             dirs: self.dirs,
             unwrapped,
+            seeded_shared: Vec::new(),
         }
     }
 }

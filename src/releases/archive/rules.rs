@@ -119,6 +119,8 @@ pub struct Extracted {
     pub dirs: u64,
     /// The single top-level folder that was removed, if any.
     pub unwrapped: Option<String>,
+    /// Shared paths whose (still empty) shared folder got this release's content there.
+    pub seeded_shared: Vec<String>,
 }
 
 /// The compression-ratio limit judged on whole sizes: once the archive has arrived in full,
