@@ -7,7 +7,8 @@ use std::path::Path;
 use crate::apache::validate::{config_path, site_name};
 
 /// Functions a site's PHP never needs and an attacker always wants: they run programs.
-const DISABLED: &str = "exec,passthru,shell_exec,system,proc_open,popen,pcntl_exec,pcntl_fork";
+/// `putenv` with `mail` is the classic way to load code into sendmail; `dl` loads code.
+const DISABLED: &str = "exec,passthru,shell_exec,system,proc_open,popen,pcntl_exec,pcntl_fork,dl,putenv,proc_nice,posix_kill,posix_setsid,posix_mkfifo";
 
 /// What a site's pool needs.
 #[derive(Debug, Clone, Copy)]
