@@ -25,6 +25,7 @@ mod releases;
 mod routes;
 mod sessions;
 mod sites;
+mod stream_bomb;
 mod structure;
 mod tokens;
 mod ui;
