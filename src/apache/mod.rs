@@ -9,6 +9,7 @@ mod mainconf;
 pub mod managed;
 mod process;
 mod reach;
+pub mod served;
 pub mod system;
 pub mod validate;
 pub mod vhost;

@@ -65,6 +65,15 @@ pub struct Settings {
     pub reload_always: bool,
 }
 
+impl Settings {
+    /// Every host name the site answers to: its server name, then its aliases.
+    pub fn names(&self) -> Vec<String> {
+        let mut names = vec![self.server_name.clone()];
+        names.extend(self.aliases.iter().cloned());
+        names
+    }
+}
+
 /// Raw input for site settings (from a form, JSON, or the CLI).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SettingsInput {

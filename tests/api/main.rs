@@ -23,6 +23,7 @@ mod lockout;
 mod memory;
 mod releases;
 mod routes;
+mod served_elsewhere;
 mod sessions;
 mod sites;
 mod stream_bomb;

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use crate::auth::Identity;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::sites::{self, store, SettingsInput};
 use crate::web::client::ClientInfo;
 use crate::web::AppState;
@@ -52,7 +52,15 @@ pub(crate) async fn create(
         &settings,
     )
     .await?;
-    Ok(HttpResponse::Created().json(site))
+    // System mode: a name another VirtualHost already serves is warned about, not refused.
+    let warnings = state
+        .golive
+        .apache
+        .check_names(&site.name, &site.settings.names())
+        .await;
+    let mut answer = serde_json::to_value(&site).map_err(|e| AppError::Internal(e.into()))?;
+    answer["warnings"] = serde_json::json!(warnings);
+    Ok(HttpResponse::Created().json(answer))
 }
 
 /// `GET /api/v1/sites/{site}/timeline`: every live period, newest first.

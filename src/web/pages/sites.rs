@@ -56,6 +56,8 @@ struct ShowPage {
     rollback_to: Option<(Release, Option<Activation>)>,
     activations: Vec<Activation>,
     apache: &'static str,
+    /// System mode: this site's names that other VirtualHosts serve too.
+    name_warnings: Vec<String>,
 }
 
 impl ShowPage {
@@ -110,6 +112,7 @@ pub(crate) async fn show(
         rollback_to,
         activations,
         apache: state.golive.apache.status().await,
+        name_warnings: state.golive.apache.name_warnings(&site.name),
         site,
         live,
         releases: list,
@@ -241,10 +244,14 @@ pub(crate) async fn create(
     }
     .await;
     match result {
-        Ok(site) => Ok(see_other(&format!(
-            "/sites/{}?notice=site-created",
-            site.name
-        ))),
+        Ok(site) => {
+            let names = site.settings.names();
+            state.golive.apache.check_names(&site.name, &names).await;
+            Ok(see_other(&format!(
+                "/sites/{}?notice=site-created",
+                site.name
+            )))
+        }
         Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &FormPage {
@@ -304,6 +311,12 @@ pub(crate) async fn update(
         .await
     }
     .await;
+    if let Ok(site) = &result {
+        if site.settings.names() != old_settings.names() {
+            let names = site.settings.names();
+            state.golive.apache.check_names(&site.name, &names).await;
+        }
+    }
     match result {
         // With a release live, Apache takes the new settings through the usual checked switch
         // (configtest, reload, health check, put back on failure).
