@@ -119,6 +119,8 @@ pub struct ApacheSettings {
     pub configtest: Vec<String>,
     /// System mode: graceful reload command as an argument list.
     pub reload: Vec<String>,
+    /// System mode: lists the machine's VirtualHosts (names served elsewhere are warned about).
+    pub vhosts_command: Vec<String>,
     /// System mode: where the health check reaches the host's Apache.
     pub check_url: String,
     /// System mode: where per-site access and error logs are written.
@@ -176,6 +178,7 @@ impl Default for ApacheSettings {
             vhost_dir: None,
             configtest: vec!["apachectl".into(), "configtest".into()],
             reload: vec!["apachectl".into(), "graceful".into()],
+            vhosts_command: vec!["apache2ctl".into(), "-S".into()],
             check_url: "http://127.0.0.1:80".into(),
             log_dir: PathBuf::from("/var/log/apache2"),
             tls_listen: "127.0.0.1:8443".into(),

@@ -7,6 +7,7 @@ use tokio::sync::Mutex;
 
 use super::command::CommandOutput;
 use super::managed::ManagedApache;
+use super::served::Remembered;
 use super::system::SystemApache;
 use crate::config::{ApacheMode, Settings};
 
@@ -31,6 +32,8 @@ pub enum ApacheCtl {
         apache: SystemApache,
         /// Serialises configtest/reload.
         busy: Mutex<()>,
+        /// What the last check of each site's names found.
+        served: Remembered,
         /// Per-site logs.
         log_dir: PathBuf,
         /// Health-check base URL.
@@ -71,8 +74,14 @@ impl ApacheCtl {
             }
             ApacheMode::System => match &a.vhost_dir {
                 Some(dir) => Self::System {
-                    apache: SystemApache { vhost_dir: dir.clone(), configtest: a.configtest.clone(), reload: a.reload.clone() },
+                    apache: SystemApache {
+                        vhost_dir: dir.clone(),
+                        configtest: a.configtest.clone(),
+                        reload: a.reload.clone(),
+                        vhosts: a.vhosts_command.clone(),
+                    },
                     busy: Mutex::new(()),
+                    served: Remembered::default(),
                     log_dir: a.log_dir.clone(),
                     base: a.check_url.clone(),
                     tls_check: a.tls_check_addr.parse().ok(),
@@ -230,6 +239,26 @@ impl ApacheCtl {
             Self::Unavailable(_) => "unavailable",
             _ if self.is_alive().await => "running",
             _ => "stopped",
+        }
+    }
+
+    /// System mode: warnings when another VirtualHost on the machine already answers to one
+    /// of `names` of `site` (or when that could not be checked), remembered for the site's
+    /// page. None otherwise: the private Apache serves Cutover's sites only.
+    pub async fn check_names(&self, site: &str, names: &[String]) -> Vec<String> {
+        let Self::System { apache, served, .. } = self else {
+            return Vec::new();
+        };
+        let warnings = apache.served_elsewhere(site, names).await;
+        served.set(site, &warnings);
+        warnings
+    }
+
+    /// What the last [`ApacheCtl::check_names`] of `site` found.
+    pub fn name_warnings(&self, site: &str) -> Vec<String> {
+        match self {
+            Self::System { served, .. } => served.get(site),
+            _ => Vec::new(),
         }
     }
 

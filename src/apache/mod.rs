@@ -11,6 +11,7 @@ mod mainconf;
 pub mod managed;
 mod process;
 mod reach;
+pub mod served;
 pub mod serving;
 pub mod system;
 pub mod validate;

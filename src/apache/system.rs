@@ -18,6 +18,8 @@ pub struct SystemApache {
     pub configtest: Vec<String>,
     /// Graceful reload command as program + arguments (e.g. ["apachectl", "graceful"]).
     pub reload: Vec<String>,
+    /// Lists the machine's VirtualHosts (e.g. ["apache2ctl", "-S"]): names served elsewhere.
+    pub vhosts: Vec<String>,
 }
 
 impl SystemApache {
@@ -27,6 +29,7 @@ impl SystemApache {
             vhost_dir: PathBuf::from("/etc/apache2/sites-enabled"),
             configtest: vec!["apachectl".into(), "configtest".into()],
             reload: vec!["apachectl".into(), "graceful".into()],
+            vhosts: vec!["apache2ctl".into(), "-S".into()],
         }
     }
 
@@ -49,6 +52,13 @@ impl SystemApache {
     pub async fn reload(&self) -> anyhow::Result<CommandOutput> {
         run_command(&self.reload).await
     }
+
+    /// Warnings for each of `names` of `site` that another VirtualHost on the machine already
+    /// answers to (or that the check could not be done); never an error.
+    pub async fn served_elsewhere(&self, site: &str, names: &[String]) -> Vec<String> {
+        let own = self.vhost_path(site).unwrap_or_default();
+        super::served::check(&self.vhosts, names, &own.display().to_string()).await
+    }
 }
 
 #[cfg(test)]
@@ -60,6 +70,7 @@ mod tests {
             vhost_dir: PathBuf::from("/etc/apache2/sites-enabled"),
             configtest: configtest.iter().map(|s| s.to_string()).collect(),
             reload: reload.iter().map(|s| s.to_string()).collect(),
+            vhosts: vec![],
         }
     }
 

@@ -218,10 +218,13 @@ impl Auth {
             return Err(last_admin());
         }
         users::set_disabled(&mut tx, user.id, disabled).await?;
-        let ended = if disabled {
-            sessions::delete_for_user(&mut tx, user.id, None).await?
+        // Disabling ends sessions and tokens for good: enabling the account again must not
+        // bring back a token that may be why it was disabled.
+        let (ended, revoked) = if disabled {
+            let ended = sessions::delete_for_user(&mut tx, user.id, None).await?;
+            (ended, tokens::revoke_all(&mut tx, user.id).await?)
         } else {
-            0
+            (0, 0)
         };
         let action = if disabled {
             "user_disable"
@@ -232,11 +235,35 @@ impl Auth {
             &mut tx,
             &Event::new(who.actor(), action, Outcome::Ok)
                 .source(source)
-                .detail(json!({"user": user.name, "sessions_ended": ended})),
+                .detail(
+                    json!({"user": user.name, "sessions_ended": ended, "tokens_revoked": revoked}),
+                ),
         )
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Admin: revokes every token of `name` at once (e.g. after a password reset); returns
+    /// how many were revoked.
+    pub async fn revoke_all_tokens(
+        &self,
+        actor: &str,
+        source: &Source,
+        name: &str,
+    ) -> AppResult<u64> {
+        let user = self.target(name).await?;
+        let mut tx = db::begin_write(&self.pool).await?;
+        let count = tokens::revoke_all(&mut tx, user.id).await?;
+        audit::record(
+            &mut tx,
+            &Event::new(actor, "token_revoke_all", Outcome::Ok)
+                .source(source)
+                .detail(json!({"user": user.name, "count": count})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(count)
     }
 
     /// Creates an API token for `owner`; returns the secret, which is not kept.

@@ -255,6 +255,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 site.settings.server_name,
                 settings.sites_root().join(&site.name).display()
             );
+            // System mode: names another VirtualHost serves are warned about, as in the console.
+            if settings.apache.mode == crate::config::ApacheMode::System {
+                let apache = crate::apache::ApacheCtl::from_settings(&settings);
+                for w in apache.check_names(&site.name, &site.settings.names()).await {
+                    eprintln!("warning: {w}");
+                }
+            }
             Ok(())
         }
         Command::Release(cmd) => release::run(&settings, &cli_actor(), cmd).await,

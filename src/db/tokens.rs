@@ -22,6 +22,8 @@ pub struct TokenRow {
     pub last_used_at: Option<i64>,
     /// Unix seconds, when revoked.
     pub revoked_at: Option<i64>,
+    /// Unix seconds, when it stops working (`None`: never).
+    pub expires_at: Option<i64>,
 }
 
 /// A usable token and its owner.
@@ -122,10 +124,25 @@ pub async fn revoke(conn: &mut SqliteConnection, id: i64, user_id: i64) -> anyho
     Ok(res.rows_affected() == 1)
 }
 
+/// Revokes every unrevoked token of `user_id`; returns how many (expired ones included, so
+/// none can come back if its expiry is ever changed).
+#[tracing::instrument(skip_all)]
+pub async fn revoke_all(conn: &mut SqliteConnection, user_id: i64) -> anyhow::Result<u64> {
+    let res = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(super::now_unix())
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .context("revoking a user's API tokens")?;
+    Ok(res.rows_affected())
+}
+
 /// A user's tokens, newest first.
 #[tracing::instrument(skip_all)]
 pub async fn list_for_user(pool: &SqlitePool, user_id: i64) -> anyhow::Result<Vec<TokenRow>> {
-    sqlx::query_as("SELECT id, user_id, label, created_at, created_by, last_used_at, revoked_at FROM api_tokens WHERE user_id = ? ORDER BY id DESC")
+    sqlx::query_as("SELECT id, user_id, label, created_at, created_by, last_used_at, revoked_at, expires_at FROM api_tokens WHERE user_id = ? ORDER BY id DESC")
         .bind(user_id)
         .fetch_all(pool)
         .await

@@ -10,7 +10,6 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
@@ -57,10 +56,6 @@ impl Owned {
 pub struct Incoming {
     owned: Arc<Owned>,
     uploads_dir: PathBuf,
-    /// The request's declared size, or the size limit when none is declared: what the
-    /// compression-ratio limit uses until the archive has arrived and its size is known (so
-    /// whether a very compressible start is refused never depends on network timing).
-    declared: u64,
     cap: StreamCap,
     state: State,
 }
@@ -87,22 +82,13 @@ struct Stream {
     task: Extraction,
     /// The staging folder the extraction writes.
     dest: PathBuf,
-    /// Bytes arrived so far, or the declared size if larger: what the ratio limit uses.
-    basis: Arc<AtomicU64>,
     arrived: u64,
     release_id: String,
 }
 
 impl Incoming {
     /// Ready for the archive of an upload to `site`; the temporary file goes in `uploads_dir`.
-    /// `declared` is the request's Content-Length, if it has one.
-    pub fn new(
-        ctx: &IngestCtx<'_>,
-        site: &Site,
-        uploads_dir: &Path,
-        declared: Option<u64>,
-        cap: &StreamCap,
-    ) -> Self {
+    pub fn new(ctx: &IngestCtx<'_>, site: &Site, uploads_dir: &Path, cap: &StreamCap) -> Self {
         let owned = Owned {
             pool: ctx.pool.clone(),
             sites_root: ctx.sites_root.to_owned(),
@@ -112,7 +98,6 @@ impl Incoming {
             site: site.clone(),
         };
         Incoming {
-            declared: declared.map_or(owned.limits.max_bytes, |d| d.min(owned.limits.max_bytes)),
             owned: Arc::new(owned),
             uploads_dir: uploads_dir.to_owned(),
             cap: cap.clone(),
@@ -139,9 +124,7 @@ impl Incoming {
             State::File(copy) => copy.write(&chunk).await?,
             State::Stream(s, copy) => {
                 copy.write(&chunk).await?;
-                // Counted before it is queued, so the ratio limit never lags the decompressor.
                 s.arrived += chunk.len() as u64;
-                s.basis.fetch_max(s.arrived, Ordering::AcqRel);
                 if let Some(tx) = &s.tx {
                     if tx.send(Piece::Data(chunk)).await.is_err() {
                         // The archive was refused part-way: read the rest of the body (and
@@ -189,16 +172,16 @@ impl Incoming {
         let detail = json!({"format": format.as_str(), "streamed": true});
         ingest::write_intent(&ctx, site, &release_id, detail).await?;
         let (tx, src) = queue::channel();
-        let basis = Arc::new(AtomicU64::new(self.declared));
-        let src = Box::new(src);
-        let source = ArchiveSource::Stream(format, src, basis.clone());
+        // The ratio limit is judged against the archive bytes the decompressor has really
+        // taken (with the floor of `RATIO_FLOOR` unpacked bytes), never a declared length.
+        let read = src.counter();
+        let source = ArchiveSource::Stream(format, Box::new(src), read);
         let (dest, task) = ingest::spawn_extraction(&ctx, site, &release_id, source);
         Ok(Stream {
             _permit: permit,
             tx: Some(tx),
             task,
             dest,
-            basis,
             arrived: 0,
             release_id,
         })
@@ -336,7 +319,7 @@ async fn complete(
         }
         let extracted = ingest::joined(s.task).await?;
         staging = Staging(Some(s.dest));
-        // Judged again on the exact size: while it arrived, the limit used an estimate.
+        // Judged again on the whole archive: while it arrived, on the bytes read so far.
         archive::check_ratio(
             extracted.unpacked_bytes,
             arrived.bytes,

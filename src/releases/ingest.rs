@@ -186,7 +186,7 @@ fn duplicate_message(same: &Release) -> String {
 pub(super) enum ArchiveSource {
     /// A whole archive in a file, and its size.
     File(PathBuf, u64),
-    /// A tar stream still arriving, and the count of bytes that have arrived so far.
+    /// A tar stream still arriving, and the count of its bytes read from it so far.
     Stream(archive::Format, Box<dyn Read + Send>, Arc<AtomicU64>),
 }
 

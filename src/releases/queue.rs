@@ -2,6 +2,7 @@
 //! thread): chunks go down it, and only an explicit end mark makes the archive whole.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
@@ -57,6 +58,7 @@ pub(crate) fn channel() -> (mpsc::Sender<Piece>, ChunkReader) {
         rx,
         current: Bytes::new(),
         ended: false,
+        read: Arc::default(),
     };
     (tx, reader)
 }
@@ -66,6 +68,18 @@ pub(crate) struct ChunkReader {
     rx: mpsc::Receiver<Piece>,
     current: Bytes,
     ended: bool,
+    /// Archive bytes handed to the decompressor so far.
+    read: Arc<AtomicU64>,
+}
+
+impl ChunkReader {
+    /// The count of archive bytes this reader has handed on: what the compression-ratio
+    /// limit is judged against while the archive arrives. Counted where the decompressor
+    /// takes them, never from what the client declared, and independent of how far the
+    /// network runs ahead.
+    pub(crate) fn counter(&self) -> Arc<AtomicU64> {
+        self.read.clone()
+    }
 }
 
 impl Read for ChunkReader {
@@ -82,6 +96,7 @@ impl Read for ChunkReader {
         }
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current.split_to(n));
+        self.read.fetch_add(n as u64, Ordering::AcqRel);
         Ok(n)
     }
 }
@@ -99,6 +114,7 @@ mod tests {
             rx,
             current: Bytes::new(),
             ended: false,
+            read: Arc::default(),
         }
     }
 
@@ -115,5 +131,20 @@ mod tests {
         let mut part = String::new();
         let err = reader(vec![data("ab")]).read_to_string(&mut part);
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn the_counter_follows_what_was_read_not_what_was_queued() {
+        let data = |n: usize| Piece::Data(Bytes::from(vec![7u8; n]));
+        let mut r = reader(vec![data(10), data(20), Piece::End]);
+        let counter = r.counter();
+        assert_eq!(counter.load(Ordering::Acquire), 0);
+        let mut buf = [0u8; 4];
+        r.read_exact(&mut buf).unwrap();
+        // 30 bytes are queued; only the 4 taken count.
+        assert_eq!(counter.load(Ordering::Acquire), 4);
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        assert_eq!(counter.load(Ordering::Acquire), 30);
     }
 }

@@ -59,3 +59,12 @@ pub struct Settings {
     #[serde(flatten)]
     pub config: SiteConfig,
 }
+
+impl Settings {
+    /// Every host name the site answers to: its server name, then its aliases.
+    pub fn names(&self) -> Vec<String> {
+        let mut names = vec![self.server_name.clone()];
+        names.extend(self.aliases.iter().cloned());
+        names
+    }
+}

@@ -48,8 +48,13 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "must-change" => "Your password was generated for you: choose your own before going on.",
         "session-ended" => "The session was ended.",
         "token-revoked" => "The token was revoked: it no longer works.",
+        "tokens-revoked" => {
+            "Every API token of this user was revoked: none of them works any more."
+        }
         "role-changed" => "The role was changed.",
-        "user-disabled" => "The user was disabled and all their sessions were ended.",
+        "user-disabled" => {
+            "The user was disabled: all their sessions were ended and their API tokens revoked."
+        }
         "user-enabled" => "The user was enabled.",
         "site-created" => "The site was created. Upload its first release below.",
         "site-saved" => {

@@ -88,6 +88,11 @@ pub static ROUTES: &[RouteSpec] = &[
         "/admin/users/{name}/tokens/{id}/revoke",
         R(Admin),
     ),
+    r(
+        Method::POST,
+        "/admin/users/{name}/tokens/revoke-all",
+        R(Admin),
+    ),
     r(Method::GET, "/sites/new", R(Admin)),
     r(Method::POST, "/sites", R(Admin)),
     r(Method::GET, "/sites/{site}", R(Viewer)),

@@ -47,6 +47,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/admin/users/{name}/tokens").route(post().to(pages::users::create_token)),
         )
         .service(
+            resource("/admin/users/{name}/tokens/revoke-all")
+                .route(post().to(pages::users::revoke_all_tokens)),
+        )
+        .service(
             resource("/admin/users/{name}/tokens/{id}/revoke")
                 .route(post().to(pages::users::revoke_token)),
         )

@@ -23,12 +23,6 @@ use crate::web::AppState;
 /// How long an upload may send nothing before it is given up.
 const STALLED: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// The request's declared body size, if it has one (an estimate of the archive's size).
-pub fn declared_length(req: &actix_web::HttpRequest) -> Option<u64> {
-    let value = req.headers().get(actix_web::http::header::CONTENT_LENGTH)?;
-    value.to_str().ok()?.parse().ok()
-}
-
 /// Room in an upload's body for everything but the archive: the CSRF token, the note, the
 /// parts' headers and boundaries.
 const FORM_OVERHEAD: u64 = 1 << 20;
@@ -289,7 +283,6 @@ pub(crate) async fn receive_and_ingest(
     site_name: &str,
     body: Body,
     pending: Option<PendingCsrf>,
-    declared: Option<u64>,
 ) -> AppResult<Release> {
     let site = sites::get(&state.pool, site_name).await?;
     let uploads_dir = state.settings.data_dir.join("uploads");
@@ -300,6 +293,6 @@ pub(crate) async fn receive_and_ingest(
         actor: &who.actor(),
         source: &client.source,
     };
-    let incoming = Incoming::new(&ctx, &site, &uploads_dir, declared, &state.streams);
+    let incoming = Incoming::new(&ctx, &site, &uploads_dir, &state.streams);
     receive(body, state.settings.uploads.max_bytes, pending, incoming).await
 }

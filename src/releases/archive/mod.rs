@@ -45,8 +45,9 @@ pub fn extract(
 
 /// Checks and extracts a tar stream (plain, gzip or zstd: zip needs the whole file) as it is
 /// read from `src`, e.g. while the upload is still arriving. `received` counts the archive
-/// bytes that have arrived so far; the compression-ratio limit is judged against it, which is
-/// never less than what the decompressor has consumed. Same guarantees as [`extract`].
+/// bytes `src` has given so far; the compression-ratio limit is judged against it (past
+/// [`RATIO_FLOOR`]), so a bomb is stopped after a few compressed bytes whatever size the
+/// client declared. Same guarantees as [`extract`].
 pub fn extract_stream(
     format: Format,
     src: impl Read + Send,

@@ -71,8 +71,7 @@ pub(crate) async fn upload(
 ) -> AppResult<HttpResponse> {
     let body = crate::web::upload::capped(&req, payload, state.settings.uploads.max_bytes);
     let pending = req.extensions().get::<PendingCsrf>().cloned();
-    let declared = crate::web::upload::declared_length(&req);
-    let release = receive_and_ingest(&state, &who, &client, &name, body, pending, declared).await?;
+    let release = receive_and_ingest(&state, &who, &client, &name, body, pending).await?;
     Ok(HttpResponse::Created().json(release))
 }
 

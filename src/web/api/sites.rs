@@ -68,7 +68,15 @@ pub(crate) async fn create(
         &settings,
     )
     .await?;
-    Ok(HttpResponse::Created().json(site))
+    // System mode: a name another VirtualHost already serves is warned about, not refused.
+    let warnings = state
+        .golive
+        .apache
+        .check_names(&site.name, &site.settings.names())
+        .await;
+    let mut answer = serde_json::to_value(&site).map_err(|e| AppError::Internal(e.into()))?;
+    answer["warnings"] = serde_json::json!(warnings);
+    Ok(HttpResponse::Created().json(answer))
 }
 
 /// `PATCH /api/v1/sites/{site}`: changes the fields named; on a live site through the checked
@@ -90,11 +98,25 @@ pub(crate) async fn update(
     let merged = sites::merge_patch(&site.settings, patch)?;
     let paths = SitePaths::new(&state.settings.sites_root(), &site.name);
     let settings = sites::from_json(merged)?.validate(&paths.dir)?;
+    let names_before = site.settings.names();
     let site = state
         .golive
         .change_settings(&site.name, settings, &who.actor(), &client.source)
         .await?;
-    Ok(HttpResponse::Ok().json(site))
+    // System mode: new names another VirtualHost already serves are warned about.
+    let warnings = match site.settings.names() == names_before {
+        true => Vec::new(),
+        false => {
+            state
+                .golive
+                .apache
+                .check_names(&site.name, &site.settings.names())
+                .await
+        }
+    };
+    let mut answer = serde_json::to_value(&site).map_err(|e| AppError::Internal(e.into()))?;
+    answer["warnings"] = serde_json::json!(warnings);
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// `GET /api/v1/sites/{site}/timeline`: every live period, newest first.

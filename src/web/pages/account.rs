@@ -38,11 +38,23 @@ pub(crate) struct TokenView {
     pub last_used: String,
     /// Whether it was revoked.
     pub revoked: bool,
+    /// RFC 3339 when it stops working, or empty: never.
+    pub expires: String,
+    /// Whether its expiry has passed.
+    pub expired: bool,
+}
+
+impl TokenView {
+    /// Whether it still works (neither revoked nor expired).
+    pub fn live(&self) -> bool {
+        !self.revoked && !self.expired
+    }
 }
 
 /// Lists a user's tokens for display.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn token_views(state: &AppState, user_id: i64) -> AppResult<Vec<TokenView>> {
+    let now = crate::db::now_unix();
     Ok(tokens::list_for_user(&state.pool, user_id)
         .await?
         .into_iter()
@@ -53,8 +65,25 @@ pub(crate) async fn token_views(state: &AppState, user_id: i64) -> AppResult<Vec
             created_by: t.created_by,
             last_used: t.last_used_at.map(rfc3339).unwrap_or_default(),
             revoked: t.revoked_at.is_some(),
+            expires: t.expires_at.map(rfc3339).unwrap_or_default(),
+            expired: t.expires_at.is_some_and(|at| at <= now),
         })
         .collect())
+}
+
+/// The token form's optional expiry: whole days, blank for never.
+pub(crate) fn expiry_days(raw: &str) -> AppResult<Option<u32>> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match raw.parse::<u32>() {
+        Ok(days) if (1..=3650).contains(&days) => Ok(Some(days)),
+        _ => Err(AppError::invalid(
+            code::INVALID_EXPIRY,
+            "A token's expiry is a whole number of days from 1 to 3650, or blank for never.",
+        )),
+    }
 }
 
 #[derive(Template)]
@@ -183,6 +212,9 @@ pub(crate) async fn end_session(
 #[derive(Deserialize)]
 pub(crate) struct TokenForm {
     label: String,
+    /// Days until it stops working; blank: never.
+    #[serde(default)]
+    expires_days: String,
 }
 
 /// `POST /account/tokens`: shows the new token once, on the page itself (not after a redirect).
@@ -194,11 +226,16 @@ pub(crate) async fn create_token(
     form: web::Form<TokenForm>,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
-    match state
-        .auth
-        .create_token(&who.actor(), &client.source, &who.name, &form.label)
-        .await
-    {
+    let created = match expiry_days(&form.expires_days) {
+        Ok(days) => {
+            let (actor, name) = (who.actor(), &who.name);
+            let auth = &state.auth;
+            auth.create_token_expiring(&actor, &client.source, name, &form.label, days)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match created {
         Ok(secret) => {
             let mut res = render(
                 StatusCode::CREATED,

@@ -66,6 +66,7 @@ impl AuditPage {
             "user_enable" => "User enabled",
             "token_create" => "API token created",
             "token_revoke" => "API token revoked",
+            "token_revoke_all" => "All of a user's API tokens revoked",
             "access_denied" => "Access refused",
             "request_refused" => "Oversized request refused",
             "csrf_failed" => "Form refused (expired or from elsewhere)",

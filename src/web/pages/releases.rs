@@ -14,7 +14,7 @@ use crate::sites::{store as sites, Site};
 use crate::web::client::ClientInfo;
 use crate::web::layout::{render, see_other, PageCtx};
 use crate::web::request::{wants_json, CompareQuery};
-use crate::web::upload::{self, receive_and_ingest, PendingCsrf};
+use crate::web::upload::{receive_and_ingest, PendingCsrf};
 use crate::web::AppState;
 
 /// `POST /sites/{site}/releases`: on success, the new release's page (303), or for the
@@ -31,8 +31,7 @@ pub(crate) async fn upload(
 ) -> AppResult<HttpResponse> {
     let body = crate::web::upload::capped(&req, payload, state.settings.uploads.max_bytes);
     let pending = req.extensions().get::<PendingCsrf>().cloned();
-    let declared = upload::declared_length(&req);
-    let release = receive_and_ingest(&state, &who, &client, &name, body, pending, declared).await?;
+    let release = receive_and_ingest(&state, &who, &client, &name, body, pending).await?;
     let url = format!("/sites/{name}/releases/{}?notice=uploaded", release.id);
     if wants_json(req.headers()) {
         return Ok(HttpResponse::Created().json(serde_json::json!({"id": release.id, "url": url})));

@@ -58,6 +58,8 @@ struct ShowPage {
     apache: &'static str,
     /// HTTPS sites: what the certificate check says, and whether it needs attention.
     certificate: Option<(String, bool)>,
+    /// System mode: this site's names that other VirtualHosts serve too.
+    name_warnings: Vec<String>,
 }
 
 impl ShowPage {
@@ -114,6 +116,7 @@ pub(crate) async fn show(
         rollback_to,
         activations,
         apache: state.golive.apache.status().await,
+        name_warnings: state.golive.apache.name_warnings(&site.name),
         site,
         live,
         releases: list,
@@ -184,10 +187,14 @@ pub(crate) async fn create(
     }
     .await;
     match result {
-        Ok(site) => Ok(see_other(&format!(
-            "/sites/{}?notice=site-created",
-            site.name
-        ))),
+        Ok(site) => {
+            let names = site.settings.names();
+            state.golive.apache.check_names(&site.name, &names).await;
+            Ok(see_other(&format!(
+                "/sites/{}?notice=site-created",
+                site.name
+            )))
+        }
         Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &FormPage {
@@ -231,6 +238,7 @@ pub(crate) async fn update(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let site = store::get(&state.pool, &name).await?;
+    let old_settings = site.settings.clone();
     let mut form = form.into_inner();
     form.name = site.name.clone();
     // With a release live, Apache takes the new settings through the checked switch
@@ -244,6 +252,12 @@ pub(crate) async fn update(
             .await
     }
     .await;
+    if let Ok(site) = &result {
+        if site.settings.names() != old_settings.names() {
+            let names = site.settings.names();
+            state.golive.apache.check_names(&site.name, &names).await;
+        }
+    }
     match result {
         Ok(site) => Ok(see_other(&format!(
             "/sites/{}?notice=site-saved",

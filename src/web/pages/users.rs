@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::account::{token_views, TokenView};
+use super::account::{expiry_days, token_views, TokenView};
 use crate::auth::{Identity, Role};
 use crate::db::users;
 use crate::error::code;
@@ -142,6 +142,11 @@ impl UserPage {
             .user
             .as_ref()
             .is_some_and(|u| u.name == self.user.name)
+    }
+
+    /// How many of the user's tokens still work.
+    fn live_tokens(&self) -> usize {
+        self.tokens.iter().filter(|t| t.live()).count()
     }
 }
 
@@ -287,6 +292,9 @@ pub(crate) async fn reset_password(
 #[derive(Deserialize)]
 pub(crate) struct TokenForm {
     label: String,
+    /// Days until it stops working; blank: never.
+    #[serde(default)]
+    expires_days: String,
 }
 
 /// `POST /admin/users/{name}/tokens`: a token for another user, shown once.
@@ -299,9 +307,10 @@ pub(crate) async fn create_token(
     form: web::Form<TokenForm>,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
+    let days = expiry_days(&form.expires_days)?;
     let secret = state
         .auth
-        .create_token(&who.actor(), &client.source, &name, &form.label)
+        .create_token_expiring(&who.actor(), &client.source, &name, &form.label, days)
         .await?;
     user_page(&state, ctx, &name, None, Some(secret)).await
 }
@@ -325,5 +334,24 @@ pub(crate) async fn revoke_token(
     Ok(see_other(&format!(
         "/admin/users/{}?notice=token-revoked",
         owner.name
+    )))
+}
+
+/// `POST /admin/users/{name}/tokens/revoke-all`: every token of the user at once, offered
+/// on the password-reset page (a reset alone leaves tokens working).
+#[tracing::instrument(skip_all)]
+pub(crate) async fn revoke_all_tokens(
+    who: Identity,
+    client: ClientInfo,
+    name: web::Path<String>,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    state
+        .auth
+        .revoke_all_tokens(&who.actor(), &client.source, &name)
+        .await?;
+    Ok(see_other(&format!(
+        "/admin/users/{}?notice=tokens-revoked",
+        name.trim().to_lowercase()
     )))
 }
