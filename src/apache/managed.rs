@@ -168,7 +168,15 @@ impl ManagedApache {
         let out = std::fs::File::create(&out_path)
             .with_context(|| format!("could not create {}", out_path.display()))?;
         let started = Instant::now();
+        // A clean environment: mod_rewrite's %{ENV:…} and mod_setenvif fall back to the
+        // server's own environment, which would otherwise be the console's (its CUTOVER_*).
         let status = tokio::process::Command::new(&self.binary)
+            .env_clear()
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .env("LANG", "C")
             .arg("-f")
             .arg(&self.conf)
             .args(["-k", "start"])

@@ -181,8 +181,14 @@ impl Php {
                 .create(true)
                 .append(true)
                 .open(self.root.join("logs/php-fpm.out"))?;
+            // A clean environment, as for Apache: nothing of the console's reaches PHP.
             let child = self
                 .command()
+                .env_clear()
+                .env(
+                    "PATH",
+                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                )
                 .arg("--nodaemonize")
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)

@@ -300,3 +300,44 @@ async fn maintenance_answers_503_and_a_release_still_goes_live_behind_it() {
     assert_eq!((status, body.as_str()), (200, "release two"));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_uploaded_htaccess_cannot_read_the_console_s_environment() {
+    // The console's environment may hold secrets; Apache starts with a clean one, so a
+    // .htaccess rule that tests a variable of it never sees the value.
+    std::env::set_var("CUTOVER_PROBE_SECRET", "leak");
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = app.admin_token().await;
+    app.create_site(
+        &token,
+        json!({"name": "site", "server_name": HOST, "allow_override": "all"}),
+    )
+    .await;
+    let htaccess =
+        b"RewriteEngine On\nRewriteCond %{ENV:CUTOVER_PROBE_SECRET} =leak\nRewriteRule ^ - [F]\n";
+    let files: Vec<(&str, &[u8])> = vec![
+        ("index.html", b"env"),
+        ("probe/index.html", b"clean"),
+        ("probe/.htaccess", htaccess),
+    ];
+    let res = app
+        .upload(&token, "site", "r.tgz", targz(&files), "env")
+        .await;
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/sites/site/releases/{id}/activate",
+            app.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, _, body) = fetch(&app, "/probe/").await;
+    assert_eq!((status, body.as_str()), (200, "clean"));
+    app.shutdown().await;
+}
