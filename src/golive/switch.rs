@@ -260,19 +260,15 @@ impl GoLive {
     /// An HTTPS site's certificate, checked before anything changes, and Apache made ready
     /// to serve HTTPS.
     async fn tls_step(&self, site: &Site, steps: &mut Steps) -> Result<(), Failure> {
-        let Some(tls) = site.settings.config.tls.clone() else {
+        let t = Instant::now();
+        let Some(checked) = crate::sites::tls::Tls::check_site(
+            site.settings.config.tls.as_ref(),
+            site.settings.names(),
+        )
+        .await
+        else {
             return Ok(());
         };
-        let t = Instant::now();
-        let names: Vec<String> = std::iter::once(site.settings.server_name.clone())
-            .chain(site.settings.aliases.iter().cloned())
-            .collect();
-        let checked = crate::blocking::spawn(move || {
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            tls.check_files(&names)
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("The certificate check stopped: {e}.")));
         let refused = |m: String| fail(code::TLS_REFUSED, m, false);
         let info = checked.map_err(|m| {
             steps.push("check certificate", t, false, m.clone());

@@ -57,8 +57,19 @@ impl Tls {
         Ok(())
     }
 
+    /// Reads and checks the files of a site answering to `names` (off the async threads);
+    /// `None` for a site without HTTPS.
+    pub async fn check_site(
+        tls: Option<&Tls>,
+        names: Vec<String>,
+    ) -> Option<Result<CertInfo, String>> {
+        let tls = tls?.clone();
+        let checked = crate::blocking::spawn(move || tls.check_files(&names)).await;
+        Some(checked.unwrap_or_else(|e| Err(format!("The certificate check stopped: {e}."))))
+    }
+
     /// Reads and checks the files for a site answering to `names` (blocking file work).
-    pub fn check_files(&self, names: &[&str]) -> Result<CertInfo, String> {
+    pub fn check_files(&self, names: &[String]) -> Result<CertInfo, String> {
         self.check_paths()?;
         let certs = read_certs(&self.certificate, "certificate")?;
         if let Some(chain) = &self.chain {

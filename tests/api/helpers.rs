@@ -353,6 +353,57 @@ impl TestApp {
             .await
             .expect("request")
     }
+
+    /// A request with a bearer token and an optional JSON body: its status and JSON answer.
+    pub async fn api_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `POST …/releases/{id}/activate` of `site`.
+    pub async fn activate(&self, token: &str, site: &str, id: &str) -> (u16, serde_json::Value) {
+        let path = format!("/api/v1/sites/{site}/releases/{id}/activate");
+        self.api_send(reqwest::Method::POST, &path, token, None)
+            .await
+    }
+
+    /// `PATCH /api/v1/sites/{site}` with `body`.
+    pub async fn patch_site(
+        &self,
+        token: &str,
+        site: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let path = format!("/api/v1/sites/{site}");
+        self.api_send(reqwest::Method::PATCH, &path, token, Some(body))
+            .await
+    }
+
+    /// A GET through the private Apache for `host`, redirects not followed.
+    pub async fn through_apache(&self, host: &str, path: &str) -> reqwest::Response {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+            .get(format!("http://{}{path}", self.settings.apache.listen))
+            .header("Host", host)
+            .send()
+            .await
+            .expect("Apache answers")
+    }
 }
 
 /// A client that behaves like a browser for our purposes.

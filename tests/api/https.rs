@@ -94,17 +94,7 @@ fn make_certs(dir: &Path) {
 }
 
 async fn patch(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
-    let res = reqwest::Client::new()
-        .patch(format!("{}/api/v1/sites/secure", app.base))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
+    app.patch_site(token, "secure", body).await
 }
 
 #[tokio::test]
@@ -132,16 +122,7 @@ async fn https_with_a_checked_certificate_serves_the_release_and_port_80_redirec
         .as_str()
         .unwrap()
         .to_owned();
-    let res = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v1/sites/secure/releases/{id}/activate",
-            app.base
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(app.activate(&token, "secure", &id).await.0, 200);
 
     // A key that is not the certificate's, or a certificate for another name: refused before
     // anything changes.
@@ -216,15 +197,7 @@ async fn https_with_a_checked_certificate_serves_the_release_and_port_80_redirec
     assert!(res.headers().get("strict-transport-security").is_some());
     assert_eq!(res.text().await.unwrap(), "secure one");
     // Port 80 sends visitors to HTTPS.
-    let res = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(format!("http://{}/page?x=1", app.settings.apache.listen))
-        .header("Host", HOST)
-        .send()
-        .await
-        .unwrap();
+    let res = app.through_apache(HOST, "/page?x=1").await;
     assert_eq!(res.status(), 301);
     let location = res.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(location, format!("https://{HOST}:{tls_port}/page?x=1"));

@@ -9,13 +9,7 @@ use crate::archives::targz;
 use crate::helpers::{spawn_app_with_apache, TestApp};
 
 async fn fetch(app: &TestApp, host: &str, path: &str) -> (u16, String, String) {
-    let url = format!("http://{}{path}", app.settings.apache.listen);
-    let res = reqwest::Client::new()
-        .get(url)
-        .header("Host", host)
-        .send()
-        .await
-        .expect("Apache answers");
+    let res = app.through_apache(host, path).await;
     let status = res.status().as_u16();
     let ty = res
         .headers()
@@ -35,26 +29,13 @@ async fn release(app: &TestApp, token: &str, site: &str, files: &[(&str, &[u8])]
 }
 
 async fn activate(app: &TestApp, token: &str, site: &str, id: &str) -> (u16, Value) {
-    let res = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v1/sites/{site}/releases/{id}/activate",
-            app.base
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap())
+    app.activate(token, site, id).await
 }
 
 async fn rollback(app: &TestApp, token: &str, site: &str) -> (u16, Value) {
-    let res = reqwest::Client::new()
-        .post(format!("{}/api/v1/sites/{site}/rollback", app.base))
-        .bearer_auth(token)
-        .send()
+    let path = format!("/api/v1/sites/{site}/rollback");
+    app.api_send(reqwest::Method::POST, &path, token, None)
         .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap())
 }
 
 fn page(marker: &str) -> Vec<u8> {

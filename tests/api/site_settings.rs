@@ -10,32 +10,13 @@ use crate::helpers::{spawn_app_with_apache, TestApp};
 const HOST: &str = "conf.example.test";
 
 async fn fetch(app: &TestApp, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
-    let url = format!("http://{}{path}", app.settings.apache.listen);
-    let res = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(url)
-        .header("Host", HOST)
-        .send()
-        .await
-        .expect("Apache answers");
+    let res = app.through_apache(HOST, path).await;
     let (status, headers) = (res.status().as_u16(), res.headers().clone());
     (status, headers, res.text().await.unwrap())
 }
 
 async fn patch(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
-    let res = reqwest::Client::new()
-        .patch(format!("{}/api/v1/sites/site", app.base))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
+    app.patch_site(token, "site", body).await
 }
 
 async fn settings(app: &TestApp, token: &str) -> Value {
@@ -64,17 +45,7 @@ async fn go_live(app: &TestApp, token: &str, marker: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned();
-    let res = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v1/sites/site/releases/{id}/activate",
-            app.base
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
+    let (status, body) = app.activate(token, "site", &id).await;
     assert_eq!(status, 200, "{body}");
     id
 }
@@ -327,16 +298,7 @@ async fn an_uploaded_htaccess_cannot_read_the_console_s_environment() {
         .as_str()
         .unwrap()
         .to_owned();
-    let res = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v1/sites/site/releases/{id}/activate",
-            app.base
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(app.activate(&token, "site", &id).await.0, 200);
     let (status, _, body) = fetch(&app, "/probe/").await;
     assert_eq!((status, body.as_str()), (200, "clean"));
     app.shutdown().await;

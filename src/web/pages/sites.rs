@@ -278,17 +278,7 @@ pub(crate) async fn update(
 
 /// The site page's line about its certificate (expiry, with a warning from 21 days before).
 async fn certificate_status(site: &Site) -> Option<(String, bool)> {
-    let tls = site.settings.config.tls.clone()?;
-    let names: Vec<String> = std::iter::once(site.settings.server_name.clone())
-        .chain(site.settings.aliases.iter().cloned())
-        .collect();
-    let checked = crate::blocking::spawn(move || {
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        tls.check_files(&names)
-    })
-    .await
-    .ok()?;
-    Some(match checked {
+    Some(match crate::sites::tls::Tls::check_site(site.settings.config.tls.as_ref(), site.settings.names()).await? {
         Ok(i) if i.days_left <= crate::sites::tls::WARN_DAYS => (
             format!("Certificate valid until {} — only {} days left: renew it soon, or visitors will be turned away.", i.not_after, i.days_left),
             true,
