@@ -66,6 +66,28 @@ impl Drop for TestApp {
         if self.settings.data_dir.join("apache").exists() {
             stop_strays(&self.settings.data_dir);
         }
+        stop_php(&self.settings.data_dir);
+    }
+}
+
+/// Stops the console's private PHP-FPM under `data_dir`, if a test ended without the console's
+/// own stop (a failed assertion): by the pid its pid file names, only when that process is
+/// this test's master (its command line names this config), with its process group.
+pub fn stop_php(data_dir: &Path) {
+    let conf = data_dir.join("php/php-fpm.conf");
+    let pidfile = data_dir.join("php/run/php-fpm.pid");
+    let Some(pid) = std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if String::from_utf8_lossy(&cmdline).contains(&*conf.to_string_lossy()) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 
