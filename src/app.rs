@@ -112,6 +112,7 @@ impl Application {
             http: crate::golive::health::client()?,
             health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
             php: crate::php::managed(&settings),
+            steps: std::sync::Arc::new(settings.step_runner(&core.pool)),
         };
         let php = golive.php.clone();
         start_php(php.clone(), &core.pool).await;
@@ -123,6 +124,7 @@ impl Application {
             settings,
             golive,
             streams: Default::default(),
+            runs: Default::default(),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -275,8 +277,6 @@ async fn sweep_sessions(pool: SqlitePool) {
     }
 }
 
-/// Sets up Apache: reconciles disk with the records, then starts the managed instance.
-/// Problems are returned as warnings (the console still runs, to show them).
 /// Starts the private PHP-FPM with the console when PHP sites have pools; audited.
 async fn start_php(php: Option<Arc<crate::php::Php>>, pool: &crate::db::Pool) {
     let Some(php) = php else { return };
@@ -301,6 +301,8 @@ async fn start_php(php: Option<Arc<crate::php::Php>>, pool: &crate::db::Pool) {
     .await;
 }
 
+/// Sets up Apache: reconciles disk with the records, then starts the managed instance.
+/// Problems are returned as warnings (the console still runs, to show them).
 async fn start_apache(
     settings: &Settings,
     pool: &SqlitePool,
@@ -312,6 +314,14 @@ async fn start_apache(
     }
     std::fs::create_dir_all(settings.sites_root())
         .with_context(|| format!("creating {}", settings.sites_root().display()))?;
+    // Steps a killed console left running: their processes stopped, their runs recorded.
+    let interrupted = crate::steps::store::recover(pool).await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "deploy steps were interrupted by the last stop"
+        );
+    }
     let vhosts = apache.clone();
     crate::golive::reconcile::reconcile(pool, &settings.sites_root(), move |site| {
         vhosts.vhost_path(site).unwrap_or_default()

@@ -27,6 +27,8 @@ pub struct Settings {
     pub uploads: UploadSettings,
     /// Audit log anchoring.
     pub audit: AuditSettings,
+    /// Who runs the sites' deploy steps, and how.
+    pub steps: crate::steps::StepSettings,
 }
 
 /// `[audit]`: where the console anchors the audit log outside its database.
@@ -155,6 +157,7 @@ impl Default for Settings {
             apache: ApacheSettings::default(),
             uploads: UploadSettings::default(),
             audit: AuditSettings::default(),
+            steps: crate::steps::StepSettings::default(),
         }
     }
 }
@@ -202,8 +205,9 @@ impl Settings {
         }
         // `CUTOVER_APACHE__MODE` reaches `apache.mode`; CUTOVER_CONFIG names the file, not a key.
         // Only variables naming a setting: others (CUTOVER_CONFIG, test switches) are not ours to refuse.
-        const SECTIONS: [&str; 8] = [
+        const SECTIONS: [&str; 9] = [
             "audit",
+            "steps",
             "listen",
             "data_dir",
             "sites_root",
@@ -225,6 +229,8 @@ impl Settings {
             .extract()
             .map_err(|e| anyhow::Error::new(e).context("invalid configuration"))?;
         settings.validate()?;
+        settings.steps.validate()?;
+        crate::steps::set_search_path(&settings.steps.path);
         Ok(settings)
     }
 
@@ -257,6 +263,15 @@ impl Settings {
             );
         }
         Ok(())
+    }
+
+    /// The runner of the sites' deploy steps.
+    pub fn step_runner(&self, pool: &sqlx::SqlitePool) -> crate::steps::Runner {
+        crate::steps::Runner {
+            pool: pool.clone(),
+            settings: self.steps.clone(),
+            home_root: self.data_dir.join("steps"),
+        }
     }
 
     /// The sites folder, `<data_dir>/sites` unless set.

@@ -22,6 +22,14 @@ pub const POINTS: &[&str] = &[
     "before_record",
 ];
 
+/// Points inside a deploy step (the step's process is running), one per stage: reached only
+/// by a site that has steps, so the suite drives them apart from [`POINTS`].
+pub const STEP_POINTS: &[&str] = &[
+    "step_after_unpack",
+    "step_before_switch",
+    "step_after_switch",
+];
+
 #[cfg(feature = "fault-injection")]
 mod injected;
 #[cfg(feature = "fault-injection")]

@@ -1,5 +1,5 @@
 //! Cutover: a self-hosted console for releasing websites that Apache serves.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod apache;
 pub mod app;
@@ -15,6 +15,7 @@ pub mod golive;
 pub mod php;
 pub mod releases;
 pub mod sites;
+pub mod steps;
 pub mod units;
 pub mod vocab;
 pub mod web;

@@ -221,7 +221,68 @@ function busyOnSubmit(form) {
   });
 }
 
+// A switch that runs the site's commands: its page polls the progress and shows each step as
+// it ends and the running command's output as it arrives, then reloads into the result.
+// Without this script the page reloads itself (a <noscript> refresh).
+function followRun(box) {
+  const list = document.getElementById("run-steps");
+  const now = document.getElementById("run-now");
+  const nowStep = document.getElementById("run-now-step");
+  const nowSeconds = document.getElementById("run-now-seconds");
+  const out = document.getElementById("run-output");
+  let shown = list.children.length;
+  const item = (s) => {
+    const li = document.createElement("li");
+    const div = document.createElement("div");
+    const badge = document.createElement("span");
+    badge.className = "badge " + (s.ok ? "good" : "bad");
+    badge.textContent = s.ok ? "ok" : "failed";
+    const name = document.createElement("strong");
+    name.textContent = s.step;
+    const took = document.createElement("span");
+    took.className = "muted duration";
+    took.textContent = s.ms < 1000 ? s.ms + " ms" : (s.ms / 1000).toFixed(1) + " s";
+    div.append(badge, " ", name, " ", took);
+    if (s.detail) {
+      const pre = document.createElement("pre");
+      pre.className = "output";
+      pre.textContent = s.detail;
+      div.append(pre);
+    }
+    li.append(div);
+    return li;
+  };
+  const tick = async () => {
+    let snap;
+    try {
+      const res = await fetch(box.dataset.progress, { credentials: "same-origin", cache: "no-store" });
+      if (!res.ok) { window.location.reload(); return; }
+      snap = await res.json();
+    } catch (e) {
+      setTimeout(tick, 2000);
+      return;
+    }
+    if (snap.done) { window.location.reload(); return; }
+    for (const s of snap.steps.slice(shown)) list.append(item(s));
+    shown = snap.steps.length;
+    if (snap.running) {
+      now.hidden = false;
+      nowStep.textContent = snap.running.step;
+      nowSeconds.textContent = snap.running.seconds + " s";
+      const atEnd = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
+      out.textContent = snap.running.output;
+      if (atEnd) out.scrollTop = out.scrollHeight;
+    } else {
+      now.hidden = true;
+    }
+    setTimeout(tick, 700);
+  };
+  tick();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const run = document.getElementById("run");
+  if (run && run.dataset.progress) followRun(run);
   localTimes();
   setInterval(localTimes, 60 * 1000);
   // Ask before irreversible actions whose form carries data-confirm.

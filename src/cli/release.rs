@@ -73,6 +73,7 @@ pub(crate) fn golive(settings: &Settings, core: &Core) -> anyhow::Result<GoLive>
         http: crate::golive::health::client()?,
         health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
         php: crate::php::managed(settings),
+        steps: std::sync::Arc::new(settings.step_runner(&core.pool)),
     })
 }
 

@@ -36,15 +36,29 @@ impl GoLive {
     /// Like [`activate`](Self::activate), refused (nothing changed) if the site no longer
     /// has the live release the person confirming was shown, or `release_id` is live already:
     /// a re-sent form or a second person's tap at the same moment must not switch again.
-    #[tracing::instrument(skip_all, fields(site = site_name, release = release_id, user = actor))]
     pub async fn switch_to(
         &self,
         site_name: &str,
         release_id: &str,
-        (kind, expect): (Kind, Expect<'_>),
+        how: (Kind, Expect<'_>),
         actor: &str,
         source: &Source,
     ) -> AppResult<Report> {
+        self.switch_watched(site_name, release_id, how, (actor, source), None)
+            .await
+    }
+
+    /// [`switch_to`](Self::switch_to), each step shown to `live` as it ends.
+    #[tracing::instrument(skip_all, fields(site = site_name, release = release_id, user = who.0))]
+    pub async fn switch_watched(
+        &self,
+        site_name: &str,
+        release_id: &str,
+        (kind, expect): (Kind, Expect<'_>),
+        who: Who<'_>,
+        live: Option<super::live::Live>,
+    ) -> AppResult<Report> {
+        let actor = who.0;
         let site = sites::get(&self.pool, site_name).await?;
         let paths = SitePaths::new(&self.sites_root, &site.name);
         let _lock = lock::try_lock(&paths.dir, actor, &format!("putting {release_id} live"))?;
@@ -53,11 +67,10 @@ impl GoLive {
         if let Expect::Live(seen) = expect {
             expect_live(&site, release_id, seen)?;
         }
-        let mut steps = Steps::default();
+        let mut steps = Steps(Vec::new(), live);
         self.check_release(&site, &paths, release_id, &mut steps)
             .await?;
         let before = site.active_release.clone();
-        let who = (actor, source);
         let intent = json!({"from": before, "to": release_id});
         audit::record_alone(
             &self.pool,
@@ -135,7 +148,14 @@ impl GoLive {
         steps: &mut Steps,
         who: Who<'_>,
     ) -> Result<(), Failure> {
-        self.switch(site, paths, release_id, steps, who).await?;
+        let hooks = super::hooks::runs_steps(site, kind);
+        self.switch_with(site, paths, release_id, steps, who, hooks)
+            .await?;
+        if hooks {
+            let stage = crate::steps::Stage::AfterSwitch;
+            self.stage(site, paths, release_id, stage, steps, who, true)
+                .await?;
+        }
         self.health_step(site, release_id, steps, who).await?;
         crate::fault_point!("before_record");
         self.record_live(site, release_id, kind, who, &steps.0)
@@ -200,15 +220,20 @@ impl GoLive {
         actor: &str,
         source: &Source,
     ) -> AppResult<Report> {
-        let site = sites::get(&self.pool, site_name).await?;
-        let target = match to {
-            Some(id) => id.to_owned(),
-            None => self.previous_live(&site).await?.ok_or_else(|| {
-                AppError::invalid(code::NOTHING_TO_ROLL_BACK_TO, "There is no earlier release to go back to: this site has had only one live release (or none).")
-            })?,
-        };
+        let target = self.rollback_to(site_name, to).await?;
         self.switch_to(site_name, &target, (Kind::Rollback, expect), actor, source)
             .await
+    }
+
+    /// The release a rollback goes to: `to`, or the one live before the current one.
+    pub async fn rollback_to(&self, site_name: &str, to: Option<&str>) -> AppResult<String> {
+        let site = sites::get(&self.pool, site_name).await?;
+        match to {
+            Some(id) => Ok(id.to_owned()),
+            None => self.previous_live(&site).await?.ok_or_else(|| {
+                AppError::invalid(code::NOTHING_TO_ROLL_BACK_TO, "There is no earlier release to go back to: this site has had only one live release (or none).")
+            }),
+        }
     }
 
     /// The release live just before the current one (the API's and CLI's rollback without

@@ -6,6 +6,8 @@ mod activate;
 mod disk;
 mod expect;
 pub mod health;
+mod hooks;
+pub mod live;
 pub(crate) mod maintenance;
 mod putback;
 pub mod reconcile;
@@ -22,5 +24,6 @@ pub use disk::{
     TMP_MAP_PREFIX,
 };
 pub use expect::{expect_live, Expect};
+pub use hooks::runs_steps;
 pub use report::{Kind, Report, Step};
 pub use runner::GoLive;

@@ -75,10 +75,7 @@ impl GoLive {
         let mut undo = Steps::default();
         let restored = self.switch(site, paths, prev, &mut undo, who).await.is_ok();
         let healthy = restored && self.health_step(site, prev, &mut undo, who).await.is_ok();
-        steps.0.extend(undo.0.into_iter().map(|mut s| {
-            s.step = format!("put back: {}", s.step);
-            s
-        }));
+        steps.add_prefixed("put back: ", undo.0);
         PutBack { restored, healthy }
     }
 

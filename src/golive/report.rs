@@ -45,6 +45,24 @@ pub struct Step {
     pub ms: u64,
     /// What came of it (Apache's own words for configtest and reload).
     pub detail: String,
+    /// A site's own command: its stage, program and arguments, exit status and output.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandStep>,
+}
+
+/// What a [`Step`] that ran one of the site's commands adds.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandStep {
+    /// `after_unpack`, `before_switch`, `after_switch`.
+    pub stage: &'static str,
+    /// Program and arguments.
+    pub command: Vec<String>,
+    /// Exit status (null when killed, timed out, or never started).
+    pub exit: Option<i32>,
+    /// The end of its output (the whole kept output is on the release page).
+    pub output: String,
+    /// Every byte it wrote.
+    pub output_bytes: u64,
 }
 
 /// The answer to a switch.
@@ -72,11 +90,27 @@ pub struct Report {
     pub steps: Vec<Step>,
 }
 
-/// The steps of one switch, in order.
+/// The steps of one switch, in order; mirrored to `live` (the page watching it) as they end.
 #[derive(Default)]
-pub(crate) struct Steps(pub(crate) Vec<Step>);
+pub(crate) struct Steps(pub(crate) Vec<Step>, pub(crate) Option<super::live::Live>);
 
 impl Steps {
+    /// Records a finished step (and shows it to whoever watches).
+    pub(crate) fn add(&mut self, step: Step) {
+        if let Some(live) = &self.1 {
+            live.step_done(&step);
+        }
+        self.0.push(step);
+    }
+
+    /// Records the steps of a put-back, each named as such.
+    pub(crate) fn add_prefixed(&mut self, prefix: &str, steps: Vec<Step>) {
+        for mut s in steps {
+            s.step = format!("{prefix}{}", s.step);
+            self.add(s);
+        }
+    }
+
     /// Records a step that began at `started`.
     pub(crate) fn push(
         &mut self,
@@ -85,11 +119,12 @@ impl Steps {
         ok: bool,
         detail: impl Into<String>,
     ) {
-        self.0.push(Step {
+        self.add(Step {
             step: step.to_owned(),
             ok,
             ms: started.elapsed().as_millis() as u64,
             detail: detail.into(),
+            command: None,
         });
     }
 }

@@ -24,6 +24,8 @@ pub struct GoLive {
     pub health_timeout: Duration,
     /// The private PHP-FPM of PHP sites, when Debian's php-fpm is installed.
     pub php: Option<Arc<crate::php::Php>>,
+    /// Runs the sites' deploy steps.
+    pub steps: Arc<crate::steps::Runner>,
 }
 
 impl GoLive {

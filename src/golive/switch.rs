@@ -25,6 +25,10 @@ use crate::sites::{Site, SitePaths, SwitchMode};
 /// Who asked for a switch: (actor, source).
 pub(crate) type Who<'a> = (&'a str, &'a Source);
 
+/// How to undo a written vhost: its path, its old content (none: it was new), and whether
+/// the live map was made for it.
+type VhostUndo = (PathBuf, Option<String>, bool);
+
 impl GoLive {
     /// `None` when every file of the manifest is on disk with its size; else why not.
     #[tracing::instrument(skip_all, fields(release = release_id))]
@@ -99,8 +103,8 @@ impl GoLive {
         })
     }
 
-    /// The steps from writing the vhost to "Apache still running".
-    #[tracing::instrument(skip_all, fields(site = %site.name, release = release_id))]
+    /// The steps from writing the vhost to "Apache still running" (no site commands: a
+    /// settings change or a put-back).
     pub(crate) async fn switch(
         &self,
         site: &Site,
@@ -109,10 +113,40 @@ impl GoLive {
         steps: &mut Steps,
         who: Who<'_>,
     ) -> Result<(), Failure> {
+        self.switch_with(site, paths, release_id, steps, who, false)
+            .await
+    }
+
+    /// [`switch`](Self::switch), with the site's `before_switch` commands after configtest
+    /// when `before_switch` is true (a failure there puts the old vhost back).
+    #[tracing::instrument(skip_all, fields(site = %site.name, release = release_id))]
+    pub(crate) async fn switch_with(
+        &self,
+        site: &Site,
+        paths: &SitePaths,
+        release_id: &str,
+        steps: &mut Steps,
+        who: Who<'_>,
+        before_switch: bool,
+    ) -> Result<(), Failure> {
         self.php_step(site, paths, steps).await?;
-        let config_changed = self
+        let undo = self
             .write_and_test_vhost(site, paths, release_id, steps, who)
             .await?;
+        let config_changed = undo.is_some();
+        if before_switch {
+            let stage = crate::steps::Stage::BeforeSwitch;
+            let ran = self
+                .stage(site, paths, release_id, stage, steps, who, false)
+                .await;
+            if let (Err(_), Some((path, old, new_map))) = (&ran, &undo) {
+                let _ = disk::restore_vhost(path, old.as_deref());
+                if *new_map {
+                    let _ = disk::remove_live_map(paths);
+                }
+            }
+            ran?;
+        }
         let t = Instant::now();
         let (p, id) = (paths.clone(), release_id.to_owned());
         blocking(move || disk::point_current(&p, &id))
@@ -174,7 +208,8 @@ impl GoLive {
     }
 
     /// Writes the candidate vhost and runs configtest (the old file back if refused), unless it
-    /// is the vhost already in place. True when the configuration changed.
+    /// is the vhost already in place. When the configuration changed: how to undo it (the
+    /// file, its old content, whether the live map is new).
     async fn write_and_test_vhost(
         &self,
         site: &Site,
@@ -182,7 +217,7 @@ impl GoLive {
         release_id: &str,
         steps: &mut Steps,
         who: Who<'_>,
-    ) -> Result<bool, Failure> {
+    ) -> Result<Option<VhostUndo>, Failure> {
         let vhost_path = self
             .apache
             .vhost_path(&site.name)
@@ -198,7 +233,7 @@ impl GoLive {
         let same = blocking(move || Ok(std::fs::read_to_string(&p).is_ok_and(|old| old == c)));
         if same.await.unwrap_or(false) {
             steps.push("Apache configuration", t, true, format!("{name} unchanged"));
-            return Ok(false);
+            return Ok(None);
         }
         // A pinned vhost's RewriteMap must exist at configtest: a first one names the target
         // (no configuration Apache has loaded reads it yet, so nothing switches here).
@@ -254,7 +289,7 @@ impl GoLive {
             ));
         }
         crate::fault_point!("after_configtest");
-        Ok(true)
+        Ok(Some((vhost_path, old, new_map)))
     }
 
     /// An HTTPS site's certificate, checked before anything changes, and Apache made ready

@@ -38,6 +38,7 @@ struct Owned {
     actor: String,
     source: Source,
     site: Site,
+    steps: crate::steps::Runner,
 }
 
 impl Owned {
@@ -48,6 +49,7 @@ impl Owned {
             limits: &self.limits,
             actor: &self.actor,
             source: &self.source,
+            steps: &self.steps,
         }
     }
 }
@@ -96,6 +98,7 @@ impl Incoming {
             actor: ctx.actor.to_owned(),
             source: ctx.source.clone(),
             site: site.clone(),
+            steps: ctx.steps.clone(),
         };
         Incoming {
             owned: Arc::new(owned),

@@ -54,6 +54,8 @@ pub struct IngestCtx<'a> {
     pub actor: &'a str,
     /// Request source.
     pub source: &'a Source,
+    /// Runs the site's `after_unpack` steps.
+    pub steps: &'a crate::steps::Runner,
 }
 
 /// The archive limits from the configuration.
@@ -282,6 +284,7 @@ pub(super) async fn place_and_record(
     staging: &mut Staging,
 ) -> AppResult<Release> {
     let release_id = record.release_id;
+    let built = super::build::build(ctx, site, paths, release_id, staging).await?;
     let _lock = lock::lock_waiting(
         &paths.dir,
         ctx.actor,
@@ -299,9 +302,11 @@ pub(super) async fn place_and_record(
     let final_dir = paths.release(release_id);
     let staging_dir = staging.0.clone().unwrap_or_default();
     let (from, to, releases) = (staging_dir, final_dir.clone(), paths.releases());
-    // Rename and fsync off the async threads.
+    // Rename (unless the build already moved it) and fsync off the async threads.
     let moved = crate::blocking::spawn(move || -> std::io::Result<()> {
-        std::fs::rename(&from, &to)?;
+        if from != to {
+            std::fs::rename(&from, &to)?;
+        }
         std::fs::File::open(&releases)?.sync_all()
     })
     .await
@@ -316,19 +321,16 @@ pub(super) async fn place_and_record(
 
     crate::fault_point!("after_rename");
     let mut tx = db::begin_write(ctx.pool).await?;
-    store::insert_ready(
-        &mut tx,
-        record,
-        extracted.format.as_str(),
-        extracted.unpacked_bytes,
-        &extracted.files,
-    )
-    .await?;
+    let (files, unpacked) = match &built {
+        Some(b) => (&b.files, b.bytes),
+        None => (&extracted.files, extracted.unpacked_bytes),
+    };
+    store::insert_ready(&mut tx, record, extracted.format.as_str(), unpacked, files).await?;
     audit::record(
         &mut tx,
         &Event::new(ctx.actor, "upload", Outcome::Ok).source(ctx.source).site(&site.name).release(release_id).detail(json!({
             "sha256": record.sha256, "archive_bytes": record.archive_bytes, "format": extracted.format.as_str(),
-            "files": extracted.files.len(), "unpacked_bytes": extracted.unpacked_bytes,
+            "files": files.len(), "unpacked_bytes": unpacked, "built": built.is_some(),
             "unwrapped": extracted.unwrapped, "original_name": record.original_name, "seeded_shared": extracted.seeded_shared,
         })),
     )

@@ -1,6 +1,7 @@
 //! Releases: safe archive intake, the release store, shared paths and retention.
 
 pub mod archive;
+mod build;
 pub mod incoming;
 pub mod ingest;
 pub mod manage;

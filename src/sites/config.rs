@@ -175,7 +175,18 @@ pub struct SiteConfig {
     pub maintenance: bool,
     /// HTTPS, when set.
     pub tls: Option<super::tls::Tls>,
+    /// The site's own commands around going live.
+    pub steps: crate::steps::Steps,
+    /// Time limit of one step.
+    pub step_timeout_seconds: u64,
+    /// A rollback runs the switch steps of the release it goes back to.
+    pub rollback_runs_steps: bool,
 }
+
+/// A step's time limit unless the site says otherwise (five minutes).
+pub const DEFAULT_STEP_TIMEOUT: u64 = 300;
+/// The longest a site may let one step run (an hour).
+pub const MAX_STEP_TIMEOUT: u64 = 3600;
 
 impl Default for SiteConfig {
     fn default() -> Self {
@@ -188,6 +199,9 @@ impl Default for SiteConfig {
             directives: String::new(),
             maintenance: false,
             tls: None,
+            steps: crate::steps::Steps::default(),
+            step_timeout_seconds: DEFAULT_STEP_TIMEOUT,
+            rollback_runs_steps: true,
         }
     }
 }

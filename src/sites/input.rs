@@ -12,7 +12,7 @@ use crate::error::{AppError, AppResult};
 
 /// Every field a site's settings have in JSON (the contract's v1 and v2 names). A body
 /// naming anything else is refused, naming it: a misspelt field must never be dropped.
-pub const FIELDS: [&str; 17] = [
+pub const FIELDS: [&str; 18] = [
     "server_name",
     "aliases",
     "keep_releases",
@@ -30,10 +30,8 @@ pub const FIELDS: [&str; 17] = [
     "tls",
     "steps",
     "step_timeout_seconds",
+    "rollback_runs_steps",
 ];
-
-/// Contract fields this version does not carry out yet: refused rather than stored unused.
-const NOT_YET: [&str; 2] = ["steps", "step_timeout_seconds"];
 
 /// Raw PHP settings: values as JSON strings, numbers or booleans.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -90,12 +88,15 @@ pub struct SettingsInput {
     /// Default null (no HTTPS).
     #[serde(default)]
     pub tls: Option<serde_json::Value>,
-    /// Not carried out yet: must be absent or empty.
+    /// Default none.
     #[serde(default)]
-    pub steps: Option<serde_json::Value>,
-    /// Not carried out yet.
+    pub steps: Option<crate::steps::Steps>,
+    /// Default 300.
     #[serde(default)]
-    pub step_timeout_seconds: Option<serde_json::Value>,
+    pub step_timeout_seconds: Option<u64>,
+    /// Default true.
+    #[serde(default)]
+    pub rollback_runs_steps: Option<bool>,
 }
 
 /// Settings from a JSON object: every unknown field is named at once (with the known name it
@@ -258,22 +259,20 @@ impl SettingsInput {
         site_dir: &std::path::Path,
         check: &mut impl FnMut(Code, Result<(), String>),
     ) -> SiteConfig {
-        for field in NOT_YET {
-            let given = match field {
-                "steps" => self.steps.as_ref(),
-                _ => self.step_timeout_seconds.as_ref(),
-            };
-            let empty = |v: &serde_json::Value| {
-                v.is_null()
-                    || v.as_object().is_some_and(|o| {
-                        o.values()
-                            .all(|l| l.as_array().is_some_and(|a| a.is_empty()))
-                    })
-            };
-            if given.is_some_and(|v| !empty(v)) {
-                let m = format!("{field}: this version of Cutover does not carry out this setting yet, so it was not stored. Leave it out (or null).");
-                check(code::NOT_AVAILABLE, Err(m));
-            }
+        let steps = self.steps.clone().unwrap_or_default();
+        check(
+            code::INVALID_STEPS,
+            steps.check(crate::steps::search_path()),
+        );
+        let step_timeout_seconds = self
+            .step_timeout_seconds
+            .unwrap_or(config::DEFAULT_STEP_TIMEOUT);
+        if !(1..=config::MAX_STEP_TIMEOUT).contains(&step_timeout_seconds) {
+            let m = format!(
+                "step_timeout_seconds: a step may run from 1 to {} seconds.",
+                config::MAX_STEP_TIMEOUT
+            );
+            check(code::INVALID_STEPS, Err(m));
         }
         let runtime = match self.runtime.as_deref().map(str::trim) {
             None | Some("") => Runtime::Static,
@@ -343,6 +342,9 @@ impl SettingsInput {
             allow_override,
             directives,
             maintenance: self.maintenance,
+            steps,
+            step_timeout_seconds,
+            rollback_runs_steps: self.rollback_runs_steps.unwrap_or(true),
         }
     }
 }

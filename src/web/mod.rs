@@ -37,6 +37,8 @@ pub struct AppState {
     pub golive: crate::golive::GoLive,
     /// Caps the uploads extracted while they arrive.
     pub streams: crate::releases::incoming::StreamCap,
+    /// Switches being watched from the browser.
+    pub runs: crate::golive::live::Runs,
 }
 
 impl AppState {

@@ -120,6 +120,13 @@ pub static ROUTES: &[RouteSpec] = &[
     ),
     r(Method::GET, "/sites/{site}/rollback", R(Operator)),
     r(Method::POST, "/sites/{site}/rollback", R(Operator)),
+    // A switch being watched: its commands' output is for those who may switch.
+    r(Method::GET, "/sites/{site}/runs/{run}", R(Operator)),
+    r(
+        Method::GET,
+        "/sites/{site}/runs/{run}/progress",
+        R(Operator),
+    ),
     // Maintenance is an emergency tool: the on-call role may use it.
     r(Method::POST, "/sites/{site}/maintenance", R(Operator)),
     r(Method::GET, "/sites/{site}/config", R(Admin)),

@@ -112,6 +112,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(get().to(pages::golive::confirm_rollback))
                 .route(post().to(pages::golive::rollback)),
         )
+        .service(resource("/sites/{site}/runs/{run}").route(get().to(pages::runs::show)))
+        .service(
+            resource("/sites/{site}/runs/{run}/progress").route(get().to(pages::runs::progress)),
+        )
         .service(resource("/sites/{site}/config").route(get().to(pages::golive::show_config)))
         .service(
             resource("/sites/{site}/config/check").route(post().to(pages::golive::check_config)),

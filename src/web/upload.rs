@@ -292,6 +292,7 @@ pub(crate) async fn receive_and_ingest(
         limits: &state.settings.uploads,
         actor: &who.actor(),
         source: &client.source,
+        steps: &state.golive.steps,
     };
     let incoming = Incoming::new(&ctx, &site, &uploads_dir, &state.streams);
     receive(body, state.settings.uploads.max_bytes, pending, incoming).await

@@ -173,8 +173,10 @@ async fn a_route_missing_from_the_table_is_refused() {
             http: reqwest::Client::new(),
             health_timeout: std::time::Duration::from_secs(1),
             php: None,
+            steps: std::sync::Arc::new(app.settings.step_runner(&core.pool)),
         },
         streams: Default::default(),
+        runs: Default::default(),
     });
     let service = test::init_service(
         App::new()

@@ -43,6 +43,7 @@ pub(crate) async fn list(
 /// `GET /api/v1/sites/{site}/releases/{id}`: the release and its files.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn show(
+    who: Identity,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
@@ -56,6 +57,22 @@ pub(crate) async fn show(
         .collect();
     let mut body = serde_json::to_value(&release).map_err(anyhow::Error::from)?;
     body["manifest"] = json!(files);
+    // The site's steps for this release; their output only for those who may switch.
+    let runs = crate::steps::store::for_release(&state.pool, site.id, &release.id).await?;
+    let operator = who.role >= crate::auth::Role::Operator;
+    let runs: Vec<_> = runs
+        .into_iter()
+        .map(|r| {
+            let mut v = json!({"stage": r.stage, "command": serde_json::from_str::<serde_json::Value>(&r.command).unwrap_or_default(),
+                "outcome": r.outcome, "exit": r.exit_code, "summary": r.summary, "ms": r.ms, "run_as": r.run_as,
+                "started_at": r.started_at, "by": r.actor, "output_bytes": r.output_bytes});
+            if operator {
+                v["output"] = json!(r.output);
+            }
+            v
+        })
+        .collect();
+    body["steps"] = json!(runs);
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -26,6 +26,35 @@ struct ConfirmPage {
     live: Option<Release>,
     /// When the target was last live and until when (rollback).
     was_live: Option<(String, String)>,
+    /// What the site's own commands add to this switch, and how long they took last time.
+    steps_note: Option<String>,
+}
+
+/// What tapping will run besides the switch: the site's steps for `target`.
+async fn steps_note(
+    state: &AppState,
+    site: &Site,
+    kind: Kind,
+    target: &str,
+) -> AppResult<Option<String>> {
+    let steps = &site.settings.config.steps;
+    let count = steps.before_switch.len() + steps.after_switch.len();
+    if count == 0 {
+        return Ok(None);
+    }
+    if !crate::golive::runs_steps(site, kind) {
+        return Ok(Some("The site's steps before and after the switch are skipped when rolling back (its settings say so): only the files switch.".into()));
+    }
+    let plural = if count == 1 { "command" } else { "commands" };
+    let last = crate::steps::store::last_switch_ms(&state.pool, site.id, target).await?;
+    let took = match last {
+        Some(ms) => format!(
+            " For this release they last took {}.",
+            crate::web::layout::duration(ms.max(0) as u64)
+        ),
+        None => " They have not run for this release before.".into(),
+    };
+    Ok(Some(format!("This also runs the site's {count} {plural} before and after the switch; you can watch their output.{took}")))
 }
 
 async fn live_release(state: &AppState, site: &Site) -> AppResult<Option<Release>> {
@@ -61,6 +90,7 @@ pub(crate) async fn confirm_activate(
     }
     crate::golive::expect_live(&site, &id, site.active_release.as_deref())?;
     let live = live_release(&state, &site).await?;
+    let steps_note = steps_note(&state, &site, Kind::Activate, &id).await?;
     render(
         StatusCode::OK,
         &ConfirmPage {
@@ -70,6 +100,7 @@ pub(crate) async fn confirm_activate(
             target,
             live,
             was_live: None,
+            steps_note,
         },
     )
 }
@@ -102,6 +133,7 @@ pub(crate) async fn confirm_rollback(
     let target = store::get(&state.pool, site.id, &to).await?;
     let live = live_release(&state, &site).await?;
     let was = was_live(&state, &site, &to).await?;
+    let steps_note = steps_note(&state, &site, Kind::Rollback, &to).await?;
     render(
         StatusCode::OK,
         &ConfirmPage {
@@ -111,6 +143,7 @@ pub(crate) async fn confirm_rollback(
             target,
             live,
             was_live: was,
+            steps_note,
         },
     )
 }
@@ -165,6 +198,21 @@ pub(crate) async fn activate(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
+    let site = sites::get(&state.pool, &name).await?;
+    if crate::golive::runs_steps(&site, Kind::Activate) {
+        let (golive, actor, source, live) = (
+            state.golive.clone(),
+            who.actor(),
+            client.source,
+            form.live.clone(),
+        );
+        return Ok(super::runs::start(&state, &name, move |watch| async move {
+            let how = (Kind::Activate, seen(&live));
+            golive
+                .switch_watched(&site.name, &id, how, (&actor, &source), Some(watch))
+                .await
+        }));
+    }
     let how = (Kind::Activate, seen(&form.live));
     let report = state
         .golive
@@ -191,6 +239,22 @@ pub(crate) async fn rollback(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let to = form.to.as_deref().filter(|t| !t.is_empty());
+    let site = sites::get(&state.pool, &name).await?;
+    if crate::golive::runs_steps(&site, Kind::Rollback) {
+        let target = state.golive.rollback_to(&name, to).await?;
+        let (golive, actor, source, live) = (
+            state.golive.clone(),
+            who.actor(),
+            client.source,
+            form.live.clone(),
+        );
+        return Ok(super::runs::start(&state, &name, move |watch| async move {
+            let how = (Kind::Rollback, seen(&live));
+            golive
+                .switch_watched(&site.name, &target, how, (&actor, &source), Some(watch))
+                .await
+        }));
+    }
     let report = state
         .golive
         .rollback(&name, to, seen(&form.live), &who.actor(), &client.source)

@@ -6,6 +6,7 @@ pub mod golive;
 pub mod login;
 pub mod maintenance;
 pub mod releases;
+pub mod runs;
 pub mod site_form;
 pub mod sites;
 pub mod timeline;

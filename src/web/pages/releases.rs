@@ -51,6 +51,7 @@ struct ShowPage {
     can_pin: bool,
     can_delete: bool,
     can_operate: bool,
+    step_runs: Vec<crate::steps::store::StepRun>,
 }
 
 /// Files listed on the page (the API has them all).
@@ -75,7 +76,9 @@ pub(crate) async fn show(
         .into_iter()
         .filter(|r| r.id != release.id && r.usable())
         .collect();
+    let step_runs = crate::steps::store::for_release(&state.pool, site.id, &release.id).await?;
     let page = ShowPage {
+        step_runs,
         ctx,
         site,
         release,

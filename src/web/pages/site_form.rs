@@ -50,6 +50,19 @@ pub(crate) struct SiteForm {
     /// `name = value` lines.
     #[serde(default)]
     pub(crate) php_settings: String,
+    /// Commands, one per line (words split as a shell would, or a JSON array).
+    #[serde(default)]
+    pub(crate) steps_after_unpack: String,
+    #[serde(default)]
+    pub(crate) steps_before_switch: String,
+    #[serde(default)]
+    pub(crate) steps_after_switch: String,
+    /// Seconds; blank = the default.
+    #[serde(default)]
+    pub(crate) step_timeout_seconds: String,
+    /// `skip`: a rollback does not run the switch steps; anything else: it does.
+    #[serde(default)]
+    pub(crate) rollback_steps: String,
 }
 
 impl SiteForm {
@@ -82,6 +95,14 @@ impl SiteForm {
                 .iter()
                 .map(|(k, v)| format!("{k} = {v}\n"))
                 .collect(),
+            steps_after_unpack: step_lines(&s.config.steps.after_unpack),
+            steps_before_switch: step_lines(&s.config.steps.before_switch),
+            steps_after_switch: step_lines(&s.config.steps.after_switch),
+            step_timeout_seconds: s.config.step_timeout_seconds.to_string(),
+            rollback_steps: match s.config.rollback_runs_steps {
+                true => "run".into(),
+                false => "skip".into(),
+            },
             _csrf_token: String::new(),
         }
     }
@@ -125,9 +146,50 @@ impl SiteForm {
                 settings: php_lines(&self.php_settings)?,
             }),
             maintenance: current.is_some_and(|c| c.config.maintenance),
-            ..Default::default()
+            // HTTPS is set through the API and the CLI; the form keeps it as it is.
+            tls: current
+                .and_then(|c| c.config.tls.as_ref())
+                .and_then(|t| serde_json::to_value(t).ok()),
+            steps: Some(crate::steps::Steps {
+                after_unpack: commands("Build steps", &self.steps_after_unpack)?,
+                before_switch: commands("Steps before the switch", &self.steps_before_switch)?,
+                after_switch: commands("Steps after the switch", &self.steps_after_switch)?,
+            }),
+            step_timeout_seconds: match self.step_timeout_seconds.trim() {
+                "" => None,
+                t => Some(t.parse().map_err(|_| {
+                    AppError::invalid(
+                        code::INVALID_STEPS,
+                        "Time limit of a step: a number of seconds, e.g. 300.",
+                    )
+                })?),
+            },
+            rollback_runs_steps: Some(self.rollback_steps.trim() != "skip"),
         })
     }
+}
+
+/// Commands as form lines.
+fn step_lines(commands: &[Vec<String>]) -> String {
+    commands
+        .iter()
+        .map(|c| crate::steps::show_line(c) + "\n")
+        .collect()
+}
+
+/// One command per non-blank line of a step field named `what`.
+fn commands(what: &str, text: &str) -> AppResult<Vec<Vec<String>>> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let command = crate::steps::parse_line(line).map_err(|m| {
+            AppError::invalid(code::INVALID_STEPS, format!("{what}, line {}: {m}", n + 1))
+        })?;
+        out.push(command);
+    }
+    Ok(out)
 }
 
 /// Words separated by spaces, commas or lines.
