@@ -29,6 +29,7 @@ mod served_elsewhere;
 mod sessions;
 mod site_settings;
 mod sites;
+mod steps;
 mod stream_bomb;
 mod structure;
 mod tokens;

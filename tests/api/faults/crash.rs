@@ -67,7 +67,7 @@ fn index_of(env: &Env, id: &str) -> String {
 }
 
 /// Everything that must hold after a crash and a restart. Returns the live release id.
-fn check_invariants(env: &mut Env, trial: usize, point: &str) -> String {
+pub(crate) fn check_invariants(env: &mut Env, trial: usize, point: &str) -> String {
     let ctx = format!("trial {trial} ({point})");
     let releases: Value = env.get("/api/v1/sites/shop/releases?limit=1000");
     let ready: HashSet<String> = releases
