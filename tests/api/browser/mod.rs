@@ -6,6 +6,7 @@
 mod checks;
 mod driver;
 mod journey;
+mod steps;
 
 use driver::{DESKTOP, PHONE};
 
@@ -22,4 +23,9 @@ async fn desktop_1280_release_and_roll_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phone_without_javascript_goes_live_and_rolls_back() {
     journey::without_javascript(PHONE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_390_sees_a_step_s_output_while_it_runs() {
+    steps::output_appears_while_a_step_runs().await;
 }
