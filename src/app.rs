@@ -213,7 +213,14 @@ impl Application {
             a.syslog,
             Duration::from_secs(a.checkpoint_interval_seconds),
         ));
-        let _helpers = AbortOnDrop(vec![signals, sweeper, monitor, counter, anchor]);
+        let mut helpers = vec![signals, sweeper, monitor, counter, anchor];
+        if let Some(php) = self.php.clone() {
+            helpers.push(tokio::spawn(crate::php::watch::watch(
+                php,
+                self.pool.clone(),
+            )));
+        }
+        let _helpers = AbortOnDrop(helpers);
         let result = self.server.await.context("running the HTTP server");
         drop(_helpers);
         // The refusals counted since the last interval are not lost at a stop.

@@ -266,8 +266,8 @@ impl Settings {
     }
 
     /// The runner of the sites' deploy steps.
-    pub fn step_runner(&self, pool: &sqlx::SqlitePool) -> crate::steps::Runner {
-        crate::steps::Runner {
+    pub fn step_runner(&self, pool: &sqlx::SqlitePool) -> crate::steps::runner::Runner {
+        crate::steps::runner::Runner {
             pool: pool.clone(),
             settings: self.steps.clone(),
             home_root: self.data_dir.join("steps"),

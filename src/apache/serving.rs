@@ -152,6 +152,12 @@ fn php_rules(s: &Serving, site_dir: &str) -> Result<String, String> {
         {
             return Err(format!("The shared path {shared} has characters Cutover does not write into Apache's configuration."));
         }
+        if s.config.runtime == Runtime::Php && s.config.php_in_shared.contains(shared) {
+            out.push_str(&format!(
+                "    # PHP may run in the shared folder {shared} (the site's php_in_shared).\n"
+            ));
+            continue;
+        }
         let shared = shared.replace('.', "\\.");
         let site = site_dir.replace('.', "\\.");
         out.push_str(&format!(

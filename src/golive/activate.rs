@@ -6,8 +6,9 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::expect::{expect_live, Expect};
+use super::live::Steps;
 use super::putback::PutBack;
-use super::report::{Failure, Kind, Report, Steps};
+use super::report::{Failure, Kind, Report};
 use super::runner::GoLive;
 use super::switch::Who;
 use crate::audit::{self, Event, Outcome, Source};

@@ -5,13 +5,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::report::{fail, CommandStep, Failure, Kind, Step, Steps};
+use super::live::Steps;
+use super::report::{fail, CommandStep, Failure, Kind, Step};
 use super::runner::GoLive;
 use super::switch::Who;
 use crate::error::code;
 use crate::sites::{Site, SitePaths};
 use crate::steps::run::{tail, Output};
-use crate::steps::{Job, Stage};
+use crate::steps::runner::Job;
+use crate::steps::Stage;
 
 /// Characters of a command's output the switch's answer carries (its record keeps more).
 pub const REPORT_TAIL_CHARS: usize = 4000;
@@ -56,7 +58,7 @@ impl GoLive {
                 live.running(&name, output.clone());
             }
             let result = self.steps.run(&job, command, output).await;
-            let ok = result.outcome == crate::steps::Outcome::Ok;
+            let ok = result.outcome == crate::steps::run::Outcome::Ok;
             steps.add(Step {
                 step: name.clone(),
                 ok,

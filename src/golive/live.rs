@@ -130,3 +130,42 @@ impl Runs {
             .map(|(_, l)| l.clone())
     }
 }
+
+/// The steps of one switch, in order; mirrored to `live` (the page watching it) as they end.
+#[derive(Default)]
+pub(crate) struct Steps(pub(crate) Vec<Step>, pub(crate) Option<Live>);
+
+impl Steps {
+    /// Records a finished step (and shows it to whoever watches).
+    pub(crate) fn add(&mut self, step: Step) {
+        if let Some(live) = &self.1 {
+            live.step_done(&step);
+        }
+        self.0.push(step);
+    }
+
+    /// Records the steps of a put-back, each named as such.
+    pub(crate) fn add_prefixed(&mut self, prefix: &str, steps: Vec<Step>) {
+        for mut s in steps {
+            s.step = format!("{prefix}{}", s.step);
+            self.add(s);
+        }
+    }
+
+    /// Records a step that began at `started`.
+    pub(crate) fn push(
+        &mut self,
+        step: &str,
+        started: Instant,
+        ok: bool,
+        detail: impl Into<String>,
+    ) {
+        self.add(Step {
+            step: step.to_owned(),
+            ok,
+            ms: started.elapsed().as_millis() as u64,
+            detail: detail.into(),
+            command: None,
+        });
+    }
+}

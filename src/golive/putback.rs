@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::disk;
-use super::report::Steps;
+use super::live::Steps;
 use super::runner::GoLive;
 use super::switch::Who;
 use crate::audit::{self, Event, Outcome};

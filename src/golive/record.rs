@@ -6,7 +6,8 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::health;
-use super::report::{fail, Failure, Kind, Step, Steps};
+use super::live::Steps;
+use super::report::{fail, Failure, Kind, Step};
 use super::runner::GoLive;
 use super::switch::Who;
 use crate::audit::{self, Event, Outcome};

@@ -25,7 +25,7 @@ pub struct GoLive {
     /// The private PHP-FPM of PHP sites, when Debian's php-fpm is installed.
     pub php: Option<Arc<crate::php::Php>>,
     /// Runs the sites' deploy steps.
-    pub steps: Arc<crate::steps::Runner>,
+    pub steps: Arc<crate::steps::runner::Runner>,
 }
 
 impl GoLive {

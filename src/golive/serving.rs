@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use super::report::{fail, Failure, Steps};
+use super::live::Steps;
+use super::report::{fail, Failure};
 use super::runner::GoLive;
 use crate::error::code;
 use crate::sites::{Runtime, Site, SitePaths};

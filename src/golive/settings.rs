@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::report::Steps;
+use super::live::Steps;
 use super::runner::GoLive;
 use crate::audit::{self, Event, Outcome, Source};
 use crate::error::{AppError, AppResult};

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::disk;
-use super::report::{fail, Failure, Steps};
+use super::live::Steps;
+use super::report::{fail, Failure};
 use super::runner::GoLive;
 use crate::apache::serving::{Serving, TlsVhost};
 use crate::apache::vhost::{self, VhostSpec};

@@ -5,6 +5,7 @@
 
 pub mod pool;
 pub mod settings;
+pub mod watch;
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -167,16 +168,36 @@ impl Php {
         cmd
     }
 
+    /// Whether this console has started a master (so one not running now has died).
+    pub fn started(&self) -> bool {
+        self.child
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     /// The running master's pid, from its pid file, if that process lives.
     pub fn pid(&self) -> Option<i32> {
         let text = std::fs::read_to_string(self.root.join("run/php-fpm.pid")).ok()?;
         let pid: i32 = text.trim().parse().ok()?;
-        (kill(Pid::from_raw(pid), None).is_ok()).then_some(pid)
+        // A master killed but not yet reaped (it is our child) is a zombie, not running.
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        });
+        (!zombie && kill(Pid::from_raw(pid), None).is_ok()).then_some(pid)
     }
 
     /// Starts the master if it is not running, and waits until every pool's socket exists.
     pub fn ensure_running(&self) -> anyhow::Result<()> {
-        if self.pid().is_none() {
+        // Held while checking and starting: the watcher and a switch may both find it stopped,
+        // and a master just started has no pid file yet.
+        let mut ours = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        let starting = ours
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        if self.pid().is_none() && !starting {
             let log = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -196,10 +217,11 @@ impl Php {
                 .process_group(0)
                 .spawn()
                 .with_context(|| format!("starting {}", self.binary.display()))?;
-            if let Some(mut old) = self.child.lock().expect("php child").replace(child) {
+            if let Some(mut old) = ours.replace(child) {
                 let _ = old.try_wait();
             }
         }
+        drop(ours);
         self.wait_for()
     }
 

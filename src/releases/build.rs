@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use super::archive::ManifestEntry;
-use super::ingest::{IngestCtx, Staging};
+use crate::audit::Source;
 use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::sites::{Site, SitePaths};
 use crate::steps::run::{tail, Output};
-use crate::steps::{Job, Stage};
+use crate::steps::runner::{Job, Runner};
+use crate::steps::Stage;
 
 /// What the build changed: the release's files as they are after it.
 pub(super) struct Built {
@@ -27,31 +28,32 @@ pub(super) struct Built {
     pub(super) bytes: u64,
 }
 
-/// Runs the site's build steps in `releases/<id>` (moved there from the staging folder).
-/// `None` when the site has none.
+/// Runs the site's build steps in `releases/<id>` (moved there from the staging folder,
+/// which `staging` names, and then names the release folder: the caller removes it on
+/// failure). `None` when the site has none.
 pub(super) async fn build(
-    ctx: &IngestCtx<'_>,
+    (runner, actor, source): (&Runner, &str, &Source),
     site: &Site,
     paths: &SitePaths,
     release_id: &str,
-    staging: &mut Staging,
+    staging: &mut Option<PathBuf>,
 ) -> AppResult<Option<Built>> {
     let commands = &site.settings.config.steps.after_unpack;
     if commands.is_empty() {
         return Ok(None);
     }
     let final_dir = paths.release(release_id);
-    let from = staging.0.clone().unwrap_or_default();
-    let (to, runner) = (final_dir.clone(), ctx.steps.clone());
+    let from = staging.clone().unwrap_or_default();
+    let (to, lender) = (final_dir.clone(), runner.clone());
     let moved = crate::blocking::spawn(move || -> std::io::Result<()> {
         std::fs::rename(&from, &to)?;
-        runner.lend_tree(&to)
+        lender.lend_tree(&to)
     })
     .await
     .map_err(std::io::Error::other)
     .and_then(|r| r);
     if final_dir.exists() {
-        staging.0 = Some(final_dir.clone());
+        *staging = Some(final_dir.clone());
     }
     moved.map_err(|e| internal(e, "preparing the release folder for its build"))?;
     let job = Job {
@@ -60,21 +62,21 @@ pub(super) async fn build(
         release: release_id,
         previous: site.active_release.as_deref(),
         stage: Stage::AfterUnpack,
-        actor: ctx.actor,
-        source: ctx.source,
+        actor,
+        source,
     };
     let mut failure = None;
     for command in commands {
-        let output = Arc::new(Mutex::new(Output::new(ctx.steps.settings.max_output_bytes)));
-        let result = ctx.steps.run(&job, command, output).await;
-        if result.outcome != crate::steps::Outcome::Ok {
+        let output = Arc::new(Mutex::new(Output::new(runner.settings.max_output_bytes)));
+        let result = runner.run(&job, command, output).await;
+        if result.outcome != crate::steps::run::Outcome::Ok {
             failure = Some((command.clone(), result));
             break;
         }
     }
-    let (dir, runner) = (final_dir.clone(), ctx.steps.clone());
+    let (dir, owner) = (final_dir.clone(), runner.clone());
     let rescanned = crate::blocking::spawn(move || -> std::io::Result<Built> {
-        runner.take_back_tree(&dir)?;
+        owner.take_back_tree(&dir)?;
         manifest_of(&dir)
     })
     .await

@@ -38,7 +38,7 @@ struct Owned {
     actor: String,
     source: Source,
     site: Site,
-    steps: crate::steps::Runner,
+    steps: crate::steps::runner::Runner,
 }
 
 impl Owned {

@@ -55,7 +55,7 @@ pub struct IngestCtx<'a> {
     /// Request source.
     pub source: &'a Source,
     /// Runs the site's `after_unpack` steps.
-    pub steps: &'a crate::steps::Runner,
+    pub steps: &'a crate::steps::runner::Runner,
 }
 
 /// The archive limits from the configuration.
@@ -284,7 +284,8 @@ pub(super) async fn place_and_record(
     staging: &mut Staging,
 ) -> AppResult<Release> {
     let release_id = record.release_id;
-    let built = super::build::build(ctx, site, paths, release_id, staging).await?;
+    let who = (ctx.steps, ctx.actor, ctx.source);
+    let built = super::build::build(who, site, paths, release_id, &mut staging.0).await?;
     let _lock = lock::lock_waiting(
         &paths.dir,
         ctx.actor,

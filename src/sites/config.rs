@@ -181,6 +181,9 @@ pub struct SiteConfig {
     pub step_timeout_seconds: u64,
     /// A rollback runs the switch steps of the release it goes back to.
     pub rollback_runs_steps: bool,
+    /// Shared folders whose `.php` files PHP may run (a PHP site's plugin folder, say); in
+    /// every other shared folder they are refused.
+    pub php_in_shared: Vec<String>,
 }
 
 /// A step's time limit unless the site says otherwise (five minutes).
@@ -202,8 +205,27 @@ impl Default for SiteConfig {
             steps: crate::steps::Steps::default(),
             step_timeout_seconds: DEFAULT_STEP_TIMEOUT,
             rollback_runs_steps: true,
+            php_in_shared: Vec::new(),
         }
     }
+}
+
+/// PHP may run only in the site's own shared folders, and only on a PHP site.
+pub fn check_php_in_shared(config: &SiteConfig, shared_paths: &[String]) -> Result<(), String> {
+    if let Some(p) = config
+        .php_in_shared
+        .iter()
+        .find(|p| !shared_paths.contains(p))
+    {
+        let p = crate::vocab::clip(p);
+        return Err(format!(
+            "php_in_shared: {p} is not one of the site's shared paths."
+        ));
+    }
+    if config.runtime != Runtime::Php && !config.php_in_shared.is_empty() {
+        return Err("php_in_shared: PHP runs only on a site whose runtime is \"php\".".into());
+    }
+    Ok(())
 }
 
 /// Checks an index file list: plain file names only, at most ten.

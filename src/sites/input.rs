@@ -12,7 +12,7 @@ use crate::error::{AppError, AppResult};
 
 /// Every field a site's settings have in JSON (the contract's v1 and v2 names). A body
 /// naming anything else is refused, naming it: a misspelt field must never be dropped.
-pub const FIELDS: [&str; 18] = [
+pub const FIELDS: [&str; 19] = [
     "server_name",
     "aliases",
     "keep_releases",
@@ -31,6 +31,7 @@ pub const FIELDS: [&str; 18] = [
     "steps",
     "step_timeout_seconds",
     "rollback_runs_steps",
+    "php_in_shared",
 ];
 
 /// Raw PHP settings: values as JSON strings, numbers or booleans.
@@ -97,6 +98,9 @@ pub struct SettingsInput {
     /// Default true.
     #[serde(default)]
     pub rollback_runs_steps: Option<bool>,
+    /// Default none.
+    #[serde(default)]
+    pub php_in_shared: Vec<String>,
 }
 
 /// Settings from a JSON object: every unknown field is named at once (with the known name it
@@ -237,6 +241,10 @@ impl SettingsInput {
             check(code::INVALID_SHARED_PATH, Err(m));
         }
         let config = self.serving(site_dir, &mut check);
+        check(
+            code::INVALID_SHARED_PATH,
+            config::check_php_in_shared(&config, &shared_paths),
+        );
         if let Some((code, _)) = problems.first() {
             let all: Vec<&str> = problems.iter().map(|(_, m)| m.as_str()).collect();
             return Err(invalid(*code, all.join(" ")));
@@ -345,6 +353,12 @@ impl SettingsInput {
             steps,
             step_timeout_seconds,
             rollback_runs_steps: self.rollback_runs_steps.unwrap_or(true),
+            php_in_shared: self
+                .php_in_shared
+                .iter()
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect(),
         }
     }
 }

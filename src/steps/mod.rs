@@ -12,8 +12,6 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use run::{Outcome, Run, StepResult};
-pub use runner::{Job, Runner};
 pub use settings::{search_path, set_search_path, StepSettings, DEFAULT_PATH};
 
 /// When a step runs.
@@ -132,7 +130,7 @@ pub fn check_command(command: &[String], search_path: &str) -> Result<(), String
     match find_program(program, search_path) {
         Some(_) => Ok(()),
         None => Err(format!(
-            "the program `{}` is not found on the steps' PATH ({search_path}). Install it, give its full path, or a path inside the release such as bin/build.",
+            "the program {} is not found on the steps' PATH ({search_path}). Install it, give its full path, or a path inside the release such as bin/build.",
             crate::vocab::clip(program)
         )),
     }

@@ -262,7 +262,10 @@ fn judge(
 ) -> (Outcome, Option<i32>, String) {
     use std::os::unix::process::ExitStatusExt;
     if timed_out {
-        let after = crate::golive::timeline::human_duration(limit.as_secs() as i64);
+        let after = match limit.as_secs() {
+            s if s < 60 || s % 60 != 0 => format!("{s} s"),
+            s => format!("{} min", s / 60),
+        };
         let m =
             format!("timed out after {after}: the step and every process it started were stopped");
         return (Outcome::TimedOut, None, m);

@@ -133,7 +133,7 @@ impl Runner {
             }
         }
         let outcome = match result.outcome {
-            super::Outcome::Ok => AuditOutcome::Ok,
+            super::run::Outcome::Ok => AuditOutcome::Ok,
             _ => AuditOutcome::Failed,
         };
         let event = Event::new(job.actor, "step", outcome)
@@ -252,7 +252,7 @@ fn chown_tree(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
 
 fn not_started(why: String) -> StepResult {
     StepResult {
-        outcome: super::Outcome::Failed,
+        outcome: super::run::Outcome::Failed,
         exit: None,
         summary: format!("not started: {why}"),
         output: String::new(),

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 /// The steps' PATH unless `[steps] path` says otherwise.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// Who runs steps under a root console unless `[steps] user` says otherwise: the user Apache's
+/// and PHP-FPM's workers run as (`apache::WORKER_USER`), which reads the releases already.
+pub const DEFAULT_USER: &str = "www-data";
+
 /// `[steps]` of the configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -54,11 +58,9 @@ impl StepSettings {
 
     /// The user a step runs as when the console is root; `None`: as the console itself.
     pub fn run_as(&self) -> Option<String> {
-        nix::unistd::geteuid().is_root().then(|| {
-            self.user
-                .clone()
-                .unwrap_or_else(|| crate::apache::WORKER_USER.to_owned())
-        })
+        nix::unistd::geteuid()
+            .is_root()
+            .then(|| self.user.clone().unwrap_or_else(|| DEFAULT_USER.to_owned()))
     }
 }
 

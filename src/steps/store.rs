@@ -5,7 +5,8 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::{FromRow, SqlitePool};
 
-use super::{Stage, StepResult};
+use super::run::StepResult;
+use super::Stage;
 use crate::audit::{self, Event, Outcome};
 use crate::error::AppResult;
 

@@ -209,3 +209,124 @@ async fn a_health_page_that_is_php_source_fails_the_go_live() {
     assert_eq!(fetch(&app, "plain.test", "/").await.2, "good");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_php_fpm_that_dies_is_recorded_and_started_again() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = app.admin_token().await;
+    app.create_site(
+        &token,
+        json!({"name": "wiki", "server_name": "wiki.test", "runtime": "php"}),
+    )
+    .await;
+    let id = release(&app, &token, "wiki", &[("index.php", &page("w1"))]).await;
+    assert_eq!(activate(&app, &token, "wiki", &id).await.0, 200);
+    assert!(fetch(&app, "wiki.test", "/")
+        .await
+        .2
+        .starts_with("release w1"));
+    let pid_file = app.settings.data_dir.join("php/run/php-fpm.pid");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The master and its workers (its own process group) die at once, as on an OOM kill.
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let restarted = crate::helpers::eventually(
+        std::time::Duration::from_secs(30),
+        "PHP-FPM started again",
+        || async {
+            let now: i32 = std::fs::read_to_string(&pid_file)
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+            let body = fetch(&app, "wiki.test", "/").await.2;
+            (now != pid && body.starts_with("release w1")).then_some(now)
+        },
+    )
+    .await;
+    assert_ne!(restarted, pid);
+    let (_, died) = app
+        .api_send(
+            reqwest::Method::GET,
+            "/api/v1/audit?action=php_died",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(died["events"].as_array().unwrap().len(), 1, "{died}");
+    let (_, again) = app
+        .api_send(
+            reqwest::Method::GET,
+            "/api/v1/audit?action=php_restart",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(again["events"][0]["outcome"], "ok", "{again}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn php_runs_in_a_shared_folder_only_when_the_site_says_so() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = app.admin_token().await;
+    let (status, body) = app
+        .api_send(
+            reqwest::Method::POST,
+            "/api/v1/sites",
+            &token,
+            Some(
+                json!({"name": "cms", "server_name": "cms.test", "runtime": "php",
+                "shared_paths": ["uploads", "plugins"], "php_in_shared": ["nope"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("php_in_shared: \"nope\" is not one of"),
+        "{body}"
+    );
+    app.create_site(
+        &token,
+        json!({"name": "cms", "server_name": "cms.test", "runtime": "php",
+            "shared_paths": ["uploads", "plugins"], "php_in_shared": ["plugins"]}),
+    )
+    .await;
+    let id = release(
+        &app,
+        &token,
+        "cms",
+        &[
+            ("index.php", &page("c1")),
+            ("plugins/hello.php", b"<?php echo 'plugin ran';"),
+            ("uploads/evil.php", b"<?php echo 'upload ran';"),
+        ],
+    )
+    .await;
+    assert_eq!(activate(&app, &token, "cms", &id).await.0, 200);
+    let (status, _, body) = fetch(&app, "cms.test", "/plugins/hello.php").await;
+    assert_eq!((status, body.as_str()), (200, "plugin ran"));
+    let (status, _, body) = fetch(&app, "cms.test", "/uploads/evil.php").await;
+    assert_eq!(status, 403);
+    assert!(
+        !body.contains("<?php") && !body.contains("upload ran"),
+        "{body}"
+    );
+    // Taken back: the plugin folder refuses PHP like any other shared folder.
+    let (status, body) = app
+        .patch_site(&token, "cms", json!({"php_in_shared": []}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fetch(&app, "cms.test", "/plugins/hello.php").await.0, 403);
+    app.shutdown().await;
+}

@@ -436,3 +436,73 @@ async fn a_step_that_prints_megabytes_is_capped_and_bad_commands_are_refused_at_
     );
     assert_eq!(site["step_timeout_seconds"], 3);
 }
+
+#[tokio::test]
+async fn the_site_form_takes_one_command_per_line_and_shows_them_back() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = app.admin_token().await;
+    site(&app, &token, json!({})).await;
+    let pw = app.add_user("boss", cutover::auth::Role::Admin).await;
+    let b = app.logged_in("boss", &pw).await;
+    let form = |after_switch: &'static str| {
+        vec![
+            ("server_name", HOST),
+            ("keep_releases", "5"),
+            ("switch", "pinned"),
+            ("health_path", "/"),
+            ("runtime", "static"),
+            ("allow_override", "none"),
+            ("steps_after_unpack", "sh build.sh --no-dev\n"),
+            ("steps_after_switch", after_switch),
+            ("step_timeout_seconds", "90"),
+            ("rollback_steps", "skip"),
+        ]
+    };
+    let res = b
+        .post(
+            "/sites/app/settings",
+            &form("sh artisan \"cache:clear\" --env='prod x'\n[\"sh\", \"-c\", \"echo $HOME\"]\n"),
+        )
+        .await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let (_, site) = app
+        .api_send(reqwest::Method::GET, "/api/v1/sites/app", &token, None)
+        .await;
+    assert_eq!(
+        site["steps"]["after_switch"],
+        json!([
+            ["sh", "artisan", "cache:clear", "--env=prod x"],
+            ["sh", "-c", "echo $HOME"]
+        ])
+    );
+    assert_eq!(
+        site["steps"]["after_unpack"],
+        json!([["sh", "build.sh", "--no-dev"]])
+    );
+    assert_eq!(
+        (
+            site["step_timeout_seconds"].as_u64(),
+            site["rollback_runs_steps"].as_bool()
+        ),
+        (Some(90), Some(false))
+    );
+    let page = b.page("/sites/app/settings").await;
+    assert!(
+        page.contains("sh artisan cache:clear &#39;--env=prod x&#39;"),
+        "the form shows the commands back"
+    );
+    // A line that does not split is refused, naming its field and line; nothing changes.
+    let res = b
+        .post("/sites/app/settings", &form("true\necho 'open\n"))
+        .await;
+    assert_eq!(res.status(), 422);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("Steps after the switch, line 2") && text.contains("unclosed quote"),
+        "{text}"
+    );
+    let (_, again) = app
+        .api_send(reqwest::Method::GET, "/api/v1/sites/app", &token, None)
+        .await;
+    assert_eq!(again["steps"], site["steps"]);
+}

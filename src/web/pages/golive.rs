@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::auth::Identity;
 use crate::error::code;
 use crate::error::{AppError, AppResult};
-use crate::golive::{Expect, Kind, Report};
+use crate::golive::{Expect, Kind};
 use crate::releases::{store, Release};
 use crate::sites::{store as sites, Site};
 use crate::web::client::ClientInfo;
@@ -148,30 +148,6 @@ pub(crate) async fn confirm_rollback(
     )
 }
 
-#[derive(Template)]
-#[template(path = "golive/result.html")]
-struct ResultPage {
-    ctx: PageCtx,
-    report: Report,
-}
-
-impl ResultPage {
-    /// The time all the steps took together.
-    fn total_ms(&self) -> u64 {
-        self.report.steps.iter().map(|s| s.ms).sum()
-    }
-}
-
-/// The result page of a switch (200 when done, 422 when not).
-pub(crate) fn result(ctx: PageCtx, report: Report) -> AppResult<HttpResponse> {
-    let status = if report.ok {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    render(status, &ResultPage { ctx, report })
-}
-
 /// Form of going live: the release the confirmation page showed as live (empty: none).
 #[derive(Deserialize)]
 pub(crate) struct ActivateForm {
@@ -218,7 +194,7 @@ pub(crate) async fn activate(
         .golive
         .switch_to(&name, &id, how, &who.actor(), &client.source)
         .await?;
-    result(ctx, report)
+    super::runs::result(ctx, report)
 }
 
 /// Form of the rollback.
@@ -259,7 +235,7 @@ pub(crate) async fn rollback(
         .golive
         .rollback(&name, to, seen(&form.live), &who.actor(), &client.source)
         .await?;
-    result(ctx, report)
+    super::runs::result(ctx, report)
 }
 
 #[derive(Template)]

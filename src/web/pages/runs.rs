@@ -58,7 +58,7 @@ pub(crate) async fn show(
     let (site, run) = path.into_inner();
     let snap = watched(&state, &site, &run)?.snapshot();
     if let Some(report) = snap.report {
-        return super::golive::result(ctx, report);
+        return result(ctx, report);
     }
     if let (Some(message), Some(code)) = (snap.error.clone(), snap.error_code) {
         return Err(AppError::Conflict { code, message });
@@ -85,4 +85,28 @@ pub(crate) async fn progress(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(snap))
+}
+
+#[derive(Template)]
+#[template(path = "golive/result.html")]
+struct ResultPage {
+    ctx: PageCtx,
+    report: Report,
+}
+
+impl ResultPage {
+    /// The time all the steps took together.
+    fn total_ms(&self) -> u64 {
+        self.report.steps.iter().map(|s| s.ms).sum()
+    }
+}
+
+/// The result page of a switch (200 when done, 422 when not).
+pub(crate) fn result(ctx: PageCtx, report: Report) -> AppResult<HttpResponse> {
+    let status = if report.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render(status, &ResultPage { ctx, report })
 }

@@ -63,6 +63,9 @@ pub(crate) struct SiteForm {
     /// `skip`: a rollback does not run the switch steps; anything else: it does.
     #[serde(default)]
     pub(crate) rollback_steps: String,
+    /// Shared folders where PHP may run, one per line.
+    #[serde(default)]
+    pub(crate) php_in_shared: String,
 }
 
 impl SiteForm {
@@ -103,6 +106,7 @@ impl SiteForm {
                 true => "run".into(),
                 false => "skip".into(),
             },
+            php_in_shared: s.config.php_in_shared.join("\n"),
             _csrf_token: String::new(),
         }
     }
@@ -165,6 +169,7 @@ impl SiteForm {
                 })?),
             },
             rollback_runs_steps: Some(self.rollback_steps.trim() != "skip"),
+            php_in_shared: lines(&self.php_in_shared),
         })
     }
 }

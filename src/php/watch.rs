@@ -1,0 +1,53 @@
+//! Watches the console's PHP-FPM as the managed Apache is watched: a master that died while
+//! PHP sites have pools is recorded and started again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::SqlitePool;
+
+use super::Php;
+use crate::audit::{self, Event, Outcome};
+
+/// How often the master is checked.
+pub const EVERY: Duration = Duration::from_secs(2);
+
+/// Runs until dropped (the console stops it before stopping PHP-FPM). A master the console
+/// started that is no longer running while sites have pools is recorded once and started
+/// again; a restart that keeps failing is retried without flooding the audit log.
+pub async fn watch(php: Arc<Php>, pool: SqlitePool) {
+    let mut tick = tokio::time::interval(EVERY);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        if php.pid().is_some() || php.pools().is_empty() || !php.started() {
+            continue;
+        }
+        if !failing {
+            tracing::error!("the private PHP-FPM stopped running");
+            let _ = audit::record_alone(
+                &pool,
+                &Event::new("system", "php_died", Outcome::Failed)
+                    .detail(json!({"pools": php.pools()})),
+            )
+            .await;
+        }
+        let p = php.clone();
+        let restarted = crate::blocking::spawn(move || p.ensure_running())
+            .await
+            .unwrap_or_else(|e| Err(e.into()));
+        let (outcome, detail) = match &restarted {
+            Ok(()) => (Outcome::Ok, json!({"pid": php.pid()})),
+            Err(e) => (Outcome::Failed, json!({"error": format!("{e:#}")})),
+        };
+        if restarted.is_ok() || !failing {
+            let _ = audit::record_alone(
+                &pool,
+                &Event::new("system", "php_restart", outcome).detail(detail),
+            )
+            .await;
+        }
+        failing = restarted.is_err();
+    }
+}
