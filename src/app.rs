@@ -115,7 +115,7 @@ impl Application {
             steps: std::sync::Arc::new(settings.step_runner(&core.pool)),
         };
         let php = golive.php.clone();
-        start_php(php.clone(), &core.pool).await;
+        crate::php::watch::start(php.clone(), &core.pool).await;
         let refusals = core.auth.refusals.clone();
         let anchoring = settings.audit.clone();
         let state = actix_web::web::Data::new(AppState {
@@ -284,30 +284,6 @@ async fn sweep_sessions(pool: SqlitePool) {
     }
 }
 
-/// Starts the private PHP-FPM with the console when PHP sites have pools; audited.
-async fn start_php(php: Option<Arc<crate::php::Php>>, pool: &crate::db::Pool) {
-    let Some(php) = php else { return };
-    if php.pools().is_empty() {
-        return;
-    }
-    let p = php.clone();
-    let result = crate::blocking::spawn(move || p.ensure_running())
-        .await
-        .unwrap_or_else(|e| Err(e.into()));
-    let (outcome, detail) = match &result {
-        Ok(()) => (Outcome::Ok, json!({"pid": php.pid(), "pools": php.pools()})),
-        Err(e) => (Outcome::Failed, json!({"reason": format!("{e:#}")})),
-    };
-    if let Err(e) = &result {
-        tracing::error!(error = ?e, "the private PHP-FPM did not start");
-    }
-    let _ = audit::record_alone(
-        pool,
-        &Event::new("system", "php_start", outcome).detail(detail),
-    )
-    .await;
-}
-
 /// Sets up Apache: reconciles disk with the records, then starts the managed instance.
 /// Problems are returned as warnings (the console still runs, to show them).
 async fn start_apache(
@@ -335,6 +311,17 @@ async fn start_apache(
     })
     .await?;
     if let ApacheCtl::Managed { .. } = apache.as_ref() {
+        // PHP sites' modules, before Apache starts (a console upgraded from one that loaded
+        // them always has PHP sites but no modules file yet).
+        let php_sites = crate::sites::store::list(pool).await?;
+        if php_sites
+            .iter()
+            .any(|s| s.settings.config.runtime == crate::sites::Runtime::Php)
+        {
+            if let Err(why) = apache.prepare_php().await {
+                warnings.push(why);
+            }
+        }
         if let Err(why) = apache.check_reach(&settings.sites_root()).await {
             warnings.push(why);
         }

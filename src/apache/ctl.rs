@@ -153,6 +153,20 @@ impl ApacheCtl {
         }
     }
 
+    /// The managed instance loads what PHP sites need (system mode: the host's Apache must
+    /// have `proxy_fcgi` enabled; configtest and the health check say so otherwise).
+    pub async fn prepare_php(&self) -> Result<(), String> {
+        match self {
+            Self::Managed { apache, .. } => apache
+                .lock()
+                .await
+                .enable_php()
+                .map(drop)
+                .map_err(|e| format!("PHP could not be set up for the private Apache: {e}.")),
+            _ => Ok(()),
+        }
+    }
+
     /// Starts the managed instance (stopping a stale one of ours first).
     pub async fn start(&self) -> anyhow::Result<()> {
         match self {

@@ -115,6 +115,20 @@ impl ManagedApache {
         Ok(true)
     }
 
+    /// Loads the modules PHP sites need (from the next configtest and reload on); true when
+    /// that changed the configuration.
+    pub fn enable_php(&self) -> std::io::Result<bool> {
+        let dir = self.root.join("modules");
+        let file = dir.join("php.conf");
+        let text = mainconf::php_modules();
+        if std::fs::read_to_string(&file).is_ok_and(|t| t == text) {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(&dir)?;
+        write_config_file(&file, &text)?;
+        Ok(true)
+    }
+
     /// The folder whose `*.conf` files Apache includes (one `<site>.conf` per site).
     pub fn sites_dir(&self) -> PathBuf {
         self.root.join("sites")

@@ -34,6 +34,10 @@ impl GoLive {
             return Err(fail(code::PHP_UNAVAILABLE, m.into(), false));
         };
         let t = Instant::now();
+        self.apache
+            .prepare_php()
+            .await
+            .map_err(|m| fail(code::PHP_UNAVAILABLE, m, false))?;
         let (site, paths) = (site.clone(), paths.clone());
         let result = crate::blocking::spawn(move || write_pool(&php, &site, &paths)).await;
         let (ok, detail, changed) = match result {

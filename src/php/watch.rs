@@ -1,5 +1,6 @@
-//! Watches the console's PHP-FPM as the managed Apache is watched: a master that died while
-//! PHP sites have pools is recorded and started again.
+//! The console's PHP-FPM: started with the console when PHP sites have pools, and watched as
+//! the managed Apache is: a master that died while sites have pools is recorded and started
+//! again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,4 +51,28 @@ pub async fn watch(php: Arc<Php>, pool: SqlitePool) {
         }
         failing = restarted.is_err();
     }
+}
+
+/// Starts the private PHP-FPM with the console when PHP sites have pools; audited.
+pub async fn start(php: Option<Arc<Php>>, pool: &SqlitePool) {
+    let Some(php) = php else { return };
+    if php.pools().is_empty() {
+        return;
+    }
+    let p = php.clone();
+    let result = crate::blocking::spawn(move || p.ensure_running())
+        .await
+        .unwrap_or_else(|e| Err(e.into()));
+    let (outcome, detail) = match &result {
+        Ok(()) => (Outcome::Ok, json!({"pid": php.pid(), "pools": php.pools()})),
+        Err(e) => (Outcome::Failed, json!({"reason": format!("{e:#}")})),
+    };
+    if let Err(e) = &result {
+        tracing::error!(error = ?e, "the private PHP-FPM did not start");
+    }
+    let _ = audit::record_alone(
+        pool,
+        &Event::new("system", "php_start", outcome).detail(detail),
+    )
+    .await;
 }

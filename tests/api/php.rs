@@ -330,3 +330,49 @@ async fn php_runs_in_a_shared_folder_only_when_the_site_says_so() {
     assert_eq!(fetch(&app, "cms.test", "/plugins/hello.php").await.0, 403);
     app.shutdown().await;
 }
+
+/// The modules the private Apache has loaded, in Apache's own words.
+fn loaded_modules(app: &TestApp) -> String {
+    let out = std::process::Command::new(crate::helpers::apache_binary())
+        .args(["-t", "-D", "DUMP_MODULES", "-f"])
+        .arg(app.settings.data_dir.join("apache/httpd.conf"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_private_apache_loads_php_s_modules_only_once_a_site_runs_php() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = app.admin_token().await;
+    app.create_site(
+        &token,
+        json!({"name": "plain", "server_name": "plain.test"}),
+    )
+    .await;
+    let id = release(&app, &token, "plain", &[("index.html", b"static")]).await;
+    assert_eq!(activate(&app, &token, "plain", &id).await.0, 200);
+    let before = loaded_modules(&app);
+    assert!(before.contains("rewrite_module"), "{before}");
+    assert!(
+        !before.contains("proxy_module") && !before.contains("proxy_fcgi_module"),
+        "{before}"
+    );
+    app.create_site(
+        &token,
+        json!({"name": "wiki", "server_name": "wiki.test", "runtime": "php"}),
+    )
+    .await;
+    let id = release(&app, &token, "wiki", &[("index.php", &page("w"))]).await;
+    assert_eq!(activate(&app, &token, "wiki", &id).await.0, 200);
+    let after = loaded_modules(&app);
+    assert!(
+        after.contains("proxy_module") && after.contains("proxy_fcgi_module"),
+        "{after}"
+    );
+    assert!(fetch(&app, "wiki.test", "/")
+        .await
+        .2
+        .starts_with("release w"));
+    app.shutdown().await;
+}
