@@ -29,6 +29,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Who runs the sites' deploy steps, and how.
     pub steps: crate::steps::StepSettings,
+    /// System mode: the host's PHP-FPM.
+    pub php: crate::php::system::PhpSettings,
 }
 
 /// `[audit]`: where the console anchors the audit log outside its database.
@@ -134,6 +136,8 @@ pub struct ApacheSettings {
     pub tls_listen: String,
     /// System mode: where the health check reaches the host's Apache over HTTPS.
     pub tls_check_addr: String,
+    /// System mode: the `<VirtualHost>` address of HTTPS sites.
+    pub tls_vhost_address: String,
 }
 
 /// Who runs Apache.
@@ -158,6 +162,7 @@ impl Default for Settings {
             uploads: UploadSettings::default(),
             audit: AuditSettings::default(),
             steps: crate::steps::StepSettings::default(),
+            php: crate::php::system::PhpSettings::default(),
         }
     }
 }
@@ -186,6 +191,7 @@ impl Default for ApacheSettings {
             log_dir: PathBuf::from("/var/log/apache2"),
             tls_listen: "127.0.0.1:8443".into(),
             tls_check_addr: "127.0.0.1:443".into(),
+            tls_vhost_address: "*:443".into(),
             health_timeout_seconds: 10,
         }
     }
@@ -205,8 +211,9 @@ impl Settings {
         }
         // `CUTOVER_APACHE__MODE` reaches `apache.mode`; CUTOVER_CONFIG names the file, not a key.
         // Only variables naming a setting: others (CUTOVER_CONFIG, test switches) are not ours to refuse.
-        const SECTIONS: [&str; 9] = [
+        const SECTIONS: [&str; 10] = [
             "audit",
+            "php",
             "steps",
             "listen",
             "data_dir",

@@ -40,6 +40,8 @@ pub enum ApacheCtl {
         base: String,
         /// Where the health check reaches it over HTTPS.
         tls_check: Option<std::net::SocketAddr>,
+        /// The `<VirtualHost>` address of HTTPS sites (`*:443`).
+        tls_vhost: String,
     },
     /// Going live is impossible (e.g. apache2 is not installed); the reason says why.
     Unavailable(String),
@@ -85,6 +87,7 @@ impl ApacheCtl {
                     log_dir: a.log_dir.clone(),
                     base: a.check_url.clone(),
                     tls_check: a.tls_check_addr.parse().ok(),
+                    tls_vhost: a.tls_vhost_address.clone(),
                 },
                 None => Self::Unavailable("System mode needs [apache] vhost_dir: the folder Apache includes site configurations from.".into()),
             },
@@ -128,7 +131,10 @@ impl ApacheCtl {
         match self {
             Self::Managed { tls_listen: Some(a), .. } => Ok((a.to_string(), *a)),
             Self::Managed { .. } => Err("[apache] tls_listen is not an address like 127.0.0.1:8443, so HTTPS sites cannot be served.".into()),
-            Self::System { tls_check: Some(a), .. } => Ok(("*:443".into(), *a)),
+            Self::System { tls_check: Some(a), tls_vhost, .. } => {
+                crate::apache::serving::tls_address(tls_vhost)
+                    .map(|v| (v.to_owned(), *a))
+            }
             Self::System { .. } => Err("[apache] tls_check_addr is not an address like 127.0.0.1:443.".into()),
             Self::Unavailable(r) => Err(r.clone()),
         }

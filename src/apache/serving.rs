@@ -185,9 +185,13 @@ pub struct TlsVhost<'a> {
     pub tls: &'a crate::sites::tls::Tls,
 }
 
-/// A `<VirtualHost>` address Cutover wrote itself: `*:443` or `IP:port`.
+/// A `<VirtualHost>` address Cutover writes: `*:<port>` (system mode, `*:443` by default) or
+/// `IP:port`.
 pub fn tls_address(a: &str) -> Result<&str, String> {
-    let ok = a == "*:443" || a.parse::<std::net::SocketAddr>().is_ok();
+    let any_port = a
+        .strip_prefix("*:")
+        .is_some_and(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    let ok = any_port || a.parse::<std::net::SocketAddr>().is_ok();
     ok.then_some(a)
         .ok_or_else(|| format!("{a} is not an address for an HTTPS VirtualHost."))
 }

@@ -30,7 +30,10 @@ impl GoLive {
             return Ok(false);
         }
         let Some(php) = self.php.clone() else {
-            let m = "This site runs PHP, but PHP-FPM is not installed on this server: install it (apt-get install php-fpm), restart Cutover, then try again.";
+            let m = match self.apache.as_ref() {
+                crate::apache::ApacheCtl::System { .. } => "This site runs PHP, and in system mode Cutover uses the host's PHP-FPM: set [php] pool_dir (e.g. /etc/php/8.2/fpm/pool.d), and [php] test and reload if they differ from php-fpm8.2 -t and systemctl reload php8.2-fpm, restart Cutover, then try again.",
+                _ => "This site runs PHP, but PHP-FPM is not installed on this server: install it (apt-get install php-fpm), restart Cutover, then try again.",
+            };
             return Err(fail(code::PHP_UNAVAILABLE, m.into(), false));
         };
         let t = Instant::now();

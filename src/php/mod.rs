@@ -1,10 +1,12 @@
-//! PHP through PHP-FPM: the console's own private PHP-FPM master (managed mode), with one
-//! pool per PHP site. Its config, pid file, sockets and logs live under `<data_dir>/php`; it
+//! PHP through PHP-FPM, one pool per PHP site. Managed mode: the console's own private
+//! PHP-FPM master; its config, pid file, sockets and logs live under `<data_dir>/php`; it
 //! is started when a PHP site needs it, reloaded gracefully (SIGUSR2: requests in flight
 //! finish, new workers get the new settings and an empty opcode cache) and stopped by its pid.
+//! System mode: the host's PHP-FPM, driven by configured commands (see `system.rs`).
 
 pub mod pool;
 pub mod settings;
+pub mod system;
 pub mod watch;
 
 use std::os::unix::process::CommandExt as _;
@@ -17,11 +19,13 @@ use anyhow::{bail, Context};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
-/// The managed PHP-FPM master.
+/// The PHP-FPM of PHP sites: the console's own master, or the host's.
 pub struct Php {
     root: PathBuf,
     binary: PathBuf,
     child: Mutex<Option<Child>>,
+    /// System mode: the host's PHP-FPM, which Cutover never starts or stops.
+    host: Option<system::SystemFpm>,
 }
 
 /// Debian's php-fpm, the newest installed (`/usr/sbin/php-fpm8.2`, …).
@@ -50,6 +54,22 @@ pub fn worker_user() -> Option<&'static str> {
 /// The managed PHP-FPM for these settings: none when php-fpm is not installed (a PHP site
 /// then cannot go live, and says why) or when the data folder cannot hold its files.
 pub fn managed(settings: &crate::config::Settings) -> Option<std::sync::Arc<Php>> {
+    if settings.apache.mode == crate::config::ApacheMode::System {
+        let s = &settings.php;
+        let host = system::SystemFpm {
+            pool_dir: s.pool_dir.clone()?,
+            socket_dir: s.socket_dir.clone(),
+            test: s.test.clone(),
+            reload: s.reload.clone(),
+        };
+        return match Php::system(&settings.data_dir, host) {
+            Ok(php) => Some(std::sync::Arc::new(php)),
+            Err(e) => {
+                tracing::error!(error = ?e, "the host's PHP-FPM cannot be used");
+                None
+            }
+        };
+    }
     let binary = find_binary()?;
     match Php::prepare(&settings.data_dir, binary) {
         Ok(php) => Some(std::sync::Arc::new(php)),
@@ -92,11 +112,35 @@ impl Php {
             root,
             binary,
             child: Mutex::new(None),
+            host: None,
         })
+    }
+
+    /// The host's PHP-FPM (system mode): pool files in `host.pool_dir`; `<data_dir>/php`
+    /// still holds the sites' private temp and session folders and their PHP error logs.
+    pub fn system(data_dir: &Path, host: system::SystemFpm) -> anyhow::Result<Self> {
+        let mut php = Self::prepare(data_dir, PathBuf::from("/bin/false"))?;
+        crate::apache::validate::config_path(&host.pool_dir, "PHP-FPM pool folder")
+            .map_err(anyhow::Error::msg)?;
+        crate::apache::validate::config_path(&host.socket_dir, "PHP-FPM socket folder")
+            .map_err(anyhow::Error::msg)?;
+        php.host = Some(host);
+        Ok(php)
+    }
+
+    /// `site`'s pool file.
+    fn pool_path(&self, site: &str) -> PathBuf {
+        match &self.host {
+            Some(h) => h.pool_path(site),
+            None => self.root.join("pools").join(format!("{site}.conf")),
+        }
     }
 
     /// The socket of `site`'s pool.
     pub fn socket(&self, site: &str) -> PathBuf {
+        if let Some(h) = &self.host {
+            return h.socket(site);
+        }
         self.root.join("sock").join(format!("{site}.sock"))
     }
 
@@ -117,7 +161,7 @@ impl Php {
 
     /// Puts `text` back as the pool file (or removes it): the pool before a refused change.
     pub fn restore_pool(&self, site: &str, text: Option<&str>) -> anyhow::Result<()> {
-        let path = self.root.join("pools").join(format!("{site}.conf"));
+        let path = self.pool_path(site);
         match text {
             Some(t) => crate::apache::write_config_file(&path, t)?,
             None => {
@@ -129,12 +173,12 @@ impl Php {
 
     /// The pool file of `site` as it is now.
     pub fn pool_text(&self, site: &str) -> Option<String> {
-        std::fs::read_to_string(self.root.join("pools").join(format!("{site}.conf"))).ok()
+        std::fs::read_to_string(self.pool_path(site)).ok()
     }
 
     /// Writes `site`'s pool file; true when it changed.
     pub fn write_pool(&self, site: &str, text: &str) -> anyhow::Result<bool> {
-        let path = self.root.join("pools").join(format!("{site}.conf"));
+        let path = self.pool_path(site);
         if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
             return Ok(false);
         }
@@ -144,6 +188,9 @@ impl Php {
 
     /// `php-fpm -t`: whether PHP-FPM accepts the configuration, in its own words.
     pub fn test(&self) -> anyhow::Result<crate::apache::CommandOutput> {
+        if let Some(h) = &self.host {
+            return h.run(&h.test);
+        }
         let t = Instant::now();
         let out = self
             .command()
@@ -168,12 +215,19 @@ impl Php {
         cmd
     }
 
+    /// System mode: PHP-FPM is the host's service.
+    pub fn is_host(&self) -> bool {
+        self.host.is_some()
+    }
+
     /// Whether this console has started a master (so one not running now has died).
     pub fn started(&self) -> bool {
-        self.child
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        self.host.is_none()
+            && self
+                .child
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
     }
 
     /// The running master's pid, from its pid file, if that process lives.
@@ -191,6 +245,9 @@ impl Php {
 
     /// Starts the master if it is not running, and waits until every pool's socket exists.
     pub fn ensure_running(&self) -> anyhow::Result<()> {
+        if self.host.is_some() {
+            return self.wait_for();
+        }
         // Held while checking and starting: the watcher and a switch may both find it stopped,
         // and a master just started has no pid file yet.
         let mut ours = self.child.lock().unwrap_or_else(|p| p.into_inner());
@@ -227,6 +284,13 @@ impl Php {
 
     /// Graceful reload: new settings and a fresh opcode cache for every pool.
     pub fn reload(&self) -> anyhow::Result<()> {
+        if let Some(h) = &self.host {
+            let out = h.run(&h.reload)?;
+            if !out.ok {
+                bail!("{}", out.output);
+            }
+            return self.wait_for();
+        }
         let Some(pid) = self.pid() else {
             return self.ensure_running();
         };
@@ -238,6 +302,9 @@ impl Php {
 
     /// The sites that have a pool file.
     pub fn pools(&self) -> Vec<String> {
+        if let Some(h) = &self.host {
+            return h.pools();
+        }
         let dir = self.root.join("pools");
         let names = std::fs::read_dir(dir)
             .into_iter()
@@ -257,7 +324,8 @@ impl Php {
         let sites = self.pools();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let up = self.pid().is_some() && sites.iter().all(|s| self.socket(s).exists());
+            let master = self.host.is_some() || self.pid().is_some();
+            let up = master && sites.iter().all(|s| self.socket(s).exists());
             if up {
                 return Ok(());
             }
@@ -265,6 +333,9 @@ impl Php {
                 let log =
                     std::fs::read_to_string(self.root.join("logs/php-fpm.log")).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                if self.host.is_some() {
+                    bail!("the host's PHP-FPM did not make the sites' sockets within 15 s after its reload: check its service and its log");
+                }
                 bail!(
                     "PHP-FPM did not come up within 15 s: {}",
                     tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
@@ -276,6 +347,9 @@ impl Php {
 
     /// Stops the master by its pid (gracefully, then its whole process group).
     pub fn stop(&self) {
+        if self.host.is_some() {
+            return;
+        }
         if let Some(pid) = self.pid() {
             let _ = kill(Pid::from_raw(pid), Signal::SIGQUIT);
             let deadline = Instant::now() + Duration::from_secs(10);

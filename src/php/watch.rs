@@ -56,7 +56,8 @@ pub async fn watch(php: Arc<Php>, pool: SqlitePool) {
 /// Starts the private PHP-FPM with the console when PHP sites have pools; audited.
 pub async fn start(php: Option<Arc<Php>>, pool: &SqlitePool) {
     let Some(php) = php else { return };
-    if php.pools().is_empty() {
+    // The host's PHP-FPM is the system's service: not ours to start.
+    if php.pools().is_empty() || php.is_host() {
         return;
     }
     let p = php.clone();

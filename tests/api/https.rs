@@ -27,6 +27,11 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// A CA, and a leaf `<name>.pem`/`<name>.key` for `dns`, signed by it.
 fn make_certs(dir: &Path) {
+    make_certs_for(dir, HOST, "other.example.test");
+}
+
+/// A CA (`ca.pem`), `leaf.pem`/`leaf.key` for `leaf`, `other.pem`/`other.key` for `other`.
+pub(crate) fn make_certs_for(dir: &Path, leaf: &str, other: &str) {
     openssl(
         dir,
         &[
@@ -47,7 +52,7 @@ fn make_certs(dir: &Path) {
             "/CN=Cutover Test CA",
         ],
     );
-    for (name, dns) in [("leaf", HOST), ("other", "other.example.test")] {
+    for (name, dns) in [("leaf", leaf), ("other", other)] {
         std::fs::write(
             dir.join(format!("{name}.ext")),
             format!("subjectAltName=DNS:{dns}\nbasicConstraints=CA:FALSE\n"),

@@ -32,6 +32,7 @@ mod sites;
 mod steps;
 mod stream_bomb;
 mod structure;
+mod system_mode;
 mod tokens;
 mod ui;
 mod units;
