@@ -1,7 +1,9 @@
 //! Zero downtime: a bounded load on 127.0.0.1 while 20 switches happen in each mode. No
 //! request may fail; in pinned mode every body must belong wholly to one release, both when a
 //! switch only replaces the live map (no reload) and when the site's settings change with
-//! each switch (the vhost is rewritten and Apache reloads gracefully).
+//! each switch (the vhost is rewritten and Apache reloads gracefully). PHP sites too, in both
+//! modes: a page that names its release must always name one of the two, never fail (symlink
+//! mode reloads PHP-FPM gracefully at each switch).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,6 +23,16 @@ fn release_files(marker: u8, page_len: usize, big_len: usize) -> (Vec<u8>, Vec<u
         .map(|i| if i % 64 == 0 { b'\n' } else { marker })
         .collect();
     (page, big)
+}
+
+/// PHP that prints `page` exactly (its bytes are plain HTML and spaces).
+fn php_page(page: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(page);
+    format!(
+        "<?php echo '{}';",
+        text.replace('\\', "\\\\").replace('\'', "\\'")
+    )
+    .into_bytes()
 }
 
 #[derive(Default)]
@@ -89,29 +101,39 @@ async fn load(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn switching_under_load_drops_no_request() {
     // (label, switch mode, the settings change before every switch)
+    // (label, switch mode, the settings change before every switch, a PHP site)
     let cases = [
-        ("pinned", "pinned", false),
-        ("pinned, settings changed", "pinned", true),
-        ("symlink", "symlink", false),
+        ("pinned", "pinned", false, false),
+        ("pinned, settings changed", "pinned", true, false),
+        ("symlink", "symlink", false, false),
+        ("PHP, pinned", "pinned", false, true),
+        ("PHP, symlink", "symlink", false, true),
     ];
-    for (label, mode, change_settings) in cases {
+    for (label, mode, change_settings, php) in cases {
         let app = spawn_app_with_apache(|_| {}).await;
         let token = app.admin_token().await;
+        let runtime = if php { "php" } else { "static" };
         app.create_site(
             &token,
-            json!({"name": "load", "server_name": HOST, "switch": mode}),
+            json!({"name": "load", "server_name": HOST, "switch": mode, "runtime": runtime}),
         )
         .await;
         let (page_a, big_a) = release_files(b'A', 300, 100_000);
         let (page_b, big_b) = release_files(b'B', 500, 120_000);
         let mut ids = Vec::new();
         for (page, big) in [(&page_a, &big_a), (&page_b, &big_b)] {
+            // A PHP page prints the same bytes from code, so its answer names its release.
+            let source = php_page(page);
+            let index = match php {
+                true => ("index.php", &source[..]),
+                false => ("index.html", &page[..]),
+            };
             let res = app
                 .upload(
                     &token,
                     "load",
                     "r.tgz",
-                    targz(&[("index.html", page), ("big.bin", big)]),
+                    targz(&[index, ("big.bin", big)]),
                     "",
                 )
                 .await;
@@ -161,13 +183,14 @@ async fn switching_under_load_drops_no_request() {
                 ))
             })
             .collect();
-        let mut reloads = 0;
+        let (mut reloads, mut php_reloads) = (0, 0);
         for round in 0..20 {
             if change_settings {
                 change_aliases(&app, &core, round).await;
             }
             let steps = activate(ids[(round + 1) % 2].clone()).await;
             reloads += steps.iter().filter(|s| *s == "graceful reload").count();
+            php_reloads += steps.iter().filter(|s| *s == "reload PHP-FPM").count();
         }
         stop.store(true, Ordering::Relaxed);
         for w in workers {
@@ -179,9 +202,15 @@ async fn switching_under_load_drops_no_request() {
             tally.torn.load(Ordering::Relaxed),
         );
         let retried = tally.retried.load(Ordering::Relaxed);
-        println!("{label}: {sent} requests, {failed} failed, {torn} torn, {retried} resent after a keep-alive close, during 20 switches ({reloads} reloads)");
+        println!("{label}: {sent} requests, {failed} failed, {torn} torn, {retried} resent after a keep-alive close, during 20 switches ({reloads} Apache reloads, {php_reloads} PHP-FPM reloads)");
         assert!(sent > 200, "{label}: the load ran ({sent} requests)");
         assert_eq!(failed, 0, "{label}: no request may fail");
+        if php {
+            assert_eq!(torn, 0, "{label}: every page names one of the releases");
+            // Symlink mode empties the opcode cache at each switch; pinned mode never needs to.
+            let want = if mode == "symlink" { 20 } else { 0 };
+            assert_eq!(php_reloads, want, "{label}: PHP-FPM reloads");
+        }
         if mode == "pinned" {
             assert_eq!(torn, 0, "{label}: every body belongs wholly to one release");
             let want = if change_settings { 20 } else { 0 };
