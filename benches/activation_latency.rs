@@ -7,7 +7,11 @@
 //! - a switch that needs a reload (the site's settings changed just before) against rewriting
 //!   a vhost, `apache2 -t`, `apache2 -k graceful`, until the new content is served.
 //!
-//! All four alternate, so machine noise falls on each. No other load runs.
+//! - PHP sites (issue 12): a pinned plain switch against the same rename floor, and a symlink
+//!   switch (which reloads PHP-FPM so no opcode cache serves old code) against the floor of
+//!   one graceful PHP-FPM reload (SIGUSR2 to the master) until a PHP page answers again.
+//!
+//! All alternate, so machine noise falls on each. No other load runs.
 
 mod common;
 
@@ -29,6 +33,25 @@ const FLOOR_HOST: &str = "floor.bench.test";
 const RELOAD_SITE: &str = "latr";
 const RELOAD_HOST: &str = "latr.bench.test";
 const FLIP_HOST: &str = "flip.bench.test";
+const PHP_SITE: &str = "latp";
+const PHP_HOST: &str = "latp.bench.test";
+const PHP_LINK_SITE: &str = "latps";
+const PHP_LINK_HOST: &str = "latps.bench.test";
+
+/// The floor of a PHP-FPM reload: SIGUSR2 to the master, until a PHP page answers again.
+async fn php_reload_floor(pid_file: &Path, addr: std::net::SocketAddr) -> anyhow::Result<Duration> {
+    let pid: i32 = std::fs::read_to_string(pid_file)?.trim().parse()?;
+    let t0 = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGUSR2,
+    )?;
+    // The master re-executes itself; a PHP answer after that is the reloaded pool's.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    visible(addr, PHP_HOST, "cutover-bench release=".into(), t0)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("PHP did not answer after a reload"))
+}
 
 /// Polls `GET /` on fresh connections until the body contains `marker`; the time since `t0`.
 async fn visible(
@@ -140,8 +163,25 @@ async fn main() -> anyhow::Result<()> {
     let base = server.base.clone();
     let addr = server.apache_addr();
 
-    let ids = make_site(&http, &base, &token, SITE, HOST).await?;
-    let reload_ids = make_site(&http, &base, &token, RELOAD_SITE, RELOAD_HOST).await?;
+    let ids = make_site(&http, &base, &token, (SITE, HOST), ("pinned", false)).await?;
+    let reload_ids = make_site(
+        &http,
+        &base,
+        &token,
+        (RELOAD_SITE, RELOAD_HOST),
+        ("pinned", false),
+    )
+    .await?;
+    let php_ids = make_site(&http, &base, &token, (PHP_SITE, PHP_HOST), ("pinned", true)).await?;
+    let php_link_ids = make_site(
+        &http,
+        &base,
+        &token,
+        (PHP_LINK_SITE, PHP_LINK_HOST),
+        ("symlink", true),
+    )
+    .await?;
+    let php_pid = settings.data_dir.join("php/run/php-fpm.pid");
     let core = cutover::app::Core::open(&settings).await?;
 
     // The floor: a vhost of our own on the same instance, switched between two folders.
@@ -177,6 +217,8 @@ async fn main() -> anyhow::Result<()> {
     floor.switch("a").await?;
 
     let (mut map, mut reload) = (Figures::default(), Figures::default());
+    let (mut php, mut php_link, mut php_floor) =
+        (Figures::default(), Figures::default(), Vec::new());
     let (mut flip_floor, mut floor_cmds, mut floor_shown) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..ROUNDS + WARM_UP {
         let counted = i >= WARM_UP;
@@ -190,7 +232,26 @@ async fn main() -> anyhow::Result<()> {
         let site = (RELOAD_SITE, RELOAD_HOST);
         let got_reload = activation(&http, &base, &token, site, (label, id), addr, true).await?;
         let (cmds, fseen) = floor.switch(["b", "a"][i % 2]).await?;
+        // PHP: a pinned switch, a symlink switch (with its PHP-FPM reload), the reload floor.
+        let (label, id) = &php_ids[(i + 1) % 2];
+        let got_php = activation(
+            &http,
+            &base,
+            &token,
+            (PHP_SITE, PHP_HOST),
+            (label, id),
+            addr,
+            false,
+        )
+        .await?;
+        let (label, id) = &php_link_ids[(i + 1) % 2];
+        let site = (PHP_LINK_SITE, PHP_LINK_HOST);
+        let got_link = activation(&http, &base, &token, site, (label, id), addr, true).await?;
+        let pf = php_reload_floor(&php_pid, addr).await?;
         if counted {
+            php.add(got_php);
+            php_link.add(got_link);
+            php_floor.push(ms(pf));
             map.add(got);
             reload.add(got_reload);
             flip_floor.push(ms(fl));
@@ -233,6 +294,30 @@ async fn main() -> anyhow::Result<()> {
         dist(&floor_shown)
     );
     reload.print_steps();
+    println!("   -- PHP site, pinned (live map, no reload of Apache or PHP-FPM)");
+    println!(
+        "   Cutover: request → new release answers {}",
+        dist(&php.shown)
+    );
+    php.print_steps();
+    println!("   -- PHP site, symlink (PHP-FPM reloaded gracefully at the switch)");
+    println!(
+        "   Cutover: request → answer              {}",
+        dist(&php_link.answer)
+    );
+    println!(
+        "   floor:   SIGUSR2 to PHP-FPM → PHP answers {}",
+        dist(&php_floor)
+    );
+    php_link.print_steps();
+    let ratio_php = median(&php.shown) / median(&flip_floor);
+    let ratio_php_link = median(&php_link.answer) / median(&php_floor);
+    println!(
+        "   PHP pinned: new release answers {:.2} ms = {ratio_php:.2} × the rename floor; PHP symlink: answer {:.1} ms = {ratio_php_link:.2} × the PHP-FPM reload floor ({:.1} ms)",
+        median(&php.shown),
+        median(&php_link.answer),
+        median(&php_floor)
+    );
     let ratio = median(&map.shown) / median(&flip_floor);
     let met = ratio <= 3.0 && median(&map.shown) < 10.0;
     let ratio_reload = median(&reload.answer) / median(&floor_shown);
@@ -250,37 +335,49 @@ async fn main() -> anyhow::Result<()> {
     println!("   took {:.0} s", started.elapsed().as_secs_f64());
     println!(
         "SUMMARY activation_latency: plain switch {:.2} ms to the new release, floor {:.2} ms, ratio {ratio:.2} — target ≤ 3× and < 10 ms {} | \
-         with a reload: answer {:.1} ms, floor {:.1} ms, ratio {ratio_reload:.2}",
+         with a reload: answer {:.1} ms, floor {:.1} ms, ratio {ratio_reload:.2} | \
+         PHP pinned {:.2} ms, ratio {ratio_php:.2} to the rename floor | PHP symlink {:.1} ms, ratio {ratio_php_link:.2} to a PHP-FPM reload ({:.1} ms)",
         median(&map.shown),
         median(&flip_floor),
         common::verdict(met),
         median(&reload.answer),
-        median(&floor_shown)
+        median(&floor_shown),
+        median(&php.shown),
+        median(&php_link.answer),
+        median(&php_floor)
     );
     drop(server);
     Ok(())
 }
 
-/// Creates a pinned site with two one-page releases A and B, A live: `[(label, id)]`.
+/// Creates a site (switch mode, PHP or not) with two one-page releases A and B, A live:
+/// `[(label, id)]`.
 async fn make_site(
     http: &reqwest::Client,
     base: &str,
     token: &str,
-    site: &str,
-    host: &str,
+    (site, host): (&str, &str),
+    (mode, php): (&str, bool),
 ) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let runtime = if php { "php" } else { "static" };
     let (status, body) = common::post_json(
         http,
         &format!("{base}/api/v1/sites"),
         token,
-        Some(json!({"name": site, "server_name": host, "switch": "pinned"})),
+        Some(json!({"name": site, "server_name": host, "switch": mode, "runtime": runtime})),
     )
     .await?;
     anyhow::ensure!(status == 201, "creating {site}: {status} {body}");
     let mut ids = Vec::new();
     for label in ["A", "B"] {
         let page = format!("<!doctype html><p>cutover-bench release={label}</p>\n");
-        let archive = common::targz(&[("index.html", page.as_bytes())]);
+        let archive = match php {
+            true => {
+                let source = format!("<?php echo '{}';", page.trim_end());
+                common::targz(&[("index.php", source.as_bytes())])
+            }
+            false => common::targz(&[("index.html", page.as_bytes())]),
+        };
         ids.push((
             label,
             common::upload(http, base, token, site, archive).await?,

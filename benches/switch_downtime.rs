@@ -8,7 +8,10 @@
 //! 3. Cutover, pinned mode: the live-release map is replaced, no reload (issue 14);
 //! 4. Cutover, pinned mode with a settings change before every switch: the vhost is
 //!    rewritten, configtest, graceful reload (the reload-based switch pinned mode used to do
-//!    for every release, and what a settings change still needs).
+//!    for every release, and what a settings change still needs);
+//! 5. and 6. Cutover with a PHP site (issue 12), pinned and symlink mode: `/` is an
+//!    `index.php` that prints the release's page, through the console's own PHP-FPM (symlink
+//!    mode reloads PHP-FPM gracefully at every switch, so no opcode cache serves old code).
 //!
 //! Cutover's switches go through the real API (`POST …/activate`). The two releases differ
 //! in content and size: a small page and a ~100 KB file, each with a per-release marker, so
@@ -20,7 +23,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::load::{self, Spec, Stats};
-use common::releases::{big, judge, page, Release};
+use common::releases::{big, judge, judge_any, page, Release};
 use common::{ms, BenchDir, Server};
 use cutover::auth::Role;
 use serde_json::json;
@@ -36,6 +39,8 @@ enum Method {
     Symlink,
     Pinned,
     Reload,
+    PhpPinned,
+    PhpSymlink,
 }
 
 impl Method {
@@ -46,6 +51,8 @@ impl Method {
             Method::Symlink => "symlink",
             Method::Pinned => "pinned",
             Method::Reload => "reload",
+            Method::PhpPinned => "phppinned",
+            Method::PhpSymlink => "phpsymlink",
         }
     }
     fn title(self) -> &'static str {
@@ -55,14 +62,26 @@ impl Method {
             Method::Symlink => "Cutover, symlink mode",
             Method::Pinned => "Cutover, pinned (live map)",
             Method::Reload => "Cutover, pinned + reload",
+            Method::PhpPinned => "Cutover, PHP, pinned",
+            Method::PhpSymlink => "Cutover, PHP, symlink",
         }
     }
     fn switch_mode(self) -> &'static str {
         match self {
-            Method::Script | Method::Symlink => "symlink",
+            Method::Script | Method::Symlink | Method::PhpSymlink => "symlink",
             _ => "pinned",
         }
     }
+    fn php(self) -> bool {
+        matches!(self, Method::PhpPinned | Method::PhpSymlink)
+    }
+}
+
+/// An `index.php` that prints `page` byte for byte.
+fn php_source(page: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(page);
+    format!("<?php echo base64_decode('{b64}');").into_bytes()
 }
 
 struct Outcome {
@@ -99,6 +118,8 @@ async fn main() -> anyhow::Result<()> {
         Method::Symlink,
         Method::Pinned,
         Method::Reload,
+        Method::PhpPinned,
+        Method::PhpSymlink,
     ];
     let mut sites = Vec::new();
     for m in methods {
@@ -107,13 +128,19 @@ async fn main() -> anyhow::Result<()> {
             &http,
             &format!("{base}/api/v1/sites"),
             &token,
-            Some(json!({"name": site, "server_name": format!("{site}.bench.test"), "switch": m.switch_mode()})),
+            Some(json!({"name": site, "server_name": format!("{site}.bench.test"), "switch": m.switch_mode(),
+                "runtime": if m.php() { "php" } else { "static" }})),
         )
         .await?;
         anyhow::ensure!(status == 201, "creating {site}: {status} {body}");
         let mut rels = Vec::new();
         for (i, (p, b)) in files.iter().enumerate() {
-            let archive = common::targz(&[("index.html", p), ("big.bin", b)]);
+            let source = php_source(p);
+            let index = match m.php() {
+                true => ("index.php", &source[..]),
+                false => ("index.html", &p[..]),
+            };
+            let archive = common::targz(&[index, ("big.bin", b)]);
             let id = common::upload(&http, &base, &token, site, archive).await?;
             rels.push(Release {
                 label: (b'A' + i as u8) as char,
@@ -202,6 +229,8 @@ async fn main() -> anyhow::Result<()> {
         && max_latency(&pinned.stats) <= 50.0;
     let reload_ok = whole(reload) && share(reload) >= 0.80 && max_latency(&reload.stats) <= 250.0;
     let symlink_ok = symlink.stats.failed() == 0 && symlink.switch_errors.is_empty();
+    let (php_pinned, php_symlink) = (get(Method::PhpPinned), get(Method::PhpSymlink));
+    let php_ok = whole(php_pinned) && whole(php_symlink);
     println!(
         "   served vs no switch ({:.0} req/s, mean of the two runs; their max latency {:.1} ms): \
          pinned (live map) {:.1} %, pinned + reload {:.1} %, symlink {:.1} %, script {:.1} %",
@@ -224,11 +253,18 @@ async fn main() -> anyhow::Result<()> {
         common::verdict(reload_ok),
         common::verdict(symlink_ok)
     );
+    println!(
+        "   target PHP (both modes): 0 failed, 0 torn — {}; PHP served {:.0} req/s pinned, {:.0} req/s symlink (static pinned {:.0} req/s)",
+        common::verdict(php_ok),
+        php_pinned.stats.rate(),
+        php_symlink.stats.rate(),
+        pinned.stats.rate()
+    );
     println!("   took {:.0} s", started.elapsed().as_secs_f64());
     println!(
         "SUMMARY switch_downtime: pinned (live map) failed {} torn {} KA closes {} served {:.1} % max {:.1} ms — target {} | \
          pinned + reload failed {} torn {} KA closes {} served {:.1} % max {:.1} ms — target {} | \
-         symlink failed {} torn {} | script failed {} torn {}",
+         symlink failed {} torn {} | script failed {} torn {} | PHP pinned failed {} torn {} {:.0} req/s, symlink failed {} torn {} {:.0} req/s — target {}",
         pinned.stats.failed(),
         pinned.stats.torn_total(),
         pinned.stats.idle_closed_retried,
@@ -245,6 +281,13 @@ async fn main() -> anyhow::Result<()> {
         symlink.stats.torn_total(),
         script.stats.failed(),
         script.stats.torn_total(),
+        php_pinned.stats.failed(),
+        php_pinned.stats.torn_total(),
+        php_pinned.stats.rate(),
+        php_symlink.stats.failed(),
+        php_symlink.stats.torn_total(),
+        php_symlink.stats.rate(),
+        common::verdict(php_ok),
     );
     drop(server);
     Ok(())
@@ -304,7 +347,13 @@ async fn run(ctx: &Ctx<'_>, method: Method, rels: &[Release]) -> anyhow::Result<
     } else {
         Duration::from_secs(50)
     };
-    let running = load::start(spec, judge(rels.to_vec()));
+    // A PHP answer has no Content-Length to name its release by (it is chunked): whole when
+    // its body is exactly one release's.
+    let judged = match method.php() {
+        true => judge_any(rels.to_vec()),
+        false => judge(rels.to_vec()),
+    };
+    let running = load::start(spec, judged);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let deadline = Instant::now() + budget;
     let mut switch_ms = Vec::new();
@@ -335,7 +384,7 @@ async fn run(ctx: &Ctx<'_>, method: Method, rels: &[Release]) -> anyhow::Result<
                     Err(anyhow::anyhow!("the script exited with {status}"))
                 }
             }
-            Method::Symlink | Method::Pinned => {
+            Method::Symlink | Method::Pinned | Method::PhpPinned | Method::PhpSymlink => {
                 activate(http, &server.base, token, site, &to.id).await
             }
             Method::Reload => match common::change_aliases(ctx.core, ctx.settings, site, i).await {
