@@ -18,6 +18,14 @@ pub const MAINTENANCE_URL: &str = "/.cutover-maintenance.html";
 pub const HEALTH_KEY_HEADER: &str = "X-Cutover-Health";
 /// Seconds a visitor is asked to wait during maintenance.
 const RETRY_AFTER: u32 = 300;
+/// How a comment line names the setting the lines after it come from (the vhost page shows
+/// each setting's contribution by these).
+pub const SETTING_MARK: &str = "# setting ";
+
+/// The comment line that says which setting the following lines come from, and why.
+pub fn from_setting(field: &str, why: &str) -> String {
+    format!("    {SETTING_MARK}{field}: {why}\n")
+}
 
 /// What the serving part of a vhost needs beyond the site's settings.
 #[derive(Debug, Clone, Copy)]
@@ -40,10 +48,14 @@ pub struct Serving<'a> {
 /// but the console's health check.
 pub fn head(s: &Serving, site: &str) -> Result<String, String> {
     check_index(&s.config.directory_index)?;
-    let mut out = format!(
+    let mut out = from_setting(
+        "directory_index",
+        "the files a folder's address answers with",
+    );
+    out.push_str(&format!(
         "    DirectoryIndex {}\n",
         s.config.directory_index.join(" ")
-    );
+    ));
     if let Some((page, key)) = s.maintenance {
         super::validate::config_path(page, "maintenance page")?;
         if key.len() < 20
@@ -56,7 +68,7 @@ pub fn head(s: &Serving, site: &str) -> Result<String, String> {
         let page = page.to_string_lossy();
         let url = MAINTENANCE_URL.replace('.', "\\.");
         out.push_str(&format!(
-            "    # Maintenance mode of {site}: every request answers 503, except the console's health check.\n\
+            "    {SETTING_MARK}maintenance: every request of {site} answers 503, except the console's health check.\n\
              \x20   RewriteEngine On\n\
              \x20   RewriteCond \"%{{REQUEST_URI}}\" \"!^{url}$\"\n\
              \x20   RewriteCond \"%{{HTTP:{HEALTH_KEY_HEADER}}}\" \"!={key}\"\n\
@@ -73,7 +85,10 @@ pub fn head(s: &Serving, site: &str) -> Result<String, String> {
         if s.directives.contains(['\r', '\0']) {
             return Err("The extra directives contain control characters.".into());
         }
-        out.push_str("    # The site's own directives (checked line by line by Cutover).\n");
+        out.push_str(&from_setting(
+            "directives",
+            "the site's own directives, checked line by line by Cutover",
+        ));
         out.push_str(s.directives);
         if !s.directives.ends_with('\n') {
             out.push('\n');
@@ -93,7 +108,10 @@ pub fn body(s: &Serving, site_dir: &str) -> Result<String, String> {
     if !options.contains(&"SymLinksIfOwnerMatch") && !options.contains(&"FollowSymLinks") {
         options.push("FollowSymLinks");
     }
-    let mut out = String::new();
+    let mut out = from_setting(
+        "options, allow_override",
+        "what Apache does in the site's folder, and what an uploaded .htaccess may change",
+    );
     out.push_str(&format!("    <Directory \"{site_dir}\">\n"));
     // Absolute, not +/-, so nothing inherited (ExecCGI, Includes) survives.
     out.push_str(&format!("        Options {}\n", options.join(" ")));
@@ -118,18 +136,20 @@ fn php_rules(s: &Serving, site_dir: &str) -> Result<String, String> {
     let mut out = String::new();
     match (s.config.runtime, s.php_socket) {
         (Runtime::Static, _) => {
-            out.push_str(
-                "    # A static site: PHP files are never sent, their source could hold secrets.\n",
-            );
+            out.push_str(&from_setting(
+                "runtime = static",
+                "PHP files are never sent, their source could hold secrets",
+            ));
             out.push_str(&deny_files(PHP_FILES, "    "));
         }
         (Runtime::Php, None) => return Err("A PHP site needs its PHP-FPM pool's socket.".into()),
         (Runtime::Php, Some(socket)) => {
             super::validate::config_path(socket, "PHP-FPM socket")?;
             let socket = socket.to_string_lossy();
-            out.push_str(
-                "    # PHP through the site's own PHP-FPM pool, only for files that exist\n",
-            );
+            out.push_str(&from_setting(
+                "runtime = php",
+                "PHP through the site's own PHP-FPM pool (its php settings are in the pool), only for files that exist",
+            ));
             out.push_str(
                 "    # (so /x.jpg/y.php never runs x.jpg); other PHP-like names are refused.\n",
             );
@@ -160,6 +180,10 @@ fn php_rules(s: &Serving, site_dir: &str) -> Result<String, String> {
         }
         let shared = shared.replace('.', "\\.");
         let site = site_dir.replace('.', "\\.");
+        out.push_str(&from_setting(
+            "shared_paths",
+            "a folder kept from one release to the next; uploads there never run",
+        ));
         out.push_str(&format!(
             "    <DirectoryMatch \"^{site}/(current|releases/[^/]+)/{shared}(/|$)\">\n"
         ));
@@ -204,15 +228,20 @@ pub fn redirect_to_https(port: u16) -> String {
     } else {
         format!(":{port}")
     };
+    let mark = from_setting(
+        "tls.redirect_http",
+        "port 80 answers 301 to the same address over HTTPS",
+    );
     format!(
-        "    RewriteEngine On\n    RewriteRule \"^/(.*)$\" \"https://%{{SERVER_NAME}}{port}/$1\" [R=301,L,NE]\n"
+        "{mark}    RewriteEngine On\n    RewriteRule \"^/(.*)$\" \"https://%{{SERVER_NAME}}{port}/$1\" [R=301,L,NE]\n"
     )
 }
 
 /// mod_ssl's lines: certificate, key, chain, and HSTS when asked.
 pub fn tls_lines(t: &crate::sites::tls::Tls) -> Result<String, String> {
     t.check_paths()?;
-    let mut out = String::from("    SSLEngine on\n");
+    let mut out = from_setting("tls", "HTTPS with the site's certificate, key and chain");
+    out.push_str("    SSLEngine on\n");
     out.push_str(&format!(
         "    SSLCertificateFile \"{}\"\n",
         t.certificate.display()
@@ -228,6 +257,10 @@ pub fn tls_lines(t: &crate::sites::tls::Tls) -> Result<String, String> {
         ));
     }
     if t.hsts {
+        out.push_str(&from_setting(
+            "tls.hsts",
+            "browsers must use HTTPS for a year",
+        ));
         out.push_str("    Header always set Strict-Transport-Security \"max-age=31536000\"\n");
     }
     Ok(out)

@@ -126,7 +126,9 @@ pub fn render(spec: &VhostSpec) -> Result<String, String> {
          # whenever the site's settings change or a release goes live.\n"
     ));
     // The names, the content and the logs: the same for HTTP and HTTPS.
-    let mut names = format!("    ServerName {}\n", spec.server_name);
+    let mut names =
+        super::serving::from_setting("server_name, aliases", "the names this site answers to");
+    names.push_str(&format!("    ServerName {}\n", spec.server_name));
     if !spec.aliases.is_empty() {
         names.push_str(&format!("    ServerAlias {alias_line}\n"));
     }
@@ -199,6 +201,10 @@ fn check_live_map(spec: &VhostSpec, map: &Path) -> Result<(), String> {
 /// between cannot mix two releases. Only an id of Cutover's own shape is used; a missing or
 /// damaged map answers 503 rather than serving something else.
 fn rewrite_block(site_dir: &str, map: &str) -> String {
+    let mark = super::serving::from_setting(
+        "switch = pinned",
+        "each request is served from the release live.map names, so a switch needs no reload",
+    );
     let id = super::livemap::ID_PATTERN;
     let key = super::livemap::KEY;
     let lines = [
@@ -216,7 +222,8 @@ fn rewrite_block(site_dir: &str, map: &str) -> String {
         "RewriteRule \"^\" \"-\" [R=503,L]".to_owned(),
         format!("Header always set {RELEASE_HEADER} \"%{{CUTOVER_RELEASE}}e\" env=CUTOVER_RELEASE"),
     ];
-    lines.iter().map(|l| format!("    {l}\n")).collect()
+    let block: String = lines.iter().map(|l| format!("    {l}\n")).collect();
+    mark + &block
 }
 
 /// A validated path as text (lossless: validation refused non-UTF-8).

@@ -526,6 +526,48 @@ async fn the_config_page_shows_the_vhost_and_apaches_own_words() {
         page.contains("ServerName shop.example.test") && page.contains("AllowOverride None"),
         "{page}"
     );
+    // Every setting's contribution is named, and its link leads to its lines.
+    let (status, body) = app
+        .patch_site(
+            &token,
+            "shop",
+            json!({"directives": "Header set X-From-Directives \"yes\""}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let page = admin.page("/sites/shop/config").await;
+    for field in [
+        "server_name, aliases",
+        "directory_index",
+        "switch = pinned",
+        "options, allow_override",
+        "runtime = static",
+        "directives",
+    ] {
+        let item = format!("</a>: <strong>{field}</strong>");
+        let at = page
+            .find(&item)
+            .unwrap_or_else(|| panic!("{field} in {page}"));
+        let line: usize = page[..at]
+            .rsplit("line ")
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let anchor = format!("<span id=\"L{line}\" class=\"from-setting\">");
+        let start = page
+            .find(&anchor)
+            .unwrap_or_else(|| panic!("{anchor} in {page}"));
+        assert!(
+            page[start..].starts_with(&format!("{anchor}    # setting {field}")),
+            "{field}"
+        );
+        if field == "directives" {
+            let next = &page[start..].split("</span>").nth(1).unwrap();
+            assert!(next.contains("Header set X-From-Directives"), "{next}");
+        }
+    }
     let res = admin.post("/sites/shop/config/check", &[]).await;
     let page = res.text().await.unwrap();
     assert!(

@@ -244,8 +244,33 @@ struct ConfigPage {
     ctx: PageCtx,
     site: Site,
     path: String,
-    config: Option<String>,
+    lines: Vec<Line>,
+    marks: Vec<Mark>,
     check: Option<(bool, String)>,
+}
+
+/// A line of the vhost: (number, text, whether it names the setting below it).
+type Line = (usize, String, bool);
+/// A setting's contribution: (line, setting, what it does there).
+type Mark = (usize, String, String);
+
+/// The vhost's lines, and where each setting's lines begin (Cutover marks them when it
+/// renders the file).
+fn annotate(config: &str) -> (Vec<Line>, Vec<Mark>) {
+    let mark = crate::apache::serving::SETTING_MARK;
+    let mut marks = Vec::new();
+    let lines = config
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let from = l.trim_start().strip_prefix(mark);
+            if let Some((field, why)) = from.and_then(|f| f.split_once(": ")) {
+                marks.push((i + 1, field.to_owned(), why.to_owned()));
+            }
+            (i + 1, l.to_owned(), from.is_some())
+        })
+        .collect();
+    (lines, marks)
 }
 
 async fn config_page(
@@ -263,14 +288,16 @@ async fn config_page(
             code: code::APACHE_UNAVAILABLE,
             message: m,
         })?;
-    let config = std::fs::read_to_string(&path).ok();
+    let config = std::fs::read_to_string(&path).unwrap_or_default();
+    let (lines, marks) = annotate(&config);
     render(
         StatusCode::OK,
         &ConfigPage {
             ctx,
             site,
             path: path.display().to_string(),
-            config,
+            lines,
+            marks,
             check,
         },
     )
