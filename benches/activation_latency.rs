@@ -11,6 +11,10 @@
 //!   switch (which reloads PHP-FPM so no opcode cache serves old code) against the floor of
 //!   one graceful PHP-FPM reload (SIGUSR2 to the master) until a PHP page answers again.
 //!
+//! - an HTTPS site (issue 13): a plain switch (its health check goes over HTTPS), and a
+//!   settings change (configtest + graceful reload with mod_ssl loaded) against the same
+//!   configtest + graceful floor, which then has mod_ssl loaded too.
+//!
 //! All alternate, so machine noise falls on each. No other load runs.
 
 mod common;
@@ -33,10 +37,90 @@ const FLOOR_HOST: &str = "floor.bench.test";
 const RELOAD_SITE: &str = "latr";
 const RELOAD_HOST: &str = "latr.bench.test";
 const FLIP_HOST: &str = "flip.bench.test";
+const TLS_SITE: &str = "latt";
+const TLS_HOST: &str = "latt.bench.test";
 const PHP_SITE: &str = "latp";
 const PHP_HOST: &str = "latp.bench.test";
 const PHP_LINK_SITE: &str = "latps";
 const PHP_LINK_HOST: &str = "latps.bench.test";
+
+/// A CA and a certificate for `host` signed by it, made with openssl in `dir`:
+/// (certificate, key, CA) paths.
+fn make_cert(dir: &Path, host: &str) -> anyhow::Result<(String, String, String)> {
+    std::fs::create_dir_all(dir)?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ext = dir.join("leaf.ext");
+    std::fs::write(
+        &ext,
+        format!("subjectAltName=DNS:{host}\nbasicConstraints=CA:FALSE\n"),
+    )?;
+    let runs: [Vec<&str>; 3] = [
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=Bench CA",
+            ],
+        ]
+        .concat(),
+        [
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=bench",
+            ],
+        ]
+        .concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "30",
+            "-extfile",
+            "leaf.ext",
+        ],
+    ];
+    for args in runs {
+        let out = std::process::Command::new("openssl")
+            .args(&args)
+            .current_dir(dir)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let p = |f: &str| dir.join(f).display().to_string();
+    Ok((p("leaf.pem"), p("leaf.key"), p("ca.pem")))
+}
 
 /// The floor of a PHP-FPM reload: SIGUSR2 to the master, until a PHP page answers again.
 async fn php_reload_floor(pid_file: &Path, addr: std::net::SocketAddr) -> anyhow::Result<Duration> {
@@ -182,6 +266,24 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let php_pid = settings.data_dir.join("php/run/php-fpm.pid");
+    let tls_ids = make_site(
+        &http,
+        &base,
+        &token,
+        (TLS_SITE, TLS_HOST),
+        ("pinned", false),
+    )
+    .await?;
+    let (cert, key, ca) = make_cert(&dir.path().join("certs"), TLS_HOST)?;
+    let tls = json!({"tls": {"certificate": cert, "key": key, "chain": ca}});
+    let (status, body) = common::patch_json(
+        &http,
+        &format!("{base}/api/v1/sites/{TLS_SITE}"),
+        &token,
+        tls,
+    )
+    .await?;
+    anyhow::ensure!(status == 200, "HTTPS for {TLS_SITE}: {status} {body}");
     let core = cutover::app::Core::open(&settings).await?;
 
     // The floor: a vhost of our own on the same instance, switched between two folders.
@@ -219,6 +321,7 @@ async fn main() -> anyhow::Result<()> {
     let (mut map, mut reload) = (Figures::default(), Figures::default());
     let (mut php, mut php_link, mut php_floor) =
         (Figures::default(), Figures::default(), Vec::new());
+    let (mut tls_plain, mut tls_change) = (Figures::default(), Vec::new());
     let (mut flip_floor, mut floor_cmds, mut floor_shown) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..ROUNDS + WARM_UP {
         let counted = i >= WARM_UP;
@@ -248,7 +351,32 @@ async fn main() -> anyhow::Result<()> {
         let site = (PHP_LINK_SITE, PHP_LINK_HOST);
         let got_link = activation(&http, &base, &token, site, (label, id), addr, true).await?;
         let pf = php_reload_floor(&php_pid, addr).await?;
+        // HTTPS: a plain switch, then a settings change (configtest + graceful, mod_ssl).
+        let (label, id) = &tls_ids[(i + 1) % 2];
+        let got_tls = activation(
+            &http,
+            &base,
+            &token,
+            (TLS_SITE, TLS_HOST),
+            (label, id),
+            addr,
+            false,
+        )
+        .await?;
+        let change = json!({"directives": format!("Header set X-Bench-Round \"{i}\"")});
+        let t = Instant::now();
+        let (status, body) = common::patch_json(
+            &http,
+            &format!("{base}/api/v1/sites/{TLS_SITE}"),
+            &token,
+            change,
+        )
+        .await?;
+        anyhow::ensure!(status == 200, "changing {TLS_SITE}: {status} {body}");
+        let tc = t.elapsed();
         if counted {
+            tls_plain.add(got_tls);
+            tls_change.push(ms(tc));
             php.add(got_php);
             php_link.add(got_link);
             php_floor.push(ms(pf));
@@ -310,6 +438,22 @@ async fn main() -> anyhow::Result<()> {
         dist(&php_floor)
     );
     php_link.print_steps();
+    println!("   -- HTTPS site (mod_ssl loaded; health check over HTTPS)");
+    println!(
+        "   Cutover: plain switch → new release answers {}",
+        dist(&tls_plain.shown)
+    );
+    tls_plain.print_steps();
+    println!(
+        "   Cutover: settings change (configtest + graceful) → answer {}",
+        dist(&tls_change)
+    );
+    let ratio_tls = median(&tls_change) / median(&floor_shown);
+    println!(
+        "   HTTPS settings change: {:.1} ms = {ratio_tls:.2} × the configtest + graceful floor ({:.1} ms, mod_ssl loaded)",
+        median(&tls_change),
+        median(&floor_shown)
+    );
     let ratio_php = median(&php.shown) / median(&flip_floor);
     let ratio_php_link = median(&php_link.answer) / median(&php_floor);
     println!(
@@ -336,7 +480,8 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "SUMMARY activation_latency: plain switch {:.2} ms to the new release, floor {:.2} ms, ratio {ratio:.2} — target ≤ 3× and < 10 ms {} | \
          with a reload: answer {:.1} ms, floor {:.1} ms, ratio {ratio_reload:.2} | \
-         PHP pinned {:.2} ms, ratio {ratio_php:.2} to the rename floor | PHP symlink {:.1} ms, ratio {ratio_php_link:.2} to a PHP-FPM reload ({:.1} ms)",
+         PHP pinned {:.2} ms, ratio {ratio_php:.2} to the rename floor | PHP symlink {:.1} ms, ratio {ratio_php_link:.2} to a PHP-FPM reload ({:.1} ms) | \
+         HTTPS plain switch {:.2} ms | HTTPS settings change {:.1} ms, ratio {ratio_tls:.2} to configtest + graceful",
         median(&map.shown),
         median(&flip_floor),
         common::verdict(met),
@@ -344,7 +489,9 @@ async fn main() -> anyhow::Result<()> {
         median(&floor_shown),
         median(&php.shown),
         median(&php_link.answer),
-        median(&php_floor)
+        median(&php_floor),
+        median(&tls_plain.shown),
+        median(&tls_change)
     );
     drop(server);
     Ok(())

@@ -405,6 +405,23 @@ pub async fn post_json(
     Ok((status, res.json().await.unwrap_or(serde_json::Value::Null)))
 }
 
+/// PATCHes `body` to `url`: (status, JSON answer).
+pub async fn patch_json(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let res = http
+        .patch(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = res.status().as_u16();
+    Ok((status, res.json().await.unwrap_or(serde_json::Value::Null)))
+}
+
 /// Uploads archive bytes as a release; returns its id.
 pub async fn upload(
     http: &reqwest::Client,

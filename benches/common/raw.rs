@@ -5,7 +5,7 @@
 //! Content-Length, and whether an idle keep-alive connection was closed under us before any
 //! byte of the answer — with no client library retrying, decoding or hiding a short read.
 //! Requests are written by hand; Apache's static-file answers (and its error pages) carry a
-//! Content-Length, which is all we need to parse (no chunked bodies here).
+//! Content-Length, or chunked (PHP's answers), which is all we need to parse.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -186,7 +186,16 @@ impl Conn {
         let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let mut body = buf[head_end + 4..].to_vec();
         let mut truncated = false;
+        let chunked = get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        if chunked {
+            let raw = std::mem::take(&mut body);
+            match read_chunked(stream, raw, &mut chunk).await {
+                Some(decoded) => body = decoded,
+                None => truncated = true,
+            }
+        }
         match content_length {
+            _ if chunked => {}
             Some(len) => {
                 while body.len() < len {
                     match stream.read(&mut chunk).await {
@@ -206,7 +215,8 @@ impl Conn {
                 }
             },
         }
-        let must_close = close || truncated || content_length.is_none() || !self.keep_alive;
+        let must_close =
+            close || truncated || (content_length.is_none() && !chunked) || !self.keep_alive;
         Ok((
             Response {
                 status,
@@ -217,5 +227,43 @@ impl Conn {
             },
             must_close,
         ))
+    }
+}
+
+/// A chunked body, from what has arrived (`pending`) and the rest of the stream; `None` when
+/// the connection ends first or a chunk header is not hexadecimal.
+async fn read_chunked(
+    stream: &mut tokio::net::TcpStream,
+    mut pending: Vec<u8>,
+    buf: &mut [u8],
+) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = loop {
+            if let Some(i) = find(&pending, b"\r\n") {
+                break i;
+            }
+            pending.extend_from_slice(more(stream, buf).await?);
+        };
+        let size_text = String::from_utf8_lossy(&pending[..line_end]).into_owned();
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        pending.drain(..line_end + 2);
+        while pending.len() < size + 2 {
+            pending.extend_from_slice(more(stream, buf).await?);
+        }
+        if size == 0 {
+            // No trailers are sent by Apache here: the final CRLF ends the body.
+            return Some(body);
+        }
+        body.extend_from_slice(&pending[..size]);
+        pending.drain(..size + 2);
+    }
+}
+
+/// The next bytes of the stream, or `None` at its end.
+async fn more<'b>(stream: &mut tokio::net::TcpStream, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    match stream.read(buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(&buf[..n]),
     }
 }
