@@ -3,7 +3,10 @@
 //! Apache instance in the same run:
 //!
 //! - a plain release switch (the live-release map is replaced, no reload) against one
-//!   rename(2) of a file Apache serves plus one HTTP request that gets the new file;
+//!   rename(2) of a file Apache serves plus one HTTP request that gets the new file; "new
+//!   release answers" is when a client polling on fresh connections from the moment the
+//!   request is sent first gets the new release (the switch is visible before the answer,
+//!   which still waits for the health check and the records);
 //! - a switch that needs a reload (the site's settings changed just before) against rewriting
 //!   a vhost, `apache2 -t`, `apache2 -k graceful`, until the new content is served.
 //!
@@ -327,7 +330,7 @@ async fn main() -> anyhow::Result<()> {
         let counted = i >= WARM_UP;
         // A plain switch, then its floor.
         let (label, id) = &ids[(i + 1) % 2];
-        let got = activation(&http, &base, &token, (SITE, HOST), (label, id), addr, false).await?;
+        let got = activation(&http, &base, &token, (SITE, HOST), (label, id), addr, true).await?;
         let fl = flip.switch(i).await?;
         // A switch after a settings change, then its floor.
         common::change_aliases(&core, &settings, RELOAD_SITE, i).await?;
@@ -344,7 +347,7 @@ async fn main() -> anyhow::Result<()> {
             (PHP_SITE, PHP_HOST),
             (label, id),
             addr,
-            false,
+            true,
         )
         .await?;
         let (label, id) = &php_link_ids[(i + 1) % 2];
@@ -360,7 +363,7 @@ async fn main() -> anyhow::Result<()> {
             (TLS_SITE, TLS_HOST),
             (label, id),
             addr,
-            false,
+            true,
         )
         .await?;
         let change = json!({"directives": format!("Header set X-Bench-Round \"{i}\"")});

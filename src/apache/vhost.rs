@@ -43,6 +43,10 @@ pub struct VhostSpec<'a> {
 
 /// Response header naming the release that served it (pinned mode; needs mod_headers).
 pub const RELEASE_HEADER: &str = "X-Cutover-Release";
+/// Header every site's vhost sets to the site's name: the health check knows by it that the
+/// answer came from a configuration that has this site (right after a graceful reload, a
+/// worker of the old generation may answer from one that does not, with another vhost).
+pub const SITE_HEADER: &str = "X-Cutover-Site";
 
 /// Renders the site's VirtualHost, or says which field is unacceptable and why.
 ///
@@ -133,6 +137,7 @@ pub fn render(spec: &VhostSpec) -> Result<String, String> {
         names.push_str(&format!("    ServerAlias {alias_line}\n"));
     }
     let mut inner = format!("    DocumentRoot \"{docroot}\"\n");
+    inner.push_str(&format!("    Header always set {SITE_HEADER} \"{site}\"\n"));
     if let Some(id) = spec.release {
         // "always": error responses (404, 500) must say which release gave them too.
         inner.push_str(&format!(

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 /// Header the pinned vhost sets, naming the release that served the response.
 pub const RELEASE_HEADER: &str = "x-cutover-release";
+/// Header every site's vhost sets, naming the site (see `apache::vhost::SITE_HEADER`).
+pub const SITE_HEADER: &str = "x-cutover-site";
 
 /// The HTTP client of every health check (console and CLI alike): it never follows redirects,
 /// so a 301 to the public host (still served by the old release) cannot pass a broken one.
@@ -25,12 +27,15 @@ pub struct Verdict {
     pub detail: String,
 }
 
-/// GETs `base + path` with `Host: host` until a 2xx comes back (from `release` when given:
-/// right after a graceful reload an old worker may still answer for a moment).
+/// GETs `base + path` with `Host: host` until a 2xx comes back from `site`'s own vhost (and
+/// from `release` when given): right after a graceful reload an old worker may still answer
+/// for a moment, from a configuration without the site (another vhost's 404) or with its
+/// previous settings.
+#[allow(clippy::too_many_arguments)]
 pub async fn check(
     client: &reqwest::Client,
     base: &str,
-    host: &str,
+    (site, host): (&str, &str),
     path: &str,
     release: Option<&str>,
     key: Option<&str>,
@@ -53,7 +58,11 @@ pub async fn check(
                     .get(RELEASE_HEADER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                let from_new = release.is_none() || served_by.as_deref() == release;
+                let ours = res
+                    .headers()
+                    .get(SITE_HEADER)
+                    .is_some_and(|v| v.as_bytes() == site.as_bytes());
+                let from_new = ours && (release.is_none() || served_by.as_deref() == release);
                 if from_new && status.is_success() {
                     if let Some(why) = php_source(res).await {
                         return Verdict {
@@ -147,17 +156,17 @@ mod tests {
     #[tokio::test]
     async fn a_redirect_to_a_healthy_page_does_not_pass() {
         let ok =
-            serve("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".into())
+            serve("HTTP/1.1 200 OK\r\nX-Cutover-Site: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".into())
                 .await;
         let moved = serve(format!(
-            "HTTP/1.1 301 Moved\r\nLocation: http://127.0.0.1:{ok}/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "HTTP/1.1 301 Moved\r\nX-Cutover-Site: x\r\nLocation: http://127.0.0.1:{ok}/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         ))
         .await;
         let base = format!("http://127.0.0.1:{moved}");
         let v = check(
             &client().unwrap(),
             &base,
-            "x.test",
+            ("x", "x.test"),
             "/",
             None,
             None,
@@ -169,7 +178,7 @@ mod tests {
         let v = check(
             &reqwest::Client::new(),
             &base,
-            "x.test",
+            ("x", "x.test"),
             "/",
             None,
             None,
@@ -180,14 +189,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn php_source_never_passes() {
+    async fn an_answer_from_a_configuration_without_the_site_is_waited_past() {
+        // Another vhost's 404 (an old generation without the site), then a 200 that is not the
+        // site's: neither ends the check, which waits for the site's own answer.
         for answer in [
-            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 22\r\nConnection: close\r\n\r\n\n  <?PHP echo 'hi'; ?>\n",
-            "HTTP/1.1 200 OK\r\nContent-Type: application/x-httpd-php\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX-Cutover-Site: other\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
         ] {
             let port = serve(answer.into()).await;
             let base = format!("http://127.0.0.1:{port}");
-            let v = check(&client().unwrap(), &base, "x.test", "/", None, None, Duration::from_millis(300)).await;
+            let v = check(&client().unwrap(), &base, ("x", "x.test"), "/", None, None, Duration::from_millis(300)).await;
+            assert!(!v.healthy && v.detail.contains("no healthy answer within"), "{v:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn php_source_never_passes() {
+        for answer in [
+            "HTTP/1.1 200 OK\r\nX-Cutover-Site: x\r\nContent-Type: text/html\r\nContent-Length: 22\r\nConnection: close\r\n\r\n\n  <?PHP echo 'hi'; ?>\n",
+            "HTTP/1.1 200 OK\r\nX-Cutover-Site: x\r\nContent-Type: application/x-httpd-php\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+        ] {
+            let port = serve(answer.into()).await;
+            let base = format!("http://127.0.0.1:{port}");
+            let v = check(&client().unwrap(), &base, ("x", "x.test"), "/", None, None, Duration::from_millis(300)).await;
             assert!(!v.healthy && v.detail.contains("PHP source"), "{v:?}");
         }
     }

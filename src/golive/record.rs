@@ -53,7 +53,7 @@ impl GoLive {
         let verdict = health::check(
             client,
             &base,
-            &site.settings.server_name,
+            (&site.name, &site.settings.server_name),
             &site.settings.health_path,
             header_release,
             key.as_deref(),

@@ -123,8 +123,20 @@ pub fn check_command(command: &[String], search_path: &str) -> Result<(), String
     if command.iter().any(|a| a.contains('\0')) {
         return Err("an argument contains a NUL character, which no program can receive.".into());
     }
+    if program.starts_with('/') {
+        use std::os::unix::fs::PermissionsExt;
+        let runnable = std::fs::metadata(program)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        return match runnable {
+            true => Ok(()),
+            false => Err(format!(
+                "the program {} does not exist or is not executable on this server.",
+                crate::vocab::clip(program)
+            )),
+        };
+    }
     if program.contains('/') {
-        // Absolute, or inside the release (it only exists once a release is unpacked).
+        // Inside the release: it only exists once a release is unpacked.
         return Ok(());
     }
     match find_program(program, search_path) {
@@ -203,6 +215,9 @@ mod tests {
         assert!(check_command(&cmd(&["sh", "-c", "true"]), path).is_ok());
         assert!(check_command(&cmd(&["bin/build", "--prod"]), path).is_ok());
         assert!(check_command(&cmd(&["/bin/true"]), path).is_ok());
+        assert!(check_command(&cmd(&["/no/such/tool"]), path)
+            .unwrap_err()
+            .contains("does not exist"));
     }
 
     #[test]

@@ -159,6 +159,7 @@ fn clean_render_is_exactly_the_template() {
     ServerName shop.test
     ServerAlias www.shop.test *.shop.test
     DocumentRoot "/srv/sites/shop/releases/20260101-120000-abcd"
+    Header always set X-Cutover-Site "shop"
     Header always set X-Cutover-Release "20260101-120000-abcd"
     # setting directory_index: the files a folder's address answers with
     DirectoryIndex index.html
@@ -178,7 +179,7 @@ fn clean_render_is_exactly_the_template() {
 "#;
     assert_eq!(render(&clean.spec()).unwrap(), expected);
 
-    // Symlink mode, no aliases: no Header and no ServerAlias line.
+    // Symlink mode, no aliases: no release header and no ServerAlias line.
     let current = PathBuf::from("/srv/sites/shop/current");
     let spec = VhostSpec {
         aliases: &[],
@@ -188,7 +189,7 @@ fn clean_render_is_exactly_the_template() {
     };
     let text = render(&spec).unwrap();
     assert!(
-        !text.contains("ServerAlias") && !text.contains("Header"),
+        !text.contains("ServerAlias") && !text.contains("X-Cutover-Release"),
         "{text}"
     );
     assert!(text.contains("DocumentRoot \"/srv/sites/shop/current\"\n"));
@@ -279,6 +280,7 @@ fn a_pinned_vhost_reads_its_release_from_the_live_map() {
     let id = "[0-9]{8}-[0-9]{6}-[0-9a-f]{4}";
     let expected = format!(
         r#"    DocumentRoot "/srv/sites/shop/current"
+    Header always set X-Cutover-Site "shop"
     # setting directory_index: the files a folder's address answers with
     DirectoryIndex index.html
     # setting switch = pinned: each request is served from the release live.map names, so a switch needs no reload
