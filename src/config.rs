@@ -30,7 +30,7 @@ pub struct Settings {
     /// Who runs the sites' deploy steps, and how.
     pub steps: crate::steps::StepSettings,
     /// System mode: the host's PHP-FPM.
-    pub php: crate::php::system::PhpSettings,
+    pub php: crate::php::host_settings::PhpSettings,
 }
 
 /// `[audit]`: where the console anchors the audit log outside its database.
@@ -162,7 +162,7 @@ impl Default for Settings {
             uploads: UploadSettings::default(),
             audit: AuditSettings::default(),
             steps: crate::steps::StepSettings::default(),
-            php: crate::php::system::PhpSettings::default(),
+            php: crate::php::host_settings::PhpSettings::default(),
         }
     }
 }

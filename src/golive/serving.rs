@@ -95,6 +95,32 @@ impl GoLive {
         })
     }
 
+    /// An HTTPS site's certificate, checked before anything changes, and Apache made ready
+    /// to serve HTTPS.
+    pub(crate) async fn tls_step(&self, site: &Site, steps: &mut Steps) -> Result<(), Failure> {
+        let t = Instant::now();
+        let Some(checked) = crate::sites::tls::Tls::check_site(
+            site.settings.config.tls.as_ref(),
+            site.settings.names(),
+        )
+        .await
+        else {
+            return Ok(());
+        };
+        let refused = |m: String| fail(code::TLS_REFUSED, m, false);
+        let info = checked.map_err(|m| {
+            steps.push("check certificate", t, false, m.clone());
+            refused(m)
+        })?;
+        steps.push(
+            "check certificate",
+            t,
+            true,
+            format!("valid until {} ({} days)", info.not_after, info.days_left),
+        );
+        self.apache.prepare_tls().await.map_err(refused)
+    }
+
     /// The extra directives, parsed and checked again, as the lines the vhost gets.
     pub(crate) fn directives(
         &self,

@@ -149,22 +149,38 @@ impl GoLive {
             ran?;
         }
         let t = Instant::now();
-        let (p, id) = (paths.clone(), release_id.to_owned());
-        blocking(move || disk::point_current(&p, &id))
-            .await
-            .map_err(|e| {
-                fail(
-                    code::SWITCH_FAILED,
-                    format!("Switching `current` failed: {e}."),
-                    true,
-                )
-            })?;
+        let pinned = site.settings.switch_mode == SwitchMode::Pinned;
+        let (p, id, name) = (paths.clone(), release_id.to_owned(), site.name.clone());
+        blocking(move || match pinned {
+            true => disk::point_current_and_map(&p, &name, &id),
+            false => disk::point_current(&p, &id),
+        })
+        .await
+        .map_err(|e| {
+            let what = if pinned {
+                "`current` and the live-release map"
+            } else {
+                "`current`"
+            };
+            fail(
+                code::SWITCH_FAILED,
+                format!("Switching {what} failed: {e}."),
+                true,
+            )
+        })?;
         let detail = format!("current → releases/{release_id}");
         steps.push("switch current", t, true, detail);
-        crate::fault_point!("after_switch");
-        let pinned = site.settings.switch_mode == SwitchMode::Pinned;
         if pinned {
-            self.map_step(site, paths, release_id, steps).await?;
+            let map = crate::apache::livemap::FILE_NAME;
+            let t = Instant::now();
+            steps.push(
+                "switch live release",
+                t,
+                true,
+                format!("{map} → {release_id}"),
+            );
+        } else {
+            crate::fault_point!("after_switch");
         }
         crate::fault_point!("after_map");
         // Symlink mode names every release by the same path, so PHP's opcode cache must be
@@ -291,32 +307,6 @@ impl GoLive {
         }
         crate::fault_point!("after_configtest");
         Ok(Some((vhost_path, old, new_map)))
-    }
-
-    /// An HTTPS site's certificate, checked before anything changes, and Apache made ready
-    /// to serve HTTPS.
-    async fn tls_step(&self, site: &Site, steps: &mut Steps) -> Result<(), Failure> {
-        let t = Instant::now();
-        let Some(checked) = crate::sites::tls::Tls::check_site(
-            site.settings.config.tls.as_ref(),
-            site.settings.names(),
-        )
-        .await
-        else {
-            return Ok(());
-        };
-        let refused = |m: String| fail(code::TLS_REFUSED, m, false);
-        let info = checked.map_err(|m| {
-            steps.push("check certificate", t, false, m.clone());
-            refused(m)
-        })?;
-        steps.push(
-            "check certificate",
-            t,
-            true,
-            format!("valid until {} ({} days)", info.not_after, info.days_left),
-        );
-        self.apache.prepare_tls().await.map_err(refused)
     }
 
     /// A graceful reload; a managed Apache that is not running is started (on the new

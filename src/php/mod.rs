@@ -4,6 +4,7 @@
 //! finish, new workers get the new settings and an empty opcode cache) and stopped by its pid.
 //! System mode: the host's PHP-FPM, driven by configured commands (see `system.rs`).
 
+pub mod host_settings;
 pub mod pool;
 pub mod settings;
 pub mod system;

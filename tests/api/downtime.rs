@@ -166,10 +166,13 @@ async fn switching_under_load_drops_no_request() {
         activate(ids[0].clone()).await;
         let core = app.core().await;
 
-        let expected = Arc::new(vec![
-            ("/".to_owned(), vec![page_a.clone(), page_b.clone()]),
-            ("/big.bin".to_owned(), vec![big_a.clone(), big_b.clone()]),
-        ]);
+        let mut paths = vec![("/".to_owned(), vec![page_a.clone(), page_b.clone()])];
+        // A PHP site's load is its PHP page alone: a static file read across a symlink
+        // switch can be torn (the known limit of symlink mode), PHP's answer must not be.
+        if !php {
+            paths.push(("/big.bin".to_owned(), vec![big_a.clone(), big_b.clone()]));
+        }
+        let expected = Arc::new(paths);
         let (stop, tally) = (Arc::new(AtomicBool::new(false)), Arc::new(Tally::default()));
         let base = format!("http://{}", app.settings.apache.listen);
         let workers: Vec<_> = (0..4)
