@@ -10,9 +10,8 @@
 //! - a switch that needs a reload (the site's settings changed just before) against rewriting
 //!   a vhost, `apache2 -t`, `apache2 -k graceful`, until the new content is served.
 //!
-//! - PHP sites (issue 12): a pinned plain switch against the same rename floor, and a symlink
-//!   switch (which reloads PHP-FPM so no opcode cache serves old code) against the floor of
-//!   one graceful PHP-FPM reload (SIGUSR2 to the master) until a PHP page answers again.
+//! - PHP sites (issue 12): a pinned and a symlink switch against the same rename floor (no
+//!   switch reloads PHP-FPM: pools resolve `current` on every request, see php/pool.rs).
 //!
 //! - an HTTPS site (issue 13): a plain switch (its health check goes over HTTPS), and a
 //!   settings change (configtest + graceful reload with mod_ssl loaded) against the same
@@ -123,21 +122,6 @@ fn make_cert(dir: &Path, host: &str) -> anyhow::Result<(String, String, String)>
     }
     let p = |f: &str| dir.join(f).display().to_string();
     Ok((p("leaf.pem"), p("leaf.key"), p("ca.pem")))
-}
-
-/// The floor of a PHP-FPM reload: SIGUSR2 to the master, until a PHP page answers again.
-async fn php_reload_floor(pid_file: &Path, addr: std::net::SocketAddr) -> anyhow::Result<Duration> {
-    let pid: i32 = std::fs::read_to_string(pid_file)?.trim().parse()?;
-    let t0 = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGUSR2,
-    )?;
-    // The master re-executes itself; a PHP answer after that is the reloaded pool's.
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    visible(addr, PHP_HOST, "cutover-bench release=".into(), t0)
-        .await
-        .ok_or_else(|| anyhow::anyhow!("PHP did not answer after a reload"))
 }
 
 /// Polls `GET /` on fresh connections until the body contains `marker`; the time since `t0`.
@@ -268,7 +252,6 @@ async fn main() -> anyhow::Result<()> {
         ("symlink", true),
     )
     .await?;
-    let php_pid = settings.data_dir.join("php/run/php-fpm.pid");
     let tls_ids = make_site(
         &http,
         &base,
@@ -322,8 +305,7 @@ async fn main() -> anyhow::Result<()> {
     floor.switch("a").await?;
 
     let (mut map, mut reload) = (Figures::default(), Figures::default());
-    let (mut php, mut php_link, mut php_floor) =
-        (Figures::default(), Figures::default(), Vec::new());
+    let (mut php, mut php_link) = (Figures::default(), Figures::default());
     let (mut tls_plain, mut tls_change) = (Figures::default(), Vec::new());
     let (mut flip_floor, mut floor_cmds, mut floor_shown) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..ROUNDS + WARM_UP {
@@ -338,7 +320,7 @@ async fn main() -> anyhow::Result<()> {
         let site = (RELOAD_SITE, RELOAD_HOST);
         let got_reload = activation(&http, &base, &token, site, (label, id), addr, true).await?;
         let (cmds, fseen) = floor.switch(["b", "a"][i % 2]).await?;
-        // PHP: a pinned switch, a symlink switch (with its PHP-FPM reload), the reload floor.
+        // PHP: a pinned switch, then a symlink switch.
         let (label, id) = &php_ids[(i + 1) % 2];
         let got_php = activation(
             &http,
@@ -353,7 +335,6 @@ async fn main() -> anyhow::Result<()> {
         let (label, id) = &php_link_ids[(i + 1) % 2];
         let site = (PHP_LINK_SITE, PHP_LINK_HOST);
         let got_link = activation(&http, &base, &token, site, (label, id), addr, true).await?;
-        let pf = php_reload_floor(&php_pid, addr).await?;
         // HTTPS: a plain switch, then a settings change (configtest + graceful, mod_ssl).
         let (label, id) = &tls_ids[(i + 1) % 2];
         let got_tls = activation(
@@ -382,7 +363,6 @@ async fn main() -> anyhow::Result<()> {
             tls_change.push(ms(tc));
             php.add(got_php);
             php_link.add(got_link);
-            php_floor.push(ms(pf));
             map.add(got);
             reload.add(got_reload);
             flip_floor.push(ms(fl));
@@ -431,14 +411,14 @@ async fn main() -> anyhow::Result<()> {
         dist(&php.shown)
     );
     php.print_steps();
-    println!("   -- PHP site, symlink (PHP-FPM reloaded gracefully at the switch)");
+    println!("   -- PHP site, symlink (`current` renamed; PHP-FPM not reloaded)");
     println!(
         "   Cutover: request → answer              {}",
         dist(&php_link.answer)
     );
     println!(
-        "   floor:   SIGUSR2 to PHP-FPM → PHP answers {}",
-        dist(&php_floor)
+        "   Cutover: request → new release answers {}",
+        dist(&php_link.shown)
     );
     php_link.print_steps();
     println!("   -- HTTPS site (mod_ssl loaded; health check over HTTPS)");
@@ -458,12 +438,11 @@ async fn main() -> anyhow::Result<()> {
         median(&floor_shown)
     );
     let ratio_php = median(&php.shown) / median(&flip_floor);
-    let ratio_php_link = median(&php_link.answer) / median(&php_floor);
+    let ratio_php_link = median(&php_link.shown) / median(&flip_floor);
     println!(
-        "   PHP pinned: new release answers {:.2} ms = {ratio_php:.2} × the rename floor; PHP symlink: answer {:.1} ms = {ratio_php_link:.2} × the PHP-FPM reload floor ({:.1} ms)",
+        "   PHP pinned: new release answers {:.2} ms = {ratio_php:.2} × the rename floor; PHP symlink: {:.2} ms = {ratio_php_link:.2} × the rename floor",
         median(&php.shown),
-        median(&php_link.answer),
-        median(&php_floor)
+        median(&php_link.shown)
     );
     let ratio = median(&map.shown) / median(&flip_floor);
     let met = ratio <= 3.0 && median(&map.shown) < 10.0;
@@ -483,7 +462,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "SUMMARY activation_latency: plain switch {:.2} ms to the new release, floor {:.2} ms, ratio {ratio:.2} — target ≤ 3× and < 10 ms {} | \
          with a reload: answer {:.1} ms, floor {:.1} ms, ratio {ratio_reload:.2} | \
-         PHP pinned {:.2} ms, ratio {ratio_php:.2} to the rename floor | PHP symlink {:.1} ms, ratio {ratio_php_link:.2} to a PHP-FPM reload ({:.1} ms) | \
+         PHP pinned {:.2} ms, ratio {ratio_php:.2} to the rename floor | PHP symlink {:.2} ms, ratio {ratio_php_link:.2} to the rename floor | \
          HTTPS plain switch {:.2} ms | HTTPS settings change {:.1} ms, ratio {ratio_tls:.2} to configtest + graceful",
         median(&map.shown),
         median(&flip_floor),
@@ -491,8 +470,7 @@ async fn main() -> anyhow::Result<()> {
         median(&reload.answer),
         median(&floor_shown),
         median(&php.shown),
-        median(&php_link.answer),
-        median(&php_floor),
+        median(&php_link.shown),
         median(&tls_plain.shown),
         median(&tls_change)
     );

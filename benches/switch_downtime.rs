@@ -10,8 +10,8 @@
 //!    rewritten, configtest, graceful reload (the reload-based switch pinned mode used to do
 //!    for every release, and what a settings change still needs);
 //! 5. and 6. Cutover with a PHP site (issue 12), pinned and symlink mode: `/` is an
-//!    `index.php` that prints the release's page, through the console's own PHP-FPM (symlink
-//!    mode reloads PHP-FPM gracefully at every switch, so no opcode cache serves old code).
+//!    `index.php` that prints the release's page, through the console's own PHP-FPM (no
+//!    switch reloads PHP-FPM: its pools resolve `current` on every request).
 //!
 //! Cutover's switches go through the real API (`POST …/activate`). The two releases differ
 //! in content and size: a small page and a ~100 KB file, each with a per-release marker, so

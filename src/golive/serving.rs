@@ -68,33 +68,6 @@ impl GoLive {
         Ok(changed)
     }
 
-    /// A graceful reload of PHP-FPM: new settings, and a fresh opcode cache, so the first
-    /// request after a symlink switch already runs the new release's code.
-    pub(crate) async fn php_reload(&self, steps: &mut Steps) -> Result<(), Failure> {
-        let Some(php) = self.php.clone() else {
-            return Ok(());
-        };
-        let t = Instant::now();
-        let result = crate::blocking::spawn(move || php.reload()).await;
-        let outcome = match result {
-            Ok(r) => r.map_err(|e| format!("{e:#}")),
-            Err(e) => Err(e.to_string()),
-        };
-        steps.push(
-            "reload PHP-FPM",
-            t,
-            outcome.is_ok(),
-            outcome.clone().err().unwrap_or_else(|| "graceful".into()),
-        );
-        outcome.map_err(|m| {
-            fail(
-                code::RELOAD_FAILED,
-                format!("PHP-FPM did not reload: {m}"),
-                true,
-            )
-        })
-    }
-
     /// An HTTPS site's certificate, checked before anything changes, and Apache made ready
     /// to serve HTTPS.
     pub(crate) async fn tls_step(&self, site: &Site, steps: &mut Steps) -> Result<(), Failure> {

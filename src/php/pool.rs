@@ -88,6 +88,11 @@ pub fn render(p: &PoolSpec) -> Result<String, String> {
         "php_admin_flag[log_errors] = on".into(),
         format!("php_admin_value[disable_functions] = {DISABLED}"),
         "php_admin_flag[allow_url_include] = off".into(),
+        // No stale code after a symlink switch without reloading PHP-FPM: `current` is
+        // resolved on every request (no realpath cache), so scripts are cached under their
+        // release's real path. The test `no_stale_code_after_a_switch…` fails without it.
+        "php_admin_flag[opcache.revalidate_path] = on".into(),
+        "php_admin_value[realpath_cache_size] = 0".into(),
         "php_admin_flag[expose_php] = off".into(),
     ]);
     for (name, value) in p.settings {
