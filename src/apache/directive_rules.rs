@@ -83,6 +83,10 @@ const REFUSED: &[(&str, &str)] = &[
         "a log with a pipe runs a program, and a path writes a file outside the site",
     ),
     ("logformat", "log formats are Cutover's"),
+    (
+        "authmerging",
+        "Cutover makes each section's access rules combine with its own (AuthMerging And)",
+    ),
     ("include", "it reads another configuration file"),
     ("includeoptional", "it reads another configuration file"),
     ("loadmodule", "it loads code into Apache"),
@@ -176,11 +180,37 @@ pub(crate) fn check(
             crate::vocab::clip(&words[0])
         ));
     }
-    if lower
-        .iter()
-        .any(|w| w.contains("file(") || w.contains("filesize(") || w.contains("filemod("))
-    {
-        return Err("an expression that reads a file cannot be used.".into());
+    let reads = ["file(", "filesize(", "filemod(", "%{file:", "osenv("];
+    if lower.iter().any(|w| reads.iter().any(|f| w.contains(f))) {
+        return Err(
+            "an expression that reads a file or the server's environment cannot be used.".into(),
+        );
+    }
+    // Types and filters that hand a file to a program, an interpreter or server-side includes.
+    let runs = |w: &String| {
+        ["cgi", "php", "x-httpd", "includes", "server-"]
+            .iter()
+            .any(|t| w.contains(t))
+    };
+    let typed = matches!(
+        name,
+        "addtype" | "forcetype" | "addoutputfilterbytype" | "setoutputfilter"
+    );
+    if typed && lower[1..].iter().any(runs) {
+        return Err(format!(
+            "{} cannot name a type or filter that runs programs, PHP or server-side includes.",
+            words[0]
+        ));
+    }
+    let web = |a: &str| !a.contains("://") || a.starts_with("http://") || a.starts_with("https://");
+    if name.starts_with("redirect") {
+        if let Some(a) = args.iter().find(|a| !web(a)) {
+            return Err(format!(
+                "{} sends visitors to {}: only http:// and https:// addresses.",
+                words[0],
+                crate::vocab::clip(a)
+            ));
+        }
     }
     if lower
         .iter()
@@ -190,6 +220,11 @@ pub(crate) fn check(
     }
     let inside = |p: &str| inside_site(p, site_dir);
     match name {
+        "rewriteengine" if lower.get(1).is_some_and(|w| w == "off") => {
+            return Err(
+                "RewriteEngine Off would stop the rewrite that serves the live release.".into(),
+            );
+        }
         "rewriterule" => {
             let flags = args
                 .get(2)
@@ -200,22 +235,42 @@ pub(crate) fn check(
                 .split(',')
                 .map(str::trim)
                 .collect();
-            if flag_list.iter().any(|f| {
-                *f == "P" || *f == "PROXY" || f.starts_with("H=") || f.starts_with("HANDLER=")
-            }) {
-                return Err("RewriteRule with [P] (proxy) or a handler is not allowed: it sends requests to other servers or runs programs.".into());
+            let bad_flag = |f: &&str| {
+                ["P", "PROXY"].contains(f)
+                    || ["H=", "HANDLER=", "T=", "TYPE="]
+                        .iter()
+                        .any(|p| f.starts_with(p))
+            };
+            if flag_list.iter().any(bad_flag) {
+                return Err("RewriteRule with [P] (proxy), a handler or a type is not allowed: it sends requests to other servers or runs programs.".into());
             }
             let target = args.get(1).map(String::as_str).unwrap_or("");
+            // The substitution picks a file: the request must not choose its folder, and it
+            // must not climb out of the site.
+            let dynamic = target.trim_start_matches('/').starts_with(['$', '%']);
+            if target.contains("%{")
+                || target.contains("..")
+                || (target.starts_with('/') && dynamic)
+            {
+                return Err(format!(
+                    "RewriteRule to {} could serve a file outside the site: a substitution may use $1… inside a path, but not server variables, .., or a back-reference as its first folder.",
+                    crate::vocab::clip(target)
+                ));
+            }
+            if !web(target) {
+                return Err(format!(
+                    "RewriteRule to {}: only http:// and https:// addresses.",
+                    crate::vocab::clip(target)
+                ));
+            }
             let first = target
                 .trim_start_matches('/')
                 .split('/')
                 .next()
                 .unwrap_or("");
-            if target.starts_with('/')
-                && !first.is_empty()
-                && Path::new("/").join(first).is_dir()
-                && !inside(target)
-            {
+            // A substitution whose first folder exists at the root is read as a file path:
+            // even inside the site's folder that reaches other releases and Cutover's files.
+            if target.starts_with('/') && !first.is_empty() && Path::new("/").join(first).is_dir() {
                 return Err(format!(
                     "RewriteRule to {target} would serve a file outside the site."
                 ));
@@ -230,7 +285,15 @@ pub(crate) fn check(
             let ok = if name == "directory" {
                 inside(target)
             } else {
-                target.starts_with(&escaped) && !target.contains("..")
+                // Anchored at the site's folder, then a folder boundary; no alternative or
+                // quoting trick that could match a folder elsewhere.
+                let pattern = target.trim_matches('"');
+                let rest = pattern.strip_prefix(&escaped).unwrap_or("\u{0}");
+                let boundary = rest.strip_prefix("(/|$)");
+                let rest = boundary.unwrap_or(rest);
+                let bounded = boundary.is_some() || rest.starts_with('/') || rest == "$";
+                let tricks = ["|", "\\Q", "(?", ".."];
+                bounded && !tricks.iter().any(|t| rest.contains(t))
             };
             if !ok {
                 return Err(format!(

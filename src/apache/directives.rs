@@ -98,6 +98,14 @@ impl Directives {
             let quoted: Vec<String> = words.iter().map(|w| quote(w)).collect();
             out.push_str(&quoted.join(" "));
             out.push('\n');
+            // A later section's Require replaces the earlier ones' unless told to combine: a
+            // site's own section must only ever narrow access, never lift Cutover's refusals
+            // (PHP source, shared folders' PHP, .ht* files).
+            if merges_access(&words[0]) {
+                out.push_str(indent);
+                out.push_str(&"    ".repeat(depth + 1));
+                out.push_str("AuthMerging And\n");
+            }
         }
         out
     }
@@ -106,6 +114,24 @@ impl Directives {
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
     }
+}
+
+/// Sections whose access rules merge with those before them.
+fn merges_access(word: &str) -> bool {
+    let w = word.to_ascii_lowercase();
+    let w = w.trim_end_matches('>');
+    [
+        "<location",
+        "<locationmatch",
+        "<files",
+        "<filesmatch",
+        "<if",
+        "<elseif",
+        "<else",
+        "<directory",
+        "<directorymatch",
+    ]
+    .contains(&w)
 }
 
 fn is_redirect(word: &str) -> bool {
@@ -126,7 +152,10 @@ fn logical_lines(text: &str) -> Result<Vec<(usize, String)>, DirectiveError> {
             return Err(err("the line is longer than 8000 characters."));
         }
         if let Some(c) = raw.chars().find(|c| {
-            (c.is_control() && *c != '\t') || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}')
+            (c.is_control() && *c != '\t')
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}' | '\u{feff}')
+                // Invisible and direction-changing characters: what is shown is not what runs.
+                || matches!(*c as u32, 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2069)
         }) {
             return Err(err(&format!(
                 "the line holds the control character U+{:04X}; type plain text only.",
@@ -152,6 +181,13 @@ fn logical_lines(text: &str) -> Result<Vec<(usize, String)>, DirectiveError> {
     }
     if let Some((start, acc)) = pending {
         out.push((start, acc));
+    }
+    // A continuation can join `$` and `{…}` into a variable: checked again on whole lines.
+    if let Some((line, _)) = out.iter().find(|(_, l)| l.contains("${")) {
+        return Err(DirectiveError {
+            line: *line,
+            message: "${…} would read a server variable: write the value itself.".into(),
+        });
     }
     Ok(out)
 }

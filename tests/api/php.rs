@@ -376,3 +376,33 @@ async fn the_private_apache_loads_php_s_modules_only_once_a_site_runs_php() {
         .starts_with("release w"));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_site_s_own_access_rules_never_lift_the_refusal_of_php_source() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = app.admin_token().await;
+    // Without AuthMerging And, a later <Location>'s Require would replace the <FilesMatch>
+    // refusal and send the source of every PHP file.
+    let directives = "<Location />\nRequire all granted\n</Location>\n<LocationMatch \"\\.php$\">\nRequire ip 127.0.0.1\n</LocationMatch>";
+    app.create_site(
+        &token,
+        json!({"name": "plain", "server_name": "plain.test", "directives": directives}),
+    )
+    .await;
+    let id = release(
+        &app,
+        &token,
+        "plain",
+        &[
+            ("index.html", b"home"),
+            ("secret.php", b"<?php $password = 'hunter2';"),
+        ],
+    )
+    .await;
+    assert_eq!(activate(&app, &token, "plain", &id).await.0, 200);
+    assert_eq!(fetch(&app, "plain.test", "/").await.2, "home");
+    let (status, _, body) = fetch(&app, "plain.test", "/secret.php").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("hunter2"), "{body}");
+    app.shutdown().await;
+}

@@ -122,9 +122,20 @@ fn ordinary_directives_pass_and_are_re_rendered_from_their_words() {
     );
     assert!(text.contains("        Require all denied\n"), "{text}");
     assert!(!text.contains('#'), "comments are not copied: {text}");
-    // Re-parsing the rendering gives the same rendering: nothing is lost or gained.
+    // Each section of the site's combines its access rules with Cutover's (so a Require in a
+    // <Location> can narrow access, never lift the refusal of PHP source).
+    assert!(
+        text.contains("    <Location /admin>\n        AuthMerging And\n"),
+        "{text}"
+    );
+    // Re-parsing the rendering (without Cutover's own lines) gives the same rendering.
+    let typed: String = text
+        .lines()
+        .filter(|l| l.trim() != "AuthMerging And")
+        .map(|l| format!("{l}\n"))
+        .collect();
     assert_eq!(
-        Directives::parse(&text, Path::new(SITE))
+        Directives::parse(&typed, Path::new(SITE))
             .unwrap()
             .render("    "),
         text

@@ -1,6 +1,7 @@
 //! Tests of the Apache module; those that need Apache run a private one on 127.0.0.1.
 
 mod attacks;
+mod borrowed_hostile;
 mod directives;
 mod harness;
 mod lifecycle;
