@@ -46,84 +46,6 @@ const PHP_HOST: &str = "latp.bench.test";
 const PHP_LINK_SITE: &str = "latps";
 const PHP_LINK_HOST: &str = "latps.bench.test";
 
-/// A CA and a certificate for `host` signed by it, made with openssl in `dir`:
-/// (certificate, key, CA) paths.
-fn make_cert(dir: &Path, host: &str) -> anyhow::Result<(String, String, String)> {
-    std::fs::create_dir_all(dir)?;
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let ext = dir.join("leaf.ext");
-    std::fs::write(
-        &ext,
-        format!("subjectAltName=DNS:{host}\nbasicConstraints=CA:FALSE\n"),
-    )?;
-    let runs: [Vec<&str>; 3] = [
-        [
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "30",
-                "-subj",
-                "/CN=Bench CA",
-            ],
-        ]
-        .concat(),
-        [
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "leaf.key",
-                "-out",
-                "leaf.csr",
-                "-subj",
-                "/CN=bench",
-            ],
-        ]
-        .concat(),
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "30",
-            "-extfile",
-            "leaf.ext",
-        ],
-    ];
-    for args in runs {
-        let out = std::process::Command::new("openssl")
-            .args(&args)
-            .current_dir(dir)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let p = |f: &str| dir.join(f).display().to_string();
-    Ok((p("leaf.pem"), p("leaf.key"), p("ca.pem")))
-}
-
 /// Polls `GET /` on fresh connections until the body contains `marker`; the time since `t0`.
 async fn visible(
     addr: std::net::SocketAddr,
@@ -260,7 +182,10 @@ async fn main() -> anyhow::Result<()> {
         ("pinned", false),
     )
     .await?;
-    let (cert, key, ca) = make_cert(&dir.path().join("certs"), TLS_HOST)?;
+    let certs = dir.path().join("certs");
+    common::support::certs::make(&certs, &[("leaf", TLS_HOST)]);
+    let p = |f: &str| certs.join(f).display().to_string();
+    let (cert, key, ca) = (p("leaf.pem"), p("leaf.key"), p("ca.pem"));
     let tls = json!({"tls": {"certificate": cert, "key": key, "chain": ca}});
     let (status, body) = common::patch_json(
         &http,

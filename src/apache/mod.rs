@@ -23,6 +23,7 @@ mod tests;
 pub use command::{run_command, write_config_file, CommandOutput, COMMAND_TIMEOUT};
 pub use ctl::ApacheCtl;
 pub use managed::ManagedApache;
+pub use process::running;
 pub use reach::WORKER_USER;
 pub use system::SystemApache;
 pub use vhost::{render, VhostSpec};

@@ -69,20 +69,7 @@ fn kill_apache_once() {
     // SIGKILL is delivered asynchronously: wait (bounded, a few ms at a time; this runs once,
     // in a test) until the process has really gone, or the next step could still see it alive.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline && running(pid) {
+    while Instant::now() < deadline && crate::apache::running(pid) {
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// True while `pid` exists and is not a zombie (state `Z` in /proc/PID/stat).
-fn running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let rest = &stat[stat.rfind(')')? + 1..];
-            rest.split_whitespace()
-                .next()
-                .map(|state| state != "Z" && state != "X")
-        })
-        .unwrap_or(false)
 }

@@ -96,11 +96,16 @@ impl Live {
                 output: tail(&text, LIVE_TAIL_CHARS),
             }
         });
+        let (report, error) = match &v.done {
+            Some(Ok(r)) => (Some(r.clone()), None),
+            Some(Err(e)) => (None, Some(e.clone())),
+            None => (None, None),
+        };
         Snapshot {
             done: v.done.is_some(),
-            report: v.done.clone().and_then(Result::ok),
-            error: v.done.clone().and_then(Result::err).map(|e| e.1),
-            error_code: v.done.clone().and_then(Result::err).map(|e| e.0),
+            report,
+            error_code: error.as_ref().map(|e| e.0),
+            error: error.map(|e| e.1),
             steps: v.steps.clone(),
             running,
         }

@@ -236,12 +236,7 @@ impl Php {
         let text = std::fs::read_to_string(self.root.join("run/php-fpm.pid")).ok()?;
         let pid: i32 = text.trim().parse().ok()?;
         // A master killed but not yet reaped (it is our child) is a zombie, not running.
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-            s.rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'))
-        });
-        (!zombie && kill(Pid::from_raw(pid), None).is_ok()).then_some(pid)
+        crate::apache::running(pid).then_some(pid)
     }
 
     /// Starts the master if it is not running, and waits until every pool's socket exists.

@@ -3,7 +3,6 @@
 //! over HTTPS; port 80 redirects when asked.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 
@@ -12,90 +11,9 @@ use crate::helpers::{free_port, spawn_app_with_apache, TestApp};
 
 const HOST: &str = "secure.example.test";
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed (the test command installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA, and a leaf `<name>.pem`/`<name>.key` for `dns`, signed by it.
+/// A CA, and leaves for `HOST` (`leaf.*`) and another name (`other.*`), signed by it.
 fn make_certs(dir: &Path) {
-    make_certs_for(dir, HOST, "other.example.test");
-}
-
-/// A CA (`ca.pem`), `leaf.pem`/`leaf.key` for `leaf`, `other.pem`/`other.key` for `other`.
-pub(crate) fn make_certs_for(dir: &Path, leaf: &str, other: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=Cutover Test CA",
-        ],
-    );
-    for (name, dns) in [("leaf", leaf), ("other", other)] {
-        std::fs::write(
-            dir.join(format!("{name}.ext")),
-            format!("subjectAltName=DNS:{dns}\nbasicConstraints=CA:FALSE\n"),
-        )
-        .unwrap();
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/CN={dns}"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "30",
-                "-extfile",
-                &format!("{name}.ext"),
-            ],
-        );
-    }
+    crate::support::certs::make(dir, &[("leaf", HOST), ("other", "other.example.test")]);
 }
 
 async fn patch(app: &TestApp, token: &str, body: Value) -> (u16, Value) {

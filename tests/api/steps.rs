@@ -53,17 +53,6 @@ async fn pid_in(path: std::path::PathBuf) -> i32 {
     .await
 }
 
-/// A process is gone (or only a zombie waiting for its reaper).
-fn gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|s| s.trim_start().starts_with('Z')),
-    }
-}
-
 fn sh(script: &str) -> Value {
     json!(["sh", "-c", script])
 }
@@ -361,7 +350,7 @@ async fn a_step_past_its_limit_is_killed_with_its_children_and_leftovers_are_sto
         eventually(
             Duration::from_secs(10),
             &format!("{file} ({pid}) gone"),
-            || async move { gone(pid).then_some(()) },
+            || async move { crate::support::is_gone(pid).then_some(()) },
         )
         .await;
     }

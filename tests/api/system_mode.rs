@@ -252,7 +252,7 @@ async fn a_php_site_over_https_goes_live_on_a_debian_layout_apache_and_php_fpm()
     let app = system_app(&host).await;
     let certs = dir.path().join("certs");
     std::fs::create_dir_all(&certs).unwrap();
-    crate::https::make_certs_for(&certs, HOST, "other.example.test");
+    crate::support::certs::make(&certs, &[("leaf", HOST)]);
     let c = |f: &str| certs.join(f).display().to_string();
     let token = app.admin_token().await;
     app.create_site(

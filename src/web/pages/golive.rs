@@ -176,18 +176,8 @@ pub(crate) async fn activate(
     let (name, id) = path.into_inner();
     let site = sites::get(&state.pool, &name).await?;
     if crate::golive::runs_steps(&site, Kind::Activate) {
-        let (golive, actor, source, live) = (
-            state.golive.clone(),
-            who.actor(),
-            client.source,
-            form.live.clone(),
-        );
-        return Ok(super::runs::start(&state, &name, move |watch| async move {
-            let how = (Kind::Activate, seen(&live));
-            golive
-                .switch_watched(&site.name, &id, how, (&actor, &source), Some(watch))
-                .await
-        }));
+        let switch = (Kind::Activate, id, form.live.clone());
+        return Ok(watched(&state, site.name, switch, &who, client));
     }
     let how = (Kind::Activate, seen(&form.live));
     let report = state
@@ -195,6 +185,24 @@ pub(crate) async fn activate(
         .switch_to(&name, &id, how, &who.actor(), &client.source)
         .await?;
     super::runs::result(ctx, report)
+}
+
+/// A switch of a site with steps: `(kind, release, live as the confirmation page showed it)`
+/// started in the background, the browser sent to the page that follows it.
+fn watched(
+    state: &AppState,
+    site: String,
+    (kind, release, live): (Kind, String, Option<String>),
+    who: &Identity,
+    client: ClientInfo,
+) -> HttpResponse {
+    let (golive, actor, source) = (state.golive.clone(), who.actor(), client.source);
+    super::runs::start(state, &site.clone(), move |watch| async move {
+        let how = (kind, seen(&live));
+        golive
+            .switch_watched(&site, &release, how, (&actor, &source), Some(watch))
+            .await
+    })
 }
 
 /// Form of the rollback.
@@ -218,18 +226,8 @@ pub(crate) async fn rollback(
     let site = sites::get(&state.pool, &name).await?;
     if crate::golive::runs_steps(&site, Kind::Rollback) {
         let target = state.golive.rollback_to(&name, to).await?;
-        let (golive, actor, source, live) = (
-            state.golive.clone(),
-            who.actor(),
-            client.source,
-            form.live.clone(),
-        );
-        return Ok(super::runs::start(&state, &name, move |watch| async move {
-            let how = (Kind::Rollback, seen(&live));
-            golive
-                .switch_watched(&site.name, &target, how, (&actor, &source), Some(watch))
-                .await
-        }));
+        let switch = (Kind::Rollback, target, form.live.clone());
+        return Ok(watched(&state, site.name, switch, &who, client));
     }
     let report = state
         .golive

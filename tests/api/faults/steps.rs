@@ -23,14 +23,9 @@ fn set_steps(env: &Env, steps: Value) {
     assert_eq!(res.status(), 200, "{}", res.text().unwrap_or_default());
 }
 
+/// Running: not gone, and not a zombie waiting for its reaper.
 fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !s.rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
+    !crate::support::is_gone(pid)
 }
 
 fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
