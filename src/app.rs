@@ -70,6 +70,7 @@ pub struct Application {
     addr: std::net::SocketAddr,
     apache: Arc<ApacheCtl>,
     php: Option<Arc<crate::php::Php>>,
+    ssh: Arc<crate::hosts::Ssh>,
     /// Problems found at start-up that people should see (printed by `serve`).
     pub warnings: Vec<String>,
     server: Server,
@@ -113,7 +114,17 @@ impl Application {
             health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
             php: crate::php::managed(&settings),
             steps: std::sync::Arc::new(settings.step_runner(&core.pool)),
+            ssh: Arc::new(settings.ssh()),
         };
+        // The hosts of sites on several web servers are checked in the background: a host
+        // that hangs must not hold up the start.
+        let checker = golive.clone();
+        tokio::spawn(async move {
+            if let Err(e) = checker.check_hosts().await {
+                tracing::error!(error = ?e, "checking the hosts at start-up failed");
+            }
+        });
+        let ssh = golive.ssh.clone();
         let php = golive.php.clone();
         crate::php::watch::start(php.clone(), &core.pool).await;
         let refusals = core.auth.refusals.clone();
@@ -148,6 +159,7 @@ impl Application {
         .run();
         Ok(Self {
             php,
+            ssh,
             signals,
             addr,
             apache,
@@ -240,6 +252,7 @@ impl Application {
         if let Some(php) = self.php.clone() {
             let _ = crate::blocking::spawn(move || php.stop()).await;
         }
+        crate::hosts::close_all(&self.ssh, &self.pool).await;
         self.pool.close().await;
         result
     }

@@ -31,6 +31,25 @@ pub struct Settings {
     pub steps: crate::steps::StepSettings,
     /// System mode: the host's PHP-FPM.
     pub php: crate::php::host_settings::PhpSettings,
+    /// Sites on several hosts: how the console reaches them.
+    pub hosts: HostsSettings,
+}
+
+/// `[hosts]`: the console's SSH client for sites served by several hosts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostsSettings {
+    /// Every remote operation (connecting included) must answer within this; a host that
+    /// does not is treated as down.
+    pub timeout_seconds: u64,
+}
+
+impl Default for HostsSettings {
+    fn default() -> Self {
+        Self {
+            timeout_seconds: 20,
+        }
+    }
 }
 
 /// `[audit]`: where the console anchors the audit log outside its database.
@@ -162,6 +181,7 @@ impl Default for Settings {
             uploads: UploadSettings::default(),
             audit: AuditSettings::default(),
             steps: crate::steps::StepSettings::default(),
+            hosts: HostsSettings::default(),
             php: crate::php::host_settings::PhpSettings::default(),
         }
     }
@@ -211,10 +231,11 @@ impl Settings {
         }
         // `CUTOVER_APACHE__MODE` reaches `apache.mode`; CUTOVER_CONFIG names the file, not a key.
         // Only variables naming a setting: others (CUTOVER_CONFIG, test switches) are not ours to refuse.
-        const SECTIONS: [&str; 10] = [
+        const SECTIONS: [&str; 11] = [
             "audit",
             "php",
             "steps",
+            "hosts",
             "listen",
             "data_dir",
             "sites_root",
@@ -270,6 +291,12 @@ impl Settings {
             );
         }
         Ok(())
+    }
+
+    /// The SSH client of sites served by several hosts (`<data>/ssh`).
+    pub fn ssh(&self) -> crate::hosts::Ssh {
+        let timeout = std::time::Duration::from_secs(self.hosts.timeout_seconds.clamp(1, 600));
+        crate::hosts::Ssh::new(self.data_dir.join("ssh"), timeout)
     }
 
     /// The runner of the sites' deploy steps.

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod fault;
 pub mod golive;
+pub mod hosts;
 pub mod php;
 pub mod releases;
 pub mod sites;

@@ -40,7 +40,7 @@ impl SystemApache {
     /// which stays the default host.
     pub fn vhost_path(&self, site: &str) -> Result<PathBuf, String> {
         validate::site_name(site)?;
-        Ok(self.vhost_dir.join(format!("cutover-{site}.conf")))
+        Ok(self.vhost_dir.join(vhost_file_name(site)))
     }
 
     /// Runs the configured configtest command; `ok` is false if it exits non-zero.
@@ -59,6 +59,11 @@ impl SystemApache {
         let own = self.vhost_path(site).unwrap_or_default();
         super::served::check(&self.vhosts, names, &own.display().to_string()).await
     }
+}
+
+/// `cutover-<site>.conf`: the name of a site's vhost file in any vhost folder (a validated slug).
+pub fn vhost_file_name(site: &str) -> String {
+    format!("cutover-{site}.conf")
 }
 
 #[cfg(test)]

@@ -74,6 +74,7 @@ pub(crate) fn golive(settings: &Settings, core: &Core) -> anyhow::Result<GoLive>
         health_timeout: Duration::from_secs(settings.apache.health_timeout_seconds),
         php: crate::php::managed(settings),
         steps: std::sync::Arc::new(settings.step_runner(&core.pool)),
+        ssh: Arc::new(settings.ssh()),
     })
 }
 

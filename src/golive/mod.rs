@@ -5,8 +5,11 @@
 mod activate;
 mod disk;
 mod expect;
+mod fleet;
+mod fleet_back;
 pub mod health;
 mod hooks;
+pub mod hosts;
 pub mod live;
 pub(crate) mod maintenance;
 mod putback;
@@ -25,5 +28,6 @@ pub use disk::{
 };
 pub use expect::{expect_live, Expect};
 pub use hooks::runs_steps;
+pub use hosts::Added;
 pub use report::{Kind, Report, Step};
 pub use runner::GoLive;

@@ -33,6 +33,14 @@ impl GoLive {
         who: Who<'_>,
     ) -> PutBack {
         let t = Instant::now();
+        if let Ok(hosts) = self.hosts_of(site).await {
+            if !hosts.is_empty() {
+                let result = self.fleet_put_back(site, before, steps, who, &hosts).await;
+                return self
+                    .put_back_done(site, before, steps, who, (t, result))
+                    .await;
+            }
+        }
         if !self.apache.is_alive().await {
             if let Err(e) = self.apache.ensure_running().await {
                 steps.push("restart Apache", t, false, format!("{e:#}"));
@@ -45,6 +53,19 @@ impl GoLive {
                 healthy: true,
             },
         };
+        self.put_back_done(site, before, steps, who, (t, result))
+            .await
+    }
+
+    /// Records a put-back: its step and its audit event.
+    async fn put_back_done(
+        &self,
+        site: &Site,
+        before: Option<&str>,
+        steps: &mut Steps,
+        who: Who<'_>,
+        (t, result): (Instant, PutBack),
+    ) -> PutBack {
         let to = before.map_or_else(|| "back to nothing live".into(), |b| format!("back to {b}"));
         steps.push("automatic rollback", t, result.restored, to);
         let outcome = if result.restored {

@@ -53,6 +53,11 @@ pub async fn reconcile(
             continue;
         }
         clean_leftovers(pool, &paths, site.id).await?;
+        // A site on several hosts is served by them, not here: they are checked over SSH
+        // once the console runs (see `GoLive::check_hosts`).
+        if !crate::hosts::store::list(pool, site.id).await?.is_empty() {
+            continue;
+        }
         let on_disk = disk::current_release(&paths);
         let vhost = std::fs::read_to_string(vhost_path(&site.name)).ok();
         let in_vhost = vhost.as_deref().and_then(|v| served_release(v, &paths));

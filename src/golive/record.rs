@@ -26,6 +26,10 @@ impl GoLive {
         steps: &mut Steps,
         who: Who<'_>,
     ) -> Result<(), Failure> {
+        let hosts = self.hosts_of(site).await?;
+        if !hosts.is_empty() {
+            return self.fleet_health(site, release_id, steps, &hosts).await;
+        }
         let t = Instant::now();
         let header_release =
             (site.settings.switch_mode == SwitchMode::Pinned).then_some(release_id);

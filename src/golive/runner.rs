@@ -26,6 +26,8 @@ pub struct GoLive {
     pub php: Option<Arc<crate::php::Php>>,
     /// Runs the sites' deploy steps.
     pub steps: Arc<crate::steps::runner::Runner>,
+    /// Reaches the hosts of sites served by several web servers.
+    pub ssh: Arc<crate::hosts::Ssh>,
 }
 
 impl GoLive {

@@ -58,8 +58,18 @@ impl GoLive {
     /// The site's vhost. It names no release (pinned sites read theirs from the live map), so
     /// it only changes when the settings do.
     pub(crate) fn render(&self, site: &Site, paths: &SitePaths) -> Result<String, String> {
+        self.render_in(site, paths, &self.apache.log_dir())
+    }
+
+    /// [`render`](Self::render) for the site's folder `paths` and logs in `log_dir` (a
+    /// host's, for a site on several hosts).
+    pub(crate) fn render_in(
+        &self,
+        site: &Site,
+        paths: &SitePaths,
+        log_dir: &std::path::Path,
+    ) -> Result<String, String> {
         let pinned = site.settings.switch_mode == SwitchMode::Pinned;
-        let log_dir = self.apache.log_dir();
         let map = paths.live_map();
         let config = &site.settings.config;
         let maintenance = match config.maintenance {
@@ -81,7 +91,7 @@ impl GoLive {
             aliases: &site.settings.aliases,
             document_root: &paths.current(),
             site_dir: &paths.dir,
-            log_dir: &log_dir,
+            log_dir,
             release: None,
             live_map: pinned.then_some(map.as_path()),
             serving: Serving {
@@ -130,6 +140,12 @@ impl GoLive {
         who: Who<'_>,
         before_switch: bool,
     ) -> Result<(), Failure> {
+        let hosts = self.hosts_of(site).await?;
+        if !hosts.is_empty() {
+            return self
+                .fleet_switch(site, paths, release_id, steps, who, before_switch, &hosts)
+                .await;
+        }
         self.php_step(site, paths, steps).await?;
         let undo = self
             .write_and_test_vhost(site, paths, release_id, steps, who)

@@ -129,6 +129,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/api/v1/sites/{site}/configtest").route(post().to(api::golive::configtest)),
         )
+        .service(
+            resource("/api/v1/sites/{site}/hosts")
+                .route(get().to(api::hosts::list))
+                .route(post().to(api::hosts::add)),
+        )
+        .service(
+            resource("/api/v1/sites/{site}/hosts/{host}")
+                .route(web::delete().to(api::hosts::remove)),
+        )
+        .service(
+            resource("/api/v1/sites/{site}/hosts/{host}/confirm")
+                .route(post().to(api::hosts::confirm)),
+        )
+        .service(resource("/api/v1/ssh-key").route(get().to(api::hosts::ssh_key)))
         .service(resource("/api/v1/me").route(get().to(api::me)))
         .service(resource("/api/v1/audit").route(get().to(api::audit)));
 }

@@ -295,5 +295,17 @@ pub(crate) async fn receive_and_ingest(
         steps: &state.golive.steps,
     };
     let incoming = Incoming::new(&ctx, &site, &uploads_dir, &state.streams);
-    receive(body, state.settings.uploads.max_bytes, pending, incoming).await
+    let release = receive(body, state.settings.uploads.max_bytes, pending, incoming).await?;
+    if release.usable() {
+        // A site on several hosts: the new release is copied to each in the background (the
+        // release page shows how far), and what retention deleted goes from them too.
+        let (golive, site, id) = (state.golive.clone(), site.name.clone(), release.id.clone());
+        actix_web::rt::spawn(async move {
+            if let Err(e) = golive.stage_everywhere(&site, &id).await {
+                tracing::error!(error = ?e, %site, release = %id, "staging on the hosts failed");
+            }
+            let _ = golive.prune_hosts(&site).await;
+        });
+    }
+    Ok(release)
 }

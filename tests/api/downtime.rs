@@ -16,7 +16,7 @@ use crate::helpers::spawn_app_with_apache;
 
 const HOST: &str = "load.example.test";
 
-fn release_files(marker: u8, page_len: usize, big_len: usize) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn release_files(marker: u8, page_len: usize, big_len: usize) -> (Vec<u8>, Vec<u8>) {
     let mut page = format!("<html><body>release {}</body></html>", marker as char).into_bytes();
     page.resize(page_len, b' ');
     let big: Vec<u8> = (0..big_len)
@@ -36,15 +36,17 @@ fn php_page(page: &[u8]) -> Vec<u8> {
 }
 
 #[derive(Default)]
-struct Tally {
-    sent: AtomicU64,
-    failed: AtomicU64,
-    torn: AtomicU64,
-    retried: AtomicU64,
+pub(crate) struct Tally {
+    pub(crate) sent: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) torn: AtomicU64,
+    pub(crate) retried: AtomicU64,
 }
 
-async fn load(
-    base: String,
+/// GETs the `expected` paths round-robin with `Host: host` until `stop` (bounded: 120 s and
+/// 200,000 requests), counting answers that fail or are not wholly one of the bodies.
+pub(crate) async fn load(
+    (base, host): (String, &'static str),
     keep_alive: bool,
     expected: Arc<Vec<(String, Vec<Vec<u8>>)>>,
     stop: Arc<AtomicBool>,
@@ -61,7 +63,7 @@ async fn load(
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline && i < 200_000 {
         let (path, bodies) = &expected[i % expected.len()];
         i += 1;
-        let mut req = client.get(format!("{base}{path}")).header("Host", HOST);
+        let mut req = client.get(format!("{base}{path}")).header("Host", host);
         if !keep_alive {
             req = req.header("Connection", "close");
         }
@@ -178,7 +180,7 @@ async fn switching_under_load_drops_no_request() {
         let workers: Vec<_> = (0..4)
             .map(|n| {
                 tokio::spawn(load(
-                    base.clone(),
+                    (base.clone(), HOST),
                     n % 2 == 0,
                     expected.clone(),
                     stop.clone(),

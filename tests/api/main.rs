@@ -19,6 +19,7 @@ mod faults;
 mod files;
 mod flood;
 mod golive;
+mod hosts;
 mod https;
 mod lockout;
 mod memory;

@@ -174,6 +174,7 @@ async fn a_route_missing_from_the_table_is_refused() {
             health_timeout: std::time::Duration::from_secs(1),
             php: None,
             steps: std::sync::Arc::new(app.settings.step_runner(&core.pool)),
+            ssh: std::sync::Arc::new(app.settings.ssh()),
         },
         streams: Default::default(),
         runs: Default::default(),

@@ -4,6 +4,7 @@
 
 pub mod archives;
 pub mod certs;
+pub mod fleet;
 
 /// A port on 127.0.0.1 that was free a moment ago (racy: Apache cannot listen on port 0, so
 /// callers retry with another when a start finds it taken).

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1` (contract: ../shared/docs/CONTRACT.md), and `/healthz`.
 
 pub mod golive;
+pub mod hosts;
 pub mod releases;
 pub mod sites;
 

@@ -73,6 +73,8 @@ pub(crate) async fn show(
         })
         .collect();
     body["steps"] = json!(runs);
+    // A site on several hosts: how far this release is on each.
+    body["hosts"] = json!(crate::hosts::store::stagings(&state.pool, site.id, &release.id).await?);
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -1,0 +1,209 @@
+//! What Cutover does on a host, each a fixed POSIX `sh` script of ours run through
+//! [`Ssh::run`](super::Ssh::run) with the values as its positional arguments (never spliced
+//! into the script): the folders, the manifest check, the switch, what it serves, the vhost.
+
+use super::ssh::{Remote, SshError};
+use super::{Host, Ssh};
+use crate::releases::archive::ManifestEntry;
+
+/// Runs `script` with `args` as `$1…` on `host`.
+async fn sh(
+    ssh: &Ssh,
+    host: &Host,
+    script: &str,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+) -> Result<Remote, SshError> {
+    let mut argv = vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        script.to_owned(),
+        "cutover".to_owned(),
+    ];
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    ssh.run(host, &argv, stdin).await
+}
+
+/// A remote step's failure in one sentence: ssh's own, or the script's words.
+pub fn failed(r: Result<Remote, SshError>) -> Result<Remote, String> {
+    match r {
+        Ok(r) if r.ok => Ok(r),
+        Ok(r) => Err(if r.stderr.is_empty() {
+            "the command failed".into()
+        } else {
+            r.stderr
+        }),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `releases/`, `shared/` and each shared folder exist on the host.
+pub async fn prepare(ssh: &Ssh, host: &Host, shared: &[String]) -> Result<(), String> {
+    const SCRIPT: &str = r#"set -e; d=$1; shift; mkdir -p "$d/releases" "$d/shared"; for p in "$@"; do mkdir -p "$d/shared/$p"; done"#;
+    let mut args = vec![host.dir.as_str()];
+    args.extend(shared.iter().map(String::as_str));
+    failed(sh(ssh, host, SCRIPT, &args, None).await).map(drop)
+}
+
+/// `sha256sum -c` lines for a manifest (GNU's escaped form for names with `\` or a newline).
+pub fn checksums(manifest: &[ManifestEntry]) -> String {
+    let mut out = String::new();
+    for f in manifest {
+        if f.path.contains(['\\', '\n']) {
+            let name = f.path.replace('\\', "\\\\").replace('\n', "\\n");
+            out.push_str(&format!("\\{}  ./{name}\n", f.sha256));
+        } else {
+            out.push_str(&format!("{}  ./{}\n", f.sha256, f.path));
+        }
+    }
+    out
+}
+
+/// Checks every file of `manifest` under `folder` on the host by its SHA-256 (on the host):
+/// `None` when all match, else which do not.
+pub async fn verify(
+    ssh: &Ssh,
+    host: &Host,
+    folder: &str,
+    manifest: &[ManifestEntry],
+) -> Result<Option<String>, String> {
+    const SCRIPT: &str =
+        r#"cd "$1" || exit 3; sha256sum --quiet --strict -c - 2>&1; s=$?; [ $s -eq 0 ] || exit 4"#;
+    let sums = checksums(manifest);
+    match sh(ssh, host, SCRIPT, &[folder], Some(sums.as_bytes())).await {
+        Ok(r) if r.ok => Ok(None),
+        Ok(r) => {
+            let first = r.stdout.lines().next().unwrap_or(&r.stderr).to_owned();
+            Ok(Some(if first.is_empty() {
+                "the folder is missing".into()
+            } else {
+                first
+            }))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Renames the verified `.staging-<id>` into `releases/<id>` (an older copy of the same id,
+/// never the live one, is moved aside first and removed after).
+pub async fn publish(ssh: &Ssh, host: &Host, id: &str) -> Result<(), String> {
+    const SCRIPT: &str = r#"set -e; cd "$1/releases"; id=$2
+if [ -e "$id" ]; then
+  [ "$(readlink ../current 2>/dev/null)" != "releases/$id" ] || { echo "release $id is live on this host with other content" >&2; exit 5; }
+  rm -rf ".old-$id"; mv -T "$id" ".old-$id"
+fi
+mv -T ".staging-$id" "$id"; rm -rf ".old-$id"; sync -f . 2>/dev/null || true"#;
+    failed(sh(ssh, host, SCRIPT, &[&host.dir, id], None).await).map(drop)
+}
+
+/// Points the host at release `id`: `current` by a new link renamed over it and, for a pinned
+/// site, `live.map` (`map`'s text) by a new file renamed over it with an mtime later than the
+/// old one's, as [`crate::golive`] does locally.
+pub async fn switch(ssh: &Ssh, host: &Host, id: &str, map: Option<&str>) -> Result<(), String> {
+    const SCRIPT: &str = r#"set -e; cd "$1"; id=$2; map=$3
+[ -d "releases/$id" ] || { echo "release $id is not on this host" >&2; exit 6; }
+rm -f .current-tmp-* .live-map-tmp-*
+if [ -n "$map" ]; then
+  t=".live-map-tmp-$$"; printf '%s' "$map" > "$t"
+  new=$(date +%s.%N)
+  if [ -e live.map ]; then
+    old=$(stat -c %.9Y live.map)
+    new=$(awk -v o="$old" -v n="$new" 'BEGIN { if (o + 0.001 > n) printf "%.6f", o + 0.001; else printf "%.6f", n }')
+  fi
+  touch -d "@$new" "$t"
+fi
+ln -s "releases/$id" ".current-tmp-$$"; mv -T ".current-tmp-$$" current
+[ -z "$map" ] || mv -T "$t" live.map
+sync -f . 2>/dev/null || true"#;
+    failed(sh(ssh, host, SCRIPT, &[&host.dir, id, map.unwrap_or("")], None).await).map(drop)
+}
+
+/// What a host has, as [`state`] reads it.
+#[derive(Debug, Clone, Default)]
+pub struct HostState {
+    /// The release `current` names.
+    pub live: Option<String>,
+    /// `releases/<id>` (of the id asked about) is a folder.
+    pub has_release: bool,
+    /// `live.map` exists.
+    pub has_map: bool,
+    /// The vhost file's text, if there is one.
+    pub vhost: Option<String>,
+}
+
+/// What the host serves and has: `current`, whether `releases/<id>` and `live.map` exist,
+/// and the vhost file's text.
+pub async fn state(ssh: &Ssh, host: &Host, vhost: &str, id: &str) -> Result<HostState, String> {
+    const SCRIPT: &str = r#"cd "$1" 2>/dev/null || { printf -- '-\nno\nno\n'; exit 0; }
+l=$(readlink current 2>/dev/null) && printf '%s\n' "$l" || printf -- '-\n'
+[ -d "releases/$3" ] && echo yes || echo no
+[ -e live.map ] && echo yes || echo no
+[ -e "$2" ] && cat "$2" || true"#;
+    let r = failed(sh(ssh, host, SCRIPT, &[&host.dir, vhost, id], None).await)?;
+    let mut parts = r.stdout.splitn(4, '\n');
+    let live = parts.next().unwrap_or("-");
+    let has_release = parts.next() == Some("yes");
+    let has_map = parts.next() == Some("yes");
+    let rest = parts.next().unwrap_or("");
+    Ok(HostState {
+        live: live
+            .strip_prefix("releases/")
+            .filter(|id| crate::vocab::is_release_id(id))
+            .map(str::to_owned),
+        has_release,
+        has_map,
+        vhost: (!rest.is_empty()).then(|| rest.to_owned()),
+    })
+}
+
+/// Writes `content` to `path` (whole, then renamed into place).
+pub async fn write_file(ssh: &Ssh, host: &Host, path: &str, content: &str) -> Result<(), String> {
+    const SCRIPT: &str = r#"set -e; t="$1.cutover-tmp"; cat > "$t"; mv -T "$t" "$1""#;
+    failed(sh(ssh, host, SCRIPT, &[path], Some(content.as_bytes())).await).map(drop)
+}
+
+/// Removes a file, if it is there.
+pub async fn remove_file(ssh: &Ssh, host: &Host, path: &str) -> Result<(), String> {
+    failed(sh(ssh, host, r#"rm -f -- "$1""#, &[path], None).await).map(drop)
+}
+
+/// Undoes a first activation: no `current`, no `live.map`.
+pub async fn remove_current(ssh: &Ssh, host: &Host) -> Result<(), String> {
+    failed(
+        sh(
+            ssh,
+            host,
+            r#"cd "$1" && rm -f current live.map"#,
+            &[&host.dir],
+            None,
+        )
+        .await,
+    )
+    .map(drop)
+}
+
+/// Removes `releases/<id>` (never the one `current` names).
+pub async fn delete_release(ssh: &Ssh, host: &Host, id: &str) -> Result<(), String> {
+    const SCRIPT: &str = r#"cd "$1" || exit 0; [ "$(readlink current 2>/dev/null)" != "releases/$2" ] || { echo "release $2 is live on this host" >&2; exit 5; }; rm -rf "releases/$2" "releases/.staging-$2""#;
+    failed(sh(ssh, host, SCRIPT, &[&host.dir, id], None).await).map(drop)
+}
+
+/// Runs one of the host's own commands (configtest, reload): ok, and its words.
+pub async fn command(ssh: &Ssh, host: &Host, argv: &[String]) -> (bool, String) {
+    match ssh.run(host, argv, None).await {
+        Ok(r) => {
+            let words = format!("{}\n{}", r.stdout.trim(), r.stderr.trim())
+                .trim()
+                .to_owned();
+            (
+                r.ok,
+                if words.is_empty() && r.ok {
+                    "ok".into()
+                } else {
+                    words
+                },
+            )
+        }
+        Err(e) => (false, e.to_string()),
+    }
+}

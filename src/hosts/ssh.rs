@@ -1,0 +1,352 @@
+//! The console's OpenSSH client: its own key pair, one pinned `known_hosts` file per host, a
+//! reused connection per host (ControlMaster), and every remote command an argument list
+//! quoted for the remote shell by [`remote_command`].
+//!
+//! Written over the system `ssh` rather than an SSH crate: the teams we replace already run
+//! OpenSSH, its host-key checking and multiplexing are the ones they audit, and rsync needs
+//! the same `ssh` anyway (`-e`), so one set of options serves both.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::AsyncWriteExt;
+
+use super::Host;
+
+/// What a remote command did.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// Exit status 0.
+    pub ok: bool,
+    /// stdout.
+    pub stdout: String,
+    /// stderr, trimmed.
+    pub stderr: String,
+}
+
+/// Why a host could not be asked at all (as opposed to a command that ran and failed).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SshError {
+    /// The host's key is not the pinned one.
+    #[error("the host key of {0} has changed since it was confirmed: this may be a different machine (or the host was reinstalled). Nothing was done on it. If the change is expected, remove the host and add it again to confirm the new key.")]
+    KeyChanged(String),
+    /// The host refused our key.
+    #[error("{0} refused Cutover's SSH key: install the line from `cutover ssh-key` in the login user's ~/.ssh/authorized_keys.")]
+    KeyRefused(String),
+    /// No answer in time.
+    #[error("{0} did not answer within {1} s (the host may be down or hung).")]
+    TimedOut(String, u64),
+    /// Could not connect (refused, unreachable, DNS) or the connection broke.
+    #[error("{0} could not be reached over SSH: {1}")]
+    Unreachable(String, String),
+}
+
+/// Quotes `argv` for the remote shell: `ssh` joins its arguments with spaces and the remote
+/// user's shell splits them again, so each word is single-quoted as POSIX sh reads it
+/// (shlex). A NUL cannot be passed at all and is refused.
+pub fn remote_command(argv: &[String]) -> anyhow::Result<String> {
+    anyhow::ensure!(!argv.is_empty(), "no command");
+    shlex::try_join(argv.iter().map(String::as_str)).context("a word holds a NUL")
+}
+
+/// How `known_hosts` names `address:port` (`[addr]:port` unless the port is 22).
+pub fn known_host_name(address: &str, port: u16) -> String {
+    let bare = address.trim_start_matches('[').trim_end_matches(']');
+    match port {
+        22 => bare.to_owned(),
+        _ => format!("[{bare}]:{port}"),
+    }
+}
+
+/// The console's SSH client, under `<data>/ssh`.
+#[derive(Debug, Clone)]
+pub struct Ssh {
+    pub(super) dir: PathBuf,
+    /// Every remote operation's time limit (connect included).
+    pub timeout: Duration,
+    /// One connection being opened per host at a time (two masters for one host would leave
+    /// the second one running without a socket).
+    opening: Arc<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Ssh {
+    /// The client keeping its key and connections in `dir`.
+    pub fn new(dir: PathBuf, timeout: Duration) -> Self {
+        Self {
+            dir,
+            timeout,
+            opening: Default::default(),
+        }
+    }
+
+    fn known_hosts(&self, host: &Host) -> PathBuf {
+        self.dir
+            .join("known_hosts")
+            .join(format!("{}-{}", host.site_id, host.name))
+    }
+
+    /// The options every `ssh` (and rsync's) gets for `host`: our key only, the pinned key
+    /// only (StrictHostKeyChecking=yes, no global file), no prompts, a shared connection.
+    pub fn options(&self, host: &Host) -> anyhow::Result<Vec<String>> {
+        let known = self.known_hosts(host);
+        std::fs::create_dir_all(known.parent().unwrap_or(&self.dir))?;
+        std::fs::write(&known, format!("{}\n", host.known_hosts_line()))?;
+        let control = self.dir.join("cm");
+        std::fs::create_dir_all(&control)?;
+        restrict(&control, 0o700)?;
+        let secs = self.timeout.as_secs().clamp(1, 600);
+        let o = |s: String| ["-o".to_owned(), s];
+        let mut args = vec!["-F".to_owned(), "/dev/null".to_owned()];
+        args.extend(["-i".to_owned(), self.key_path().display().to_string()]);
+        for opt in [
+            "IdentitiesOnly=yes".to_owned(),
+            "BatchMode=yes".to_owned(),
+            "StrictHostKeyChecking=yes".to_owned(),
+            format!("UserKnownHostsFile={}", known.display()),
+            "GlobalKnownHostsFile=/dev/null".to_owned(),
+            "CheckHostIP=no".to_owned(),
+            format!("ControlPath={}", self.control_path(host).display()),
+            "ControlPersist=60".to_owned(),
+            format!("ConnectTimeout={secs}"),
+            "ServerAliveInterval=5".to_owned(),
+            "ServerAliveCountMax=2".to_owned(),
+            "LogLevel=ERROR".to_owned(),
+        ] {
+            args.extend(o(opt));
+        }
+        args.extend([
+            "-p".to_owned(),
+            host.port.to_string(),
+            "-l".to_owned(),
+            host.user.clone(),
+        ]);
+        Ok(args)
+    }
+
+    fn control_path(&self, host: &Host) -> PathBuf {
+        self.dir
+            .join("cm")
+            .join(format!("{}-{}", host.site_id, host.name))
+    }
+
+    /// Opens the shared connection to `host` unless one is open: a master started on its own
+    /// (`-M -N -f`), its words to a log file, so that no later command waits on a pipe the
+    /// backgrounded master still holds.
+    async fn connect(&self, host: &Host, who: &str) -> Result<(), SshError> {
+        let socket = self.control_path(host);
+        let one = {
+            let mut all = self.opening.lock().unwrap_or_else(|e| e.into_inner());
+            all.entry(socket.clone()).or_default().clone()
+        };
+        let _opening = one.lock().await;
+        if socket.exists() {
+            return Ok(());
+        }
+        let unreachable =
+            |e: anyhow::Error| SshError::Unreachable(who.to_owned(), format!("{e:#}"));
+        let log = self
+            .dir
+            .join("cm")
+            .join(format!("{}-{}.log", host.site_id, host.name));
+        let _ = std::fs::remove_file(&log);
+        let mut args = self.options(host).map_err(unreachable)?;
+        args.extend([
+            "-o".into(),
+            "ControlMaster=yes".into(),
+            "-M".into(),
+            "-N".into(),
+            "-f".into(),
+        ]);
+        args.extend([
+            "-E".into(),
+            log.display().to_string(),
+            "--".into(),
+            bare(&host.address).into(),
+        ]);
+        let status = tokio::process::Command::new("ssh")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .status();
+        match tokio::time::timeout(self.timeout, status).await {
+            Err(_) => Err(SshError::TimedOut(who.to_owned(), self.timeout.as_secs())),
+            Ok(Err(e)) => Err(unreachable(e.into())),
+            Ok(Ok(s)) if s.success() => Ok(()),
+            Ok(Ok(_)) => Err(classify(
+                who,
+                &std::fs::read_to_string(&log).unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// Runs `argv` on `host` (quoted by [`remote_command`]), `stdin` fed to it, within the
+    /// time limit. A command that ran and failed is `Ok` with `ok: false`.
+    pub async fn run(
+        &self,
+        host: &Host,
+        argv: &[String],
+        stdin: Option<&[u8]>,
+    ) -> Result<Remote, SshError> {
+        let who = format!("host {}", host.name);
+        let unreachable = |e: anyhow::Error| SshError::Unreachable(who.clone(), format!("{e:#}"));
+        let line = remote_command(argv).map_err(unreachable)?;
+        let work = async {
+            self.connect(host, &who).await?;
+            let mut cmd = tokio::process::Command::new("ssh");
+            cmd.args(self.options(host).map_err(unreachable)?)
+                .args(["-o", "ControlMaster=no", "--", bare(&host.address)])
+                .arg(&line)
+                .stdin(if stdin.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
+            let mut child = cmd.spawn().map_err(|e| unreachable(e.into()))?;
+            if let (Some(mut pipe), Some(bytes)) = (child.stdin.take(), stdin) {
+                // A command that exits early closes its end: what it did is judged by its status.
+                let _ = pipe.write_all(bytes).await;
+            }
+            child
+                .wait_with_output()
+                .await
+                .map_err(|e| unreachable(e.into()))
+        };
+        let out = match tokio::time::timeout(self.timeout, work).await {
+            Err(_) => return Err(SshError::TimedOut(who, self.timeout.as_secs())),
+            Ok(out) => out?,
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        // ssh exits 255 for its own failures; the remote command's status otherwise.
+        if out.status.code() == Some(255) {
+            return Err(classify(&who, &stderr));
+        }
+        Ok(Remote {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        })
+    }
+
+    /// The `-e` of rsync for `host`: `ssh` with the same options, through the shared
+    /// connection (the words quoted as rsync splits them).
+    pub async fn rsync_shell(&self, host: &Host) -> Result<String, SshError> {
+        let who = format!("host {}", host.name);
+        self.connect(host, &who).await?;
+        let mut words = vec!["ssh".to_owned()];
+        words.extend(
+            self.options(host)
+                .map_err(|e| SshError::Unreachable(who.clone(), format!("{e:#}")))?,
+        );
+        words.extend(["-o".into(), "ControlMaster=no".into()]);
+        remote_command(&words).map_err(|e| SshError::Unreachable(who, format!("{e:#}")))
+    }
+
+    /// Closes the shared connection to `host` (shutdown, or a host removed).
+    pub async fn close(&self, host: &Host) {
+        let Ok(mut args) = self.options(host) else {
+            return;
+        };
+        args.extend([
+            "-O".into(),
+            "exit".into(),
+            "--".into(),
+            bare(&host.address).into(),
+        ]);
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::process::Command::new("ssh")
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status(),
+        )
+        .await;
+    }
+}
+
+/// ssh's own failure, from its words.
+fn classify(who: &str, stderr: &str) -> SshError {
+    let s = stderr.to_ascii_lowercase();
+    if s.contains("host key verification failed")
+        || s.contains("remote host identification has changed")
+        || s.contains("host key for")
+    {
+        SshError::KeyChanged(who.to_owned())
+    } else if s.contains("permission denied") {
+        SshError::KeyRefused(who.to_owned())
+    } else if s.contains("timed out") {
+        SshError::TimedOut(who.to_owned(), 0)
+    } else {
+        let last = stderr
+            .lines()
+            .last()
+            .unwrap_or("the connection failed")
+            .to_owned();
+        SshError::Unreachable(who.to_owned(), last)
+    }
+}
+
+/// An address as `ssh` takes it on its command line (no IPv6 brackets).
+fn bare(address: &str) -> &str {
+    address.trim_start_matches('[').trim_end_matches(']')
+}
+
+pub(super) fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `sh` makes of the quoted line is exactly the list we started with.
+    #[test]
+    fn remote_commands_reach_the_remote_shell_word_for_word() {
+        let words: Vec<String> = [
+            "printf",
+            "%s\\n",
+            "a b",
+            "it's",
+            "$(id)",
+            "`id`",
+            "; rm -rf /",
+            "\"q\"",
+            "back\\slash",
+            "new\nline",
+            "",
+            "*",
+            "-n",
+            "ünïcode",
+        ]
+        .map(String::from)
+        .to_vec();
+        let line = remote_command(&words).unwrap();
+        let out = std::process::Command::new("sh")
+            .args(["-c", &line])
+            .output()
+            .unwrap();
+        let printed = String::from_utf8(out.stdout).unwrap();
+        let expected: String = words[2..].iter().map(|w| format!("{w}\n")).collect();
+        assert_eq!(printed, expected);
+        assert!(remote_command(&["a\0b".to_owned()]).is_err());
+        assert!(remote_command(&[]).is_err());
+    }
+
+    #[test]
+    fn known_hosts_names_follow_openssh() {
+        assert_eq!(known_host_name("10.0.0.5", 22), "10.0.0.5");
+        assert_eq!(known_host_name("127.0.0.1", 2222), "[127.0.0.1]:2222");
+        assert_eq!(known_host_name("[::1]", 2222), "[::1]:2222");
+    }
+}

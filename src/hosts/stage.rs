@@ -1,0 +1,197 @@
+//! Staging: a release copied to a host's `releases/<id>` with rsync over the host's SSH
+//! connection, hard-linking what the host's newest release already has (`--link-dest`), into
+//! `.staging-<id>`, checked there file by file against the manifest (SHA-256, on the host),
+//! and only then renamed into place.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use sqlx::SqlitePool;
+
+use super::{remote, store, Host, Ssh};
+use crate::releases::archive::ManifestEntry;
+
+/// What one staging sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sent {
+    /// Regular files rsync transferred (the rest were hard links to the previous release).
+    pub files: i64,
+    /// Bytes rsync sent over the connection.
+    pub bytes: i64,
+}
+
+/// Held while a release is staged on a host.
+type One = Arc<tokio::sync::Mutex<()>>;
+
+/// The longest one rsync may take; rsync's own `--timeout` stops it sooner on a silent host.
+const RSYNC_LIMIT: Duration = Duration::from_secs(3600);
+
+/// Stages release `id` (from `local`) on `host`, recording each state; `Err` says why not.
+pub async fn stage(
+    ssh: &Ssh,
+    pool: &SqlitePool,
+    host: &Host,
+    (local, id): (&Path, &str),
+    manifest: &[ManifestEntry],
+    shared: &[String],
+) -> Result<Sent, String> {
+    // One staging of a release on a host at a time (the background one after an upload and a
+    // go-live that needs it): the second finds the release there and sends nothing.
+    let lock = {
+        static LOCKS: OnceLock<Mutex<HashMap<(i64, String), One>>> = OnceLock::new();
+        let mut all = LOCKS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        all.entry((host.id, id.to_owned())).or_default().clone()
+    };
+    let _one = lock.lock().await;
+    let t = Instant::now();
+    let _ = store::set_staging(pool, host.id, id, "staging", "copying", None).await;
+    let result = stage_inner(ssh, pool, host, (local, id), manifest, shared).await;
+    let ms = t.elapsed().as_millis() as i64;
+    let (state, detail, sent) = match &result {
+        Ok(s) => (
+            "staged",
+            format!("{} files ({} bytes) sent; verified", s.files, s.bytes),
+            Some((s.files, s.bytes, ms)),
+        ),
+        Err(why) => ("failed", why.clone(), None),
+    };
+    let _ = store::set_staging(pool, host.id, id, state, &detail, sent).await;
+    result
+}
+
+async fn stage_inner(
+    ssh: &Ssh,
+    pool: &SqlitePool,
+    host: &Host,
+    (local, id): (&Path, &str),
+    manifest: &[ManifestEntry],
+    shared: &[String],
+) -> Result<Sent, String> {
+    if !host.confirmed {
+        return Err(format!(
+            "host {}'s key has not been confirmed yet.",
+            host.name
+        ));
+    }
+    // Already there and whole (a host added back, a retried staging): nothing to send.
+    if remote::verify(ssh, host, &host.release(id), manifest)
+        .await?
+        .is_none()
+    {
+        return Ok(Sent::default());
+    }
+    remote::prepare(ssh, host, shared).await?;
+    let link = store::newest_staged(pool, host.id, id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let staging = format!("{}/releases/.staging-{id}/", host.dir);
+    let shell = ssh.rsync_shell(host).await.map_err(|e| e.to_string())?;
+    let mut cmd = tokio::process::Command::new("rsync");
+    // Compared by content (-c), times not kept (no -t): each release is unpacked afresh, so
+    // its files' times are new even where the content is the same; this way unchanged files
+    // are hard links to the host's newest release and do not travel (-rlpgoD is -a less -t).
+    cmd.args([
+        "-rlpgoD",
+        "--checksum",
+        "--delete",
+        "--stats",
+        "--numeric-ids",
+    ])
+    .arg(format!("--timeout={}", ssh.timeout.as_secs().max(5)))
+    .arg("-e")
+    .arg(shell);
+    if let Some(prev) = link {
+        cmd.arg(format!("--link-dest={}", host.release(&prev)));
+    }
+    cmd.arg(format!("{}/", local.display()))
+        .arg(format!("{}@{}:{staging}", host.user, host.address))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let out = match tokio::time::timeout(RSYNC_LIMIT, cmd.output()).await {
+        Err(_) => {
+            return Err(format!(
+                "copying to host {} took over an hour and was stopped.",
+                host.name
+            ))
+        }
+        Ok(out) => {
+            out.map_err(|e| format!("rsync could not run ({e}): install rsync on this machine."))?
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(rsync_failure(&host.name, out.status.code(), &stderr));
+    }
+    let sent = Sent {
+        files: stat(&stdout, "Number of regular files transferred:"),
+        bytes: stat(&stdout, "Total bytes sent:"),
+    };
+    if let Some(bad) = remote::verify(ssh, host, &staging, manifest).await? {
+        return Err(format!(
+            "the copy on host {} does not match the release ({bad}).",
+            host.name
+        ));
+    }
+    remote::publish(ssh, host, id).await?;
+    Ok(sent)
+}
+
+/// A number from rsync's `--stats` (`1,234` or `1234`).
+fn stat(stdout: &str, label: &str) -> i64 {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.replace(',', "").parse().ok())
+        .unwrap_or(0)
+}
+
+/// rsync's failure as a sentence people can act on.
+fn rsync_failure(host: &str, code: Option<i32>, stderr: &str) -> String {
+    let last = stderr
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    if stderr.contains("No space left on device") {
+        format!("host {host} ran out of disk space while the release was copied: free space there, then stage again.")
+    } else if stderr
+        .to_ascii_lowercase()
+        .contains("host key verification failed")
+    {
+        format!("host {host}'s key has changed since it was confirmed: nothing was copied. Remove the host and add it again if the change is expected.")
+    } else if matches!(code, Some(30 | 35 | 12 | 255)) {
+        format!("the connection to host {host} was lost while the release was copied ({last}); stage again once it is back.")
+    } else {
+        format!("copying to host {host} failed: {last}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rsync_statistics_are_read() {
+        let out = "Number of files: 2,001 (reg: 2,000, dir: 1)\nNumber of regular files transferred: 20\nTotal bytes sent: 1,234,567\n";
+        assert_eq!(stat(out, "Number of regular files transferred:"), 20);
+        assert_eq!(stat(out, "Total bytes sent:"), 1_234_567);
+        assert_eq!(stat("", "Total bytes sent:"), 0);
+    }
+
+    #[test]
+    fn a_full_disk_is_named() {
+        let m = rsync_failure(
+            "web2",
+            Some(11),
+            "rsync: write failed on \"x\": No space left on device (28)\n",
+        );
+        assert!(m.contains("ran out of disk space"), "{m}");
+    }
+}
