@@ -1,6 +1,7 @@
 //! The command line (contract: serve, user add, token create, site add, audit verify; plus
 //! release activate/rollback).
 
+mod host;
 mod release;
 mod site;
 
@@ -48,6 +49,11 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The web servers of sites served by several hosts.
+    #[command(subcommand)]
+    Host(host::HostCommand),
+    /// Print Cutover's SSH public key and the `authorized_keys` line for hosts.
+    SshKey,
 }
 
 /// `site …`
@@ -265,6 +271,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Release(cmd) => release::run(&settings, &cli_actor(), cmd).await,
+        Command::Host(cmd) => host::run(&settings, &cli_actor(), cmd).await,
+        Command::SshKey => host::ssh_key(&settings).await,
         Command::Site(SiteCommand::Set { name, fields }) => {
             site::set(&settings, &cli_actor(), &name, &fields).await
         }

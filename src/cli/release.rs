@@ -62,10 +62,16 @@ pub async fn run(settings: &Settings, actor: &str, cmd: ReleaseCommand) -> anyho
 
 /// The switch machinery as `serve` has it, for a command run from a shell.
 pub(crate) fn golive(settings: &Settings, core: &Core) -> anyhow::Result<GoLive> {
-    let apache = Arc::new(ApacheCtl::from_settings(settings));
-    if let ApacheCtl::Unavailable(why) = apache.as_ref() {
+    let golive = golive_anywhere(settings, core)?;
+    if let ApacheCtl::Unavailable(why) = golive.apache.as_ref() {
         anyhow::bail!("{why}");
     }
+    Ok(golive)
+}
+
+/// The switch machinery without insisting on an Apache here (sites on several hosts).
+pub(crate) fn golive_anywhere(settings: &Settings, core: &Core) -> anyhow::Result<GoLive> {
+    let apache = Arc::new(ApacheCtl::from_settings(settings));
     Ok(GoLive {
         pool: core.pool.clone(),
         sites_root: settings.sites_root(),

@@ -127,24 +127,21 @@ impl GoLive {
                 .map(|h| self.host_ready(site, paths, h, release_id)),
         )
         .await;
-        let mut all = Vec::new();
+        let (mut all, mut refused) = (Vec::new(), Vec::new());
         for (h, r) in hosts.iter().zip(ready) {
             match r {
                 Ok(r) => all.push(r),
                 Err(why) => {
-                    steps.push(
-                        &format!("{}: release staged", h.name),
-                        t,
-                        false,
-                        why.clone(),
-                    );
-                    return Err(fail(
-                        code::HOST_NOT_STAGED,
-                        format!("Nothing was switched on any host: {why}."),
-                        false,
-                    ));
+                    let step = format!("{}: release staged", h.name);
+                    steps.push(&step, t, false, why.clone());
+                    refused.push(why);
                 }
             }
+        }
+        if !refused.is_empty() {
+            let why = refused.join("; ");
+            let m = format!("Nothing was switched on any host: {why}.");
+            return Err(fail(code::HOST_NOT_STAGED, m, false));
         }
         let detail = format!(
             "release {release_id} staged and verified on {} hosts",

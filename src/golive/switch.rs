@@ -2,10 +2,9 @@
 //! only when it differs from the one in place) → `current` → the live-release map (pinned
 //! mode) → graceful reload (only when the configuration changed, Apache is not running, or a
 //! symlink site asks for it) → Apache alive. The health check follows separately (see
-//! `record.rs`), so a put-back can judge it apart.
-//!
-//! Pinned mode switches by the map, not by a reload (see [`crate::apache::livemap`] for why
-//! and what was measured): a plain release switch leaves Apache's configuration as it is.
+//! `record.rs`), so a put-back can judge it apart. Pinned mode switches by the map, not by a
+//! reload (see [`crate::apache::livemap`]): a plain release switch leaves Apache's config be.
+//! A site on several hosts goes through `fleet.rs` instead.
 
 use std::path::PathBuf;
 use std::time::Instant;

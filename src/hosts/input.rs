@@ -221,7 +221,7 @@ impl HostInput {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::hosts::input::*;
 
     #[test]
     fn ssh_addresses_parse_and_option_like_values_are_refused() {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio::io::AsyncWriteExt;
 
 use super::ssh::restrict;
-use super::Ssh;
+use super::ssh::Ssh;
 
 impl Ssh {
     /// The private key (0600).

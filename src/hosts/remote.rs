@@ -1,9 +1,10 @@
 //! What Cutover does on a host, each a fixed POSIX `sh` script of ours run through
-//! [`Ssh::run`](super::Ssh::run) with the values as its positional arguments (never spliced
+//! [`Ssh::run`](crate::hosts::Ssh::run) with the values as its positional arguments (never spliced
 //! into the script): the folders, the manifest check, the switch, what it serves, the vhost.
 
+use super::host::Host;
+use super::ssh::Ssh;
 use super::ssh::{Remote, SshError};
-use super::{Host, Ssh};
 use crate::releases::archive::ManifestEntry;
 
 /// Runs `script` with `args` as `$1…` on `host`.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::io::AsyncWriteExt;
 
-use super::Host;
+use super::host::Host;
 
 /// What a remote command did.
 #[derive(Debug, Clone)]
@@ -51,15 +51,6 @@ pub enum SshError {
 pub fn remote_command(argv: &[String]) -> anyhow::Result<String> {
     anyhow::ensure!(!argv.is_empty(), "no command");
     shlex::try_join(argv.iter().map(String::as_str)).context("a word holds a NUL")
-}
-
-/// How `known_hosts` names `address:port` (`[addr]:port` unless the port is 22).
-pub fn known_host_name(address: &str, port: u16) -> String {
-    let bare = address.trim_start_matches('[').trim_end_matches(']');
-    match port {
-        22 => bare.to_owned(),
-        _ => format!("[{bare}]:{port}"),
-    }
 }
 
 /// The console's SSH client, under `<data>/ssh`.
@@ -308,7 +299,7 @@ pub(super) fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::hosts::ssh::*;
 
     /// What `sh` makes of the quoted line is exactly the list we started with.
     #[test]
@@ -345,8 +336,17 @@ mod tests {
 
     #[test]
     fn known_hosts_names_follow_openssh() {
-        assert_eq!(known_host_name("10.0.0.5", 22), "10.0.0.5");
-        assert_eq!(known_host_name("127.0.0.1", 2222), "[127.0.0.1]:2222");
-        assert_eq!(known_host_name("[::1]", 2222), "[::1]:2222");
+        assert_eq!(
+            crate::hosts::host::known_host_name("10.0.0.5", 22),
+            "10.0.0.5"
+        );
+        assert_eq!(
+            crate::hosts::host::known_host_name("127.0.0.1", 2222),
+            "[127.0.0.1]:2222"
+        );
+        assert_eq!(
+            crate::hosts::host::known_host_name("[::1]", 2222),
+            "[::1]:2222"
+        );
     }
 }

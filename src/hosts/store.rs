@@ -3,8 +3,8 @@
 use serde::Serialize;
 use sqlx::{FromRow, SqlitePool};
 
+use super::host::Host;
 use super::input::NewHost;
-use super::Host;
 use crate::error::{AppError, AppResult};
 
 #[derive(FromRow)]

@@ -68,6 +68,10 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "pinned" => "The release is pinned: clean-up will keep it.",
         "unpinned" => "The release is no longer pinned.",
         "release-deleted" => "The release was deleted.",
+        "host-added" => "The host was added. Check its key's fingerprint on the host, then confirm it below: nothing runs on it before.",
+        "host-confirmed" => "The host's key was confirmed: Cutover stages releases on it and switches it with the others.",
+        "host-serving" => "The host's key was confirmed and it now serves the live release.",
+        "host-removed" => "The host was removed: the site was taken off it (its release folders stay there).",
         _ => return None,
     })
 }

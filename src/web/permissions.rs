@@ -137,6 +137,10 @@ pub static ROUTES: &[RouteSpec] = &[
     r(Method::POST, "/api/v1/sites", R(Admin)),
     r(Method::GET, "/api/v1/sites/{site}", R(Viewer)),
     r(Method::PATCH, "/api/v1/sites/{site}", R(Admin)),
+    r(Method::GET, "/sites/{site}/hosts", R(Viewer)),
+    r(Method::POST, "/sites/{site}/hosts", R(Admin)),
+    r(Method::POST, "/sites/{site}/hosts/{host}/confirm", R(Admin)),
+    r(Method::POST, "/sites/{site}/hosts/{host}/remove", R(Admin)),
     r(Method::GET, "/api/v1/sites/{site}/hosts", R(Viewer)),
     r(Method::POST, "/api/v1/sites/{site}/hosts", R(Admin)),
     r(

@@ -63,6 +63,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(post().to(pages::sites::update)),
         )
         .service(resource("/sites/{site}/maintenance").route(post().to(pages::maintenance::set)))
+        .service(
+            resource("/sites/{site}/hosts")
+                .route(get().to(pages::hosts::show))
+                .route(post().to(pages::hosts::add)),
+        )
+        .service(
+            resource("/sites/{site}/hosts/{host}/confirm").route(post().to(pages::hosts::confirm)),
+        )
+        .service(
+            resource("/sites/{site}/hosts/{host}/remove").route(post().to(pages::hosts::remove)),
+        )
         .service(resource("/sites/{site}/releases").route(post().to(pages::releases::upload)))
         .service(resource("/sites/{site}/releases/{id}").route(get().to(pages::releases::show)))
         .service(resource("/sites/{site}/releases/{id}/pin").route(post().to(pages::releases::pin)))

@@ -20,6 +20,7 @@ mod files;
 mod flood;
 mod golive;
 mod hosts;
+mod hosts_faults;
 mod https;
 mod lockout;
 mod memory;

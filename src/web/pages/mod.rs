@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audit;
 pub mod golive;
+pub mod hosts;
 pub mod login;
 pub mod maintenance;
 pub mod releases;

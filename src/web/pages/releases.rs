@@ -52,6 +52,10 @@ struct ShowPage {
     can_delete: bool,
     can_operate: bool,
     step_runs: Vec<crate::steps::store::StepRun>,
+    /// A site on several hosts: how far this release is on each.
+    stagings: Vec<crate::hosts::store::Staging>,
+    /// A host is still copying it.
+    copying: bool,
 }
 
 /// Files listed on the page (the API has them all).
@@ -77,7 +81,10 @@ pub(crate) async fn show(
         .filter(|r| r.id != release.id && r.usable())
         .collect();
     let step_runs = crate::steps::store::for_release(&state.pool, site.id, &release.id).await?;
+    let stagings = crate::hosts::store::stagings(&state.pool, site.id, &release.id).await?;
     let page = ShowPage {
+        copying: stagings.iter().any(|s| s.state == "staging"),
+        stagings,
         step_runs,
         ctx,
         site,

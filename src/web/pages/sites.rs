@@ -60,6 +60,11 @@ struct ShowPage {
     certificate: Option<(String, bool)>,
     /// System mode: this site's names that other VirtualHosts serve too.
     name_warnings: Vec<String>,
+    /// A site on several hosts: each host and what it serves.
+    hosts: Vec<crate::hosts::Host>,
+    /// Why the hosts disagree, if they do (a banner).
+    hosts_disagree: Option<String>,
+    can_admin: bool,
 }
 
 impl ShowPage {
@@ -106,7 +111,11 @@ pub(crate) async fn show(
         None => None,
     };
     let certificate = certificate_status(&site).await;
+    let hosts = crate::hosts::store::list(&state.pool, site.id).await?;
     let page = ShowPage {
+        hosts_disagree: super::hosts::disagreement(&site, &hosts),
+        hosts,
+        can_admin: who.role >= Role::Admin,
         certificate,
         ctx,
         live_since: activations

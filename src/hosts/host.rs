@@ -1,0 +1,94 @@
+//! One host of a site, as stored, and the names Cutover gives its files.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// One host of a site, as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    /// Row id.
+    #[serde(skip)]
+    pub id: i64,
+    /// Row id of its site.
+    #[serde(skip)]
+    pub site_id: i64,
+    /// Short name (`web1`), unique within the site.
+    pub name: String,
+    /// `user@address[:port]`, as typed.
+    pub ssh: String,
+    /// The user Cutover logs in as.
+    #[serde(skip)]
+    pub user: String,
+    /// IP address or DNS name.
+    #[serde(skip)]
+    pub address: String,
+    /// SSH port.
+    #[serde(skip)]
+    pub port: u16,
+    /// The site's folder on that host (`…/<site>`): `releases/`, `shared/`, `current`.
+    pub dir: String,
+    /// Where the host's Apache reads VirtualHosts from (`cutover-<site>.conf` goes there).
+    pub vhost_dir: String,
+    /// Where the vhost's logs go on that host.
+    pub log_dir: String,
+    /// The host's configtest, as an argument list (run over SSH).
+    pub configtest: Vec<String>,
+    /// The host's graceful reload, as an argument list.
+    pub reload: Vec<String>,
+    /// Where the health check reaches this host's Apache, `http://address[:port]`.
+    pub check_url: String,
+    /// The pinned host key: `type base64`.
+    #[serde(skip)]
+    pub host_key: String,
+    /// Its SHA-256 fingerprint, as `ssh-keygen -l` shows it.
+    pub fingerprint: String,
+    /// Whether an admin confirmed the fingerprint (no operation runs before).
+    pub confirmed: bool,
+    /// The release it serves, as last switched or checked.
+    pub serving: Option<String>,
+    /// When that was last checked (RFC 3339).
+    pub checked_at: Option<String>,
+    /// Why it disagrees with the records, if it does: shown, never hidden.
+    pub drift: Option<String>,
+}
+
+impl Host {
+    /// `<dir>` as a path.
+    pub fn dir(&self) -> PathBuf {
+        PathBuf::from(&self.dir)
+    }
+    /// `<dir>/releases/<id>`.
+    pub fn release(&self, id: &str) -> String {
+        format!("{}/releases/{id}", self.dir)
+    }
+    /// The host's vhost file for `site`.
+    pub fn vhost_path(&self, site: &str) -> String {
+        format!(
+            "{}/{}",
+            self.vhost_dir,
+            crate::apache::system::vhost_file_name(site)
+        )
+    }
+    /// The line `known_hosts` needs to pin this host's key.
+    pub fn known_hosts_line(&self) -> String {
+        format!(
+            "{} {}",
+            known_host_name(&self.address, self.port),
+            self.host_key
+        )
+    }
+    /// The log folder as a path.
+    pub fn log_dir(&self) -> &Path {
+        Path::new(&self.log_dir)
+    }
+}
+
+/// How `known_hosts` names `address:port` (`[addr]:port` unless the port is 22).
+pub fn known_host_name(address: &str, port: u16) -> String {
+    let bare = address.trim_start_matches('[').trim_end_matches(']');
+    match port {
+        22 => bare.to_owned(),
+        _ => format!("[{bare}]:{port}"),
+    }
+}

@@ -1,0 +1,138 @@
+//! Hosts that fail in the ways real ones do: down (sshd killed), a full disk (a small tmpfs
+//! under the site's folder), a key Cutover no longer may use. Each ends in a clear refusal
+//! naming the host with nothing switched anywhere, and the next go-live works once it is back.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::hosts::{fleet, get};
+
+const SITE: &str = "shop";
+
+#[tokio::test]
+async fn a_host_that_is_down_is_refused_and_the_next_go_live_works_once_it_is_back() {
+    let mut f = fleet(3, "pinned").await;
+    let r1 = f.release(&[("index.html", b"one")]).await;
+    assert_eq!(f.activate(&r1).await["ok"], true);
+    let r2 = f.release(&[("index.html", b"two")]).await;
+    f.hosts[2].stop_sshd();
+    let report = f.activate(&r2).await;
+    assert_eq!(report["ok"], false, "{report}");
+    let message = report["message"].as_str().unwrap();
+    assert!(
+        message.contains("web3") && message.contains("could not be reached"),
+        "{message}"
+    );
+    assert!(message.contains("Nothing was switched"), "{message}");
+    f.all_serve(&r1, "one").await;
+    f.hosts[2].start_sshd();
+    let report = f.activate(&r2).await;
+    assert_eq!(report["ok"], true, "{report}");
+    f.all_serve(&r2, "two").await;
+    f.app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_key_the_host_no_longer_accepts_is_refused_and_named() {
+    let f = fleet(2, "pinned").await;
+    let r1 = f.release(&[("index.html", b"one")]).await;
+    assert_eq!(f.activate(&r1).await["ok"], true);
+    let r2 = f.release(&[("index.html", b"two")]).await;
+    // The host's admin removed Cutover's key; the shared connection goes with the sshd.
+    f.hosts[1].authorize("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDzLGl6mq8jvRB2WGF5uxI0tKpZVxl8Qps9k1a8m4Ybc someone-else");
+    let mut f = f;
+    f.hosts[1].stop_sshd();
+    f.hosts[1].start_sshd();
+    let report = f.activate(&r2).await;
+    assert_eq!(report["ok"], false, "{report}");
+    let message = report["message"].as_str().unwrap();
+    assert!(
+        message.contains("web2") && message.contains("refused Cutover's SSH key"),
+        "{message}"
+    );
+    f.all_serve(&r1, "one").await;
+    f.app.shutdown().await;
+}
+
+/// A tmpfs of `size` mounted on `dir`, unmounted when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    fn tmpfs(dir: &std::path::Path, size: &str) -> Mount {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs (it needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Mount(dir.to_owned())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_host_whose_disk_is_full_is_refused_and_named() {
+    let f = fleet(2, "pinned").await;
+    let _small = Mount::tmpfs(&f.hosts[1].site_dir(SITE), "1m");
+    let r1 = f.release(&[("index.html", b"one")]).await;
+    assert_eq!(f.activate(&r1).await["ok"], true);
+    // Three megabytes that do not compress away: they cannot fit on web2.
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let r2 = f
+        .release(&[("index.html", b"two"), ("big.bin", &big)])
+        .await;
+    let report = f.activate(&r2).await;
+    assert_eq!(
+        (&report["ok"], &report["code"]),
+        (&json!(false), &json!("host_not_staged")),
+        "{report}"
+    );
+    let message = report["message"].as_str().unwrap();
+    assert!(
+        message.contains("web2") && message.contains("ran out of disk space"),
+        "{message}"
+    );
+    f.all_serve(&r1, "one").await;
+    let (_, release) = f
+        .send(
+            Method::GET,
+            &format!("/api/v1/sites/{SITE}/releases/{r2}"),
+            None,
+        )
+        .await;
+    let web2 = release["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "web2")
+        .unwrap()
+        .clone();
+    assert_eq!(web2["state"], "failed", "{release}");
+    assert_eq!(
+        get(&f.hosts[1], "/").await,
+        (200, "one".into()),
+        "web2 still serves the live release"
+    );
+    f.app.shutdown().await;
+}
