@@ -99,6 +99,14 @@ impl Fleet {
             .to_owned()
     }
 
+    /// Release "one" live on every host and release "two" uploaded: their ids.
+    pub(crate) async fn live_and_next(&self) -> (String, String) {
+        let r1 = self.release(&[("index.html", b"one")]).await;
+        assert_eq!(self.activate(&r1).await["ok"], true);
+        let r2 = self.release(&[("index.html", b"two")]).await;
+        (r1, r2)
+    }
+
     pub(crate) async fn activate(&self, id: &str) -> Value {
         let (_, body) = self.app.activate(&self.token, SITE, id).await;
         body
@@ -265,9 +273,7 @@ async fn a_configtest_refused_on_one_host_switches_none() {
 #[tokio::test]
 async fn a_failed_health_check_on_one_host_puts_every_host_back() {
     let mut f = fleet(3, "pinned").await;
-    let r1 = f.release(&[("index.html", b"one")]).await;
-    assert_eq!(f.activate(&r1).await["ok"], true);
-    let r2 = f.release(&[("index.html", b"two")]).await;
+    let (r1, r2) = f.live_and_next().await;
     f.hosts[2].stop_apache();
     let report = f.activate(&r2).await;
     assert_eq!(report["ok"], false, "{report}");
@@ -298,9 +304,7 @@ async fn a_failed_health_check_on_one_host_puts_every_host_back() {
 #[tokio::test]
 async fn a_hung_host_is_refused_within_the_time_out_and_nothing_switches() {
     let f = fleet_with(3, "pinned", 5).await;
-    let r1 = f.release(&[("index.html", b"one")]).await;
-    assert_eq!(f.activate(&r1).await["ok"], true);
-    let r2 = f.release(&[("index.html", b"two")]).await;
+    let (r1, r2) = f.live_and_next().await;
     f.hosts[1].hang();
     let report = f.activate(&r2).await;
     f.hosts[1].resume();
@@ -330,9 +334,7 @@ async fn a_hung_host_is_refused_within_the_time_out_and_nothing_switches() {
 #[tokio::test]
 async fn a_changed_host_key_is_refused_and_named() {
     let mut f = fleet(2, "pinned").await;
-    let r1 = f.release(&[("index.html", b"one")]).await;
-    assert_eq!(f.activate(&r1).await["ok"], true);
-    let r2 = f.release(&[("index.html", b"two")]).await;
+    let (r1, r2) = f.live_and_next().await;
     f.hosts[0].stop_sshd();
     f.hosts[0].new_host_key();
     f.hosts[0].start_sshd();

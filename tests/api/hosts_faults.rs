@@ -5,6 +5,7 @@
 use reqwest::Method;
 use serde_json::json;
 
+use crate::faults::other::SmallDisk;
 use crate::hosts::{fleet, get};
 
 const SITE: &str = "shop";
@@ -12,9 +13,7 @@ const SITE: &str = "shop";
 #[tokio::test]
 async fn a_host_that_is_down_is_refused_and_the_next_go_live_works_once_it_is_back() {
     let mut f = fleet(3, "pinned").await;
-    let r1 = f.release(&[("index.html", b"one")]).await;
-    assert_eq!(f.activate(&r1).await["ok"], true);
-    let r2 = f.release(&[("index.html", b"two")]).await;
+    let (r1, r2) = f.live_and_next().await;
     f.hosts[2].stop_sshd();
     let report = f.activate(&r2).await;
     assert_eq!(report["ok"], false, "{report}");
@@ -35,9 +34,7 @@ async fn a_host_that_is_down_is_refused_and_the_next_go_live_works_once_it_is_ba
 #[tokio::test]
 async fn a_key_the_host_no_longer_accepts_is_refused_and_named() {
     let f = fleet(2, "pinned").await;
-    let r1 = f.release(&[("index.html", b"one")]).await;
-    assert_eq!(f.activate(&r1).await["ok"], true);
-    let r2 = f.release(&[("index.html", b"two")]).await;
+    let (r1, r2) = f.live_and_next().await;
     // The host's admin removed Cutover's key; the shared connection goes with the sshd.
     f.hosts[1].authorize("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDzLGl6mq8jvRB2WGF5uxI0tKpZVxl8Qps9k1a8m4Ybc someone-else");
     let mut f = f;
@@ -54,45 +51,10 @@ async fn a_key_the_host_no_longer_accepts_is_refused_and_named() {
     f.app.shutdown().await;
 }
 
-/// A tmpfs of `size` mounted on `dir`, unmounted when dropped.
-struct Mount(std::path::PathBuf);
-
-impl Mount {
-    fn tmpfs(dir: &std::path::Path, size: &str) -> Mount {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "this test mounts a small tmpfs (it needs root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Mount(dir.to_owned())
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[tokio::test]
 async fn a_host_whose_disk_is_full_is_refused_and_named() {
     let f = fleet(2, "pinned").await;
-    let _small = Mount::tmpfs(&f.hosts[1].site_dir(SITE), "1m");
+    let _small = SmallDisk::mount(&f.hosts[1].site_dir(SITE), "1m");
     let r1 = f.release(&[("index.html", b"one")]).await;
     assert_eq!(f.activate(&r1).await["ok"], true);
     // Three megabytes that do not compress away: they cannot fit on web2.

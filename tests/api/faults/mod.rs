@@ -4,5 +4,5 @@
 
 mod crash;
 mod env;
-mod other;
+pub(crate) mod other;
 mod steps;

@@ -7,10 +7,10 @@ use serde_json::Value;
 use crate::faults::env::Env;
 
 /// A size-limited tmpfs made by the test, unmounted when dropped.
-struct SmallDisk(std::path::PathBuf);
+pub(crate) struct SmallDisk(std::path::PathBuf);
 
 impl SmallDisk {
-    fn mount(at: &std::path::Path, size: &str) -> SmallDisk {
+    pub(crate) fn mount(at: &std::path::Path, size: &str) -> SmallDisk {
         std::fs::create_dir_all(at).unwrap();
         let out = Command::new("mount")
             .args([
