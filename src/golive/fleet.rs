@@ -14,7 +14,7 @@ use super::runner::GoLive;
 use super::switch::Who;
 use crate::error::code;
 use crate::hosts::remote::{self, HostState};
-use crate::hosts::{stage, store as hosts, Host};
+use crate::hosts::{armed, stage, store as hosts, Host};
 use crate::releases::store as releases;
 use crate::sites::{Runtime, Site, SitePaths, SwitchMode};
 
@@ -159,7 +159,8 @@ impl GoLive {
             }
             ran?;
         }
-        self.switch_every(site, &all, release_id, steps).await?;
+        self.switch_every(site, &all, &changed, release_id, steps)
+            .await?;
         let reload: Vec<&Ready> = all
             .iter()
             .zip(&changed)
@@ -277,16 +278,18 @@ impl GoLive {
         .await;
     }
 
-    /// Switches every host at once; how far apart they switched is in the step.
+    /// Switches every host at one moment: every host armed, then each told `go` (see
+    /// `hosts/armed.rs`); a host that cannot be armed calls the switch off everywhere, with
+    /// nothing switched. How far apart the hosts switched (by their clocks) is in the step.
     async fn switch_every(
         &self,
         site: &Site,
         all: &[Ready<'_>],
+        changed: &[bool],
         release_id: &str,
         steps: &mut Steps,
     ) -> Result<(), Failure> {
-        let pinned = site.settings.switch_mode == SwitchMode::Pinned;
-        let map = match pinned {
+        let map = match site.settings.switch_mode == SwitchMode::Pinned {
             true => Some(
                 crate::apache::livemap::render(&site.name, release_id)
                     .map_err(|m| fail(code::SWITCH_FAILED, m, false))?,
@@ -294,24 +297,42 @@ impl GoLive {
             false => None,
         };
         let t = Instant::now();
-        crate::fault_point!("before_hosts_switch");
-        let done = join_all(all.iter().map(|r| {
-            let map = map.as_deref();
-            async move {
-                let result = remote::switch(&self.ssh, r.host, release_id, map).await;
-                (result, t.elapsed())
+        let arming = join_all(
+            all.iter()
+                .map(|r| armed::arm(&self.ssh, r.host, release_id, map.as_deref())),
+        )
+        .await;
+        let mut refused = Vec::new();
+        for (r, a) in all.iter().zip(&arming) {
+            if let Err(why) = a {
+                steps.push(&format!("{}: switch", r.host.name), t, false, why.clone());
+                refused.push(format!("host {}: {why}", r.host.name));
             }
+        }
+        if !refused.is_empty() {
+            join_all(arming.into_iter().flatten().map(armed::Armed::call_off)).await;
+            self.restore_configs(site, all, changed).await;
+            let m = format!("Nothing was switched on any host: {}.", refused.join("; "));
+            return Err(fail(code::SWITCH_FAILED, m, false));
+        }
+        let mut arming: Vec<armed::Armed> = arming.into_iter().flatten().collect();
+        crate::fault_point!("before_hosts_switch");
+        let t = Instant::now();
+        // One pipe write each, back to back: the hosts switch together.
+        let mut fired = Vec::new();
+        for a in arming.iter_mut() {
+            fired.push(a.fire().await);
+        }
+        let done = join_all(arming.into_iter().zip(fired).map(|(a, f)| async move {
+            f?;
+            a.done().await
         }))
         .await;
         let mut failed = None;
-        for (r, (result, at)) in all.iter().zip(&done) {
-            let ok = result.is_ok();
-            let detail = match result {
-                Ok(()) => format!(
-                    "current → releases/{release_id} after {} ms",
-                    at.as_millis()
-                ),
-                Err(e) => e.clone(),
+        for (r, result) in all.iter().zip(&done) {
+            let (ok, detail) = match result {
+                Ok(_) => (true, format!("current → releases/{release_id}")),
+                Err(e) => (false, e.clone()),
             };
             steps.push(&format!("{}: switch", r.host.name), t, ok, detail.clone());
             match ok {
@@ -327,20 +348,20 @@ impl GoLive {
                 false => {}
             }
         }
-        let times: Vec<u128> = done
+        let at: Vec<i128> = done
             .iter()
-            .filter(|(r, _)| r.is_ok())
-            .map(|(_, d)| d.as_millis())
+            .filter_map(|r| r.as_ref().ok().copied())
             .collect();
-        let skew = times.iter().max().unwrap_or(&0) - times.iter().min().unwrap_or(&0);
+        let skew = at.iter().max().unwrap_or(&0) - at.iter().min().unwrap_or(&0);
         steps.push(
             "switch every host",
             t,
             failed.is_none(),
             format!(
-                "{} of {} hosts switched, {skew} ms apart",
-                times.len(),
-                all.len()
+                "{} of {} hosts switched, {:.1} ms apart (by the hosts' clocks)",
+                at.len(),
+                all.len(),
+                skew as f64 / 1e6
             ),
         );
         match failed {

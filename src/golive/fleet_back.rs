@@ -14,7 +14,7 @@ use super::runner::GoLive;
 use super::switch::Who;
 use crate::audit::{self, Event, Outcome};
 use crate::error::code;
-use crate::hosts::{remote, store as hosts, Host};
+use crate::hosts::{armed, remote, store as hosts, Host};
 use crate::sites::{Site, SwitchMode};
 
 impl GoLive {
@@ -144,7 +144,7 @@ impl GoLive {
             true => Some(crate::apache::livemap::render(&site.name, prev)?),
             false => None,
         };
-        remote::switch(&self.ssh, host, prev, map.as_deref()).await?;
+        armed::switch(&self.ssh, host, prev, map.as_deref()).await?;
         if changed || site.settings.reload_always {
             let (ok, words) = remote::command(&self.ssh, host, &host.reload).await;
             if !ok {

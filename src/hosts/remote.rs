@@ -15,6 +15,11 @@ async fn sh(
     args: &[&str],
     stdin: Option<&[u8]>,
 ) -> Result<Remote, SshError> {
+    ssh.run(host, &sh_argv(script, args), stdin).await
+}
+
+/// `sh -c SCRIPT cutover ARGS…`: the values reach the script as `$1…`, never inside it.
+pub(super) fn sh_argv(script: &str, args: &[&str]) -> Vec<String> {
     let mut argv = vec![
         "sh".to_owned(),
         "-c".to_owned(),
@@ -22,7 +27,7 @@ async fn sh(
         "cutover".to_owned(),
     ];
     argv.extend(args.iter().map(|a| (*a).to_owned()));
-    ssh.run(host, &argv, stdin).await
+    argv
 }
 
 /// A remote step's failure in one sentence: ssh's own, or the script's words.
@@ -95,28 +100,6 @@ if [ -e "$id" ]; then
 fi
 mv -T ".staging-$id" "$id"; rm -rf ".old-$id"; sync -f . 2>/dev/null || true"#;
     failed(sh(ssh, host, SCRIPT, &[&host.dir, id], None).await).map(drop)
-}
-
-/// Points the host at release `id`: `current` by a new link renamed over it and, for a pinned
-/// site, `live.map` (`map`'s text) by a new file renamed over it with an mtime later than the
-/// old one's, as [`crate::golive`] does locally.
-pub async fn switch(ssh: &Ssh, host: &Host, id: &str, map: Option<&str>) -> Result<(), String> {
-    const SCRIPT: &str = r#"set -e; cd "$1"; id=$2; map=$3
-[ -d "releases/$id" ] || { echo "release $id is not on this host" >&2; exit 6; }
-rm -f .current-tmp-* .live-map-tmp-*
-if [ -n "$map" ]; then
-  t=".live-map-tmp-$$"; printf '%s' "$map" > "$t"
-  new=$(date +%s.%N)
-  if [ -e live.map ]; then
-    old=$(stat -c %.9Y live.map)
-    new=$(awk -v o="$old" -v n="$new" 'BEGIN { if (o + 0.001 > n) printf "%.6f", o + 0.001; else printf "%.6f", n }')
-  fi
-  touch -d "@$new" "$t"
-fi
-ln -s "releases/$id" ".current-tmp-$$"; mv -T ".current-tmp-$$" current
-[ -z "$map" ] || mv -T "$t" live.map
-sync -f . 2>/dev/null || true"#;
-    failed(sh(ssh, host, SCRIPT, &[&host.dir, id, map.unwrap_or("")], None).await).map(drop)
 }
 
 /// What a host has, as [`state`] reads it.

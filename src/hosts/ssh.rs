@@ -189,18 +189,7 @@ impl Ssh {
         let line = remote_command(argv).map_err(unreachable)?;
         let work = async {
             self.connect(host, &who).await?;
-            let mut cmd = tokio::process::Command::new("ssh");
-            cmd.args(self.options(host).map_err(unreachable)?)
-                .args(["-o", "ControlMaster=no", "--", bare(&host.address)])
-                .arg(&line)
-                .stdin(if stdin.is_some() {
-                    Stdio::piped()
-                } else {
-                    Stdio::null()
-                })
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
+            let mut cmd = self.client(host, &line, stdin.is_some())?;
             let mut child = cmd.spawn().map_err(|e| unreachable(e.into()))?;
             if let (Some(mut pipe), Some(bytes)) = (child.stdin.take(), stdin) {
                 // A command that exits early closes its end: what it did is judged by its status.
@@ -225,6 +214,48 @@ impl Ssh {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr,
         })
+    }
+
+    /// `ssh … -- ADDRESS LINE` through the shared connection, stdout and stderr piped, stdin
+    /// piped or closed; killed when dropped.
+    fn client(
+        &self,
+        host: &Host,
+        line: &str,
+        stdin: bool,
+    ) -> Result<tokio::process::Command, SshError> {
+        let who = format!("host {}", host.name);
+        let options = self
+            .options(host)
+            .map_err(|e| SshError::Unreachable(who, format!("{e:#}")))?;
+        let mut cmd = tokio::process::Command::new("ssh");
+        cmd.args(options)
+            .args(["-o", "ControlMaster=no", "--", bare(&host.address)])
+            .arg(line)
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        Ok(cmd)
+    }
+
+    /// Starts `argv` on `host` for a conversation over its stdin and stdout (the armed switch
+    /// of [`super::armed`]): only connecting is bounded here, the caller bounds each exchange.
+    pub async fn spawn(
+        &self,
+        host: &Host,
+        argv: &[String],
+    ) -> Result<tokio::process::Child, SshError> {
+        let who = format!("host {}", host.name);
+        let unreachable = |e: anyhow::Error| SshError::Unreachable(who.clone(), format!("{e:#}"));
+        let line = remote_command(argv).map_err(unreachable)?;
+        match tokio::time::timeout(self.timeout, self.connect(host, &who)).await {
+            Err(_) => return Err(SshError::TimedOut(who, self.timeout.as_secs())),
+            Ok(r) => r?,
+        }
+        self.client(host, &line, true)?
+            .spawn()
+            .map_err(|e| unreachable(e.into()))
     }
 
     /// The `-e` of rsync for `host`: `ssh` with the same options, through the shared

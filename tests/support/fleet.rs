@@ -13,6 +13,25 @@ use nix::unistd::Pid;
 const MODULES: &str = "/usr/lib/apache2/modules";
 const SSHD: &str = "/usr/sbin/sshd";
 
+/// Every session's command passes through this (sshd's `ForceCommand`), so a test can hold a
+/// host at a chosen moment: while `hold-switch` (or `hold-rsync`) exists in the host's `ssh`
+/// folder, an armed switch (or rsync) session waits before it starts, having created
+/// `held-switch` (`held-rsync`); at most 60 s. Otherwise it runs the command as the login
+/// shell would.
+const GATE: &str = r#"#!/bin/sh
+d="{dir}"
+case "$SSH_ORIGINAL_COMMAND" in
+  *"echo armed"*) what=switch ;;
+  "rsync --server"*) what=rsync ;;
+  *) what= ;;
+esac
+if [ -n "$what" ] && [ -e "$d/hold-$what" ]; then
+  touch "$d/held-$what"; n=0
+  while [ -e "$d/hold-$what" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done
+fi
+exec sh -c "$SSH_ORIGINAL_COMMAND"
+"#;
+
 /// One host.
 pub struct TestHost {
     /// Its name (`web1`).
@@ -230,7 +249,13 @@ impl TestHost {
                 self.ssh_port = super::free_port();
             }
             let sd = s.display();
-            write(&s.join("sshd_config"), &format!("Port {}\nListenAddress 127.0.0.1\nHostKey {sd}/host_key\nPidFile {sd}/sshd.pid\nAuthorizedKeysFile {sd}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nAllowUsers {user}\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\n", self.ssh_port));
+            write(&s.join("gate"), &GATE.replace("{dir}", &sd.to_string()));
+            std::fs::set_permissions(
+                s.join("gate"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+            write(&s.join("sshd_config"), &format!("Port {}\nListenAddress 127.0.0.1\nHostKey {sd}/host_key\nPidFile {sd}/sshd.pid\nAuthorizedKeysFile {sd}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nAllowUsers {user}\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\nForceCommand {sd}/gate\n", self.ssh_port));
             let _ = std::fs::remove_file(s.join("sshd.pid"));
             let out = Command::new(SSHD)
                 .arg("-f")
@@ -273,6 +298,42 @@ impl TestHost {
             wait_gone(p);
         }
         let _ = std::fs::remove_file(self.root.join("ssh/sshd.pid"));
+    }
+
+    /// Cuts every connection to it (the network dropped them): every process below the
+    /// listening sshd is killed; the sshd itself goes on accepting new ones.
+    pub fn cut(&self) {
+        let mut below = self.sshd_tree();
+        below.retain(|p| Some(*p) != self.sshd);
+        signal_all(&below, Signal::SIGKILL);
+        for p in below {
+            wait_gone(p);
+        }
+    }
+
+    /// From now on, sessions of `what` ("switch" or "rsync") wait at the gate (see [`GATE`]).
+    pub fn hold(&self, what: &str) {
+        let _ = std::fs::remove_file(self.root.join(format!("ssh/held-{what}")));
+        write(&self.root.join(format!("ssh/hold-{what}")), "");
+    }
+
+    /// A session of `what` waits at the gate.
+    pub fn is_held(&self, what: &str) -> bool {
+        self.root.join(format!("ssh/held-{what}")).exists()
+    }
+
+    /// Lets held sessions of `what` go on, and the next ones through.
+    pub fn release(&self, what: &str) {
+        let _ = std::fs::remove_file(self.root.join(format!("ssh/hold-{what}")));
+    }
+
+    /// Its site folder holds a switch armed but not done (`.current-tmp-*`).
+    pub fn is_armed(&self, site: &str) -> bool {
+        std::fs::read_dir(self.site_dir(site))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".current-tmp-"))
     }
 
     /// Freezes its sshd and sessions (a hung host: connections open, nothing answers).
