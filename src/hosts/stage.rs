@@ -15,6 +15,7 @@ use super::remote;
 use super::ssh::Ssh;
 use super::store;
 use crate::releases::archive::ManifestEntry;
+use crate::releases::store as releases;
 
 /// What one staging sent.
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,7 +83,7 @@ async fn stage_inner(
         ));
     }
     // Already there and whole (a host added back, a retried staging): nothing to send.
-    if remote::verify(ssh, host, &host.release(id), manifest)
+    if remote::verify(ssh, host, &host.release(id), manifest, None)
         .await?
         .is_none()
     {
@@ -99,13 +100,19 @@ async fn stage_inner(
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("the release's files could not be prepared for copying: {e}"))?;
     let mut sent = rsync(ssh, host, (local, &staging), link.as_deref(), false).await?;
-    if let Some(bad) = remote::verify(ssh, host, &staging, manifest).await? {
+    let before = match &link {
+        Some(prev) => linked_manifest(pool, host, prev).await,
+        None => None,
+    };
+    let prev_dir = link.as_deref().map(|prev| host.release(prev));
+    let linked = prev_dir.as_deref().zip(before.as_deref());
+    if let Some(bad) = remote::verify(ssh, host, &staging, manifest, linked).await? {
         // A changed file that kept its size and (content-derived) time: compare by content.
         tracing::warn!(host = %host.name, %bad, "staged copy differs; copying again by checksum");
         let again = rsync(ssh, host, (local, &staging), link.as_deref(), true).await?;
         sent.files += again.files;
         sent.bytes += again.bytes;
-        if let Some(bad) = remote::verify(ssh, host, &staging, manifest).await? {
+        if let Some(bad) = remote::verify(ssh, host, &staging, manifest, None).await? {
             return Err(format!(
                 "the copy on host {} does not match the release ({bad}).",
                 host.name
@@ -114,6 +121,12 @@ async fn stage_inner(
     }
     remote::publish(ssh, host, id).await?;
     Ok(sent)
+}
+
+/// The manifest of the release rsync linked from (none: every file is read when verified).
+async fn linked_manifest(pool: &SqlitePool, host: &Host, id: &str) -> Option<Vec<ManifestEntry>> {
+    let release = releases::get(pool, host.site_id, id).await.ok()?;
+    releases::manifest(pool, release.pk).await.ok()
 }
 
 /// Gives every file of the release an mtime derived from its SHA-256. Each release is
