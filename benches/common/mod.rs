@@ -100,9 +100,14 @@ pub struct BenchDir(Option<tempfile::TempDir>);
 impl BenchDir {
     /// A new folder under the system's temp folder.
     pub fn new(name: &str) -> Self {
+        Self::new_in(name, &std::env::temp_dir())
+    }
+
+    /// A new folder under `base`.
+    pub fn new_in(name: &str, base: &Path) -> Self {
         let dir = tempfile::Builder::new()
             .prefix(&format!("cutover-bench-{name}-"))
-            .tempdir()
+            .tempdir_in(base)
             .expect("temp dir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
             .expect("chmod 0755");

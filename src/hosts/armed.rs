@@ -15,7 +15,9 @@ use super::host::Host;
 use super::remote::sh_argv;
 use super::ssh::Ssh;
 
-/// Arms, waits for `go`, renames, says when (`date +%s%N`, the host's clock).
+/// Arms, waits for `go`, renames, says when (`date +%s%N`, the host's clock). Arming first
+/// flushes the release's file system: a release is on disk before anything names it (staging
+/// does not wait for that; the kernel writes it back meanwhile, so this is usually quick).
 /// The map's mtime is kept increasing as [`crate::golive`] does locally (mod_rewrite re-reads
 /// a map whose mtime changed).
 const SCRIPT: &str = r#"set -e; cd "$1"; id=$2; map=$3; t=""
@@ -30,6 +32,7 @@ if [ -n "$map" ]; then
   fi
   touch -d "@$new" "$t"
 fi
+sync -f "releases/$id" 2>/dev/null || true
 ln -s "releases/$id" ".current-tmp-$$"
 echo armed
 if ! read -r go || [ "$go" != go ]; then

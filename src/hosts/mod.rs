@@ -13,6 +13,7 @@ pub mod remote;
 pub mod ssh;
 pub mod stage;
 pub mod store;
+pub mod verify;
 
 pub use host::{known_host_name, Host};
 pub use input::HostInput;

@@ -1,16 +1,13 @@
 //! What Cutover does on a host, each a fixed POSIX `sh` script of ours run through
 //! [`Ssh::run`](crate::hosts::Ssh::run) with the values as its positional arguments (never spliced
-//! into the script): the folders, the manifest check, the switch, what it serves, the vhost.
-
-use std::collections::HashMap;
+//! into the script): the folders, the seed of a copy, the switch, what it serves, the vhost.
 
 use super::host::Host;
 use super::ssh::Ssh;
 use super::ssh::{Remote, SshError};
-use crate::releases::archive::ManifestEntry;
 
 /// Runs `script` with `args` as `$1…` on `host`.
-async fn sh(
+pub(super) async fn sh(
     ssh: &Ssh,
     host: &Host,
     script: &str,
@@ -53,68 +50,15 @@ pub async fn prepare(ssh: &Ssh, host: &Host, shared: &[String]) -> Result<(), St
     failed(sh(ssh, host, SCRIPT, &args, None).await).map(drop)
 }
 
-/// `sha256sum -c` lines for a manifest (GNU's escaped form for names with `\` or a newline).
-/// A file whose path and SHA-256 are the same in `linked` (the manifest of the release rsync
-/// hard-linked from) gets a leading `=`: see [`verify`].
-pub fn checksums(manifest: &[ManifestEntry], linked: Option<&[ManifestEntry]>) -> String {
-    let before: HashMap<&str, &str> = linked
-        .unwrap_or_default()
-        .iter()
-        .map(|f| (f.path.as_str(), f.sha256.as_str()))
-        .collect();
-    let mut out = String::new();
-    for f in manifest {
-        if f.path.contains(['\\', '\n']) {
-            let name = f.path.replace('\\', "\\\\").replace('\n', "\\n");
-            out.push_str(&format!("\\{}  ./{name}\n", f.sha256));
-        } else {
-            let same = before.get(f.path.as_str()) == Some(&f.sha256.as_str());
-            let mark = if same { "=" } else { "" };
-            out.push_str(&format!("{mark}{}  ./{}\n", f.sha256, f.path));
-        }
-    }
-    out
-}
-
-/// Checks every file of `manifest` under `folder` on the host (on the host): `None` when all
-/// match, else which do not.
-///
-/// With `linked` (the folder of the verified release rsync hard-linked from, and its
-/// manifest), a file with the same path and SHA-256 there that *is* that release's file (the
-/// same inode, `test -ef`: rsync linked it) is that verified file itself and is not read
-/// again; every other file is read and compared by SHA-256. Re-reading all of a 200 MB
-/// release on each host for a 1% change cost more than copying the change.
-pub async fn verify(
-    ssh: &Ssh,
-    host: &Host,
-    folder: &str,
-    manifest: &[ManifestEntry],
-    linked: Option<(&str, &[ManifestEntry])>,
-) -> Result<Option<String>, String> {
-    const SCRIPT: &str = r#"cd "$1" || exit 3; prev=$2; t=$(mktemp) || exit 3
-while IFS= read -r l; do
-  case $l in
-    =*) l=${l#=}; p=${l#*  ./}
-        if [ -n "$prev" ] && [ ! -L "./$p" ] && [ "./$p" -ef "$prev/$p" ]; then continue; fi ;;
-  esac
-  printf '%s\n' "$l"
-done > "$t"
-s=0; [ ! -s "$t" ] || { sha256sum --quiet --strict -c - < "$t" 2>&1; s=$?; }
-rm -f "$t"; [ $s -eq 0 ] || exit 4"#;
-    let sums = checksums(manifest, linked.map(|l| l.1));
-    let prev = linked.map(|l| l.0).unwrap_or("");
-    match sh(ssh, host, SCRIPT, &[folder, prev], Some(sums.as_bytes())).await {
-        Ok(r) if r.ok => Ok(None),
-        Ok(r) => {
-            let first = r.stdout.lines().next().unwrap_or(&r.stderr).to_owned();
-            Ok(Some(if first.is_empty() {
-                "the folder is missing".into()
-            } else {
-                first
-            }))
-        }
-        Err(e) => Err(e.to_string()),
-    }
+/// Seeds `.staging-<id>` with hard links to every file of `releases/<prev>` (`cp -al`: no
+/// file is read or copied), for rsync to replace what changed. rsync writes every file it
+/// changes anew and renames it into place, so the linked release is never written through a
+/// link; a file whose mode changed changes its content-derived time too (`stage.rs`), so
+/// rsync replaces it rather than changing the shared file's mode.
+pub async fn seed(ssh: &Ssh, host: &Host, prev: &str, id: &str) -> Result<(), String> {
+    const SCRIPT: &str = r#"set -e; cd "$1/releases"; [ -d "$2" ] || { echo "release $2 is not on this host" >&2; exit 5; }
+rm -rf ".staging-$3"; cp -al -- "$2" ".staging-$3""#;
+    failed(sh(ssh, host, SCRIPT, &[&host.dir, prev, id], None).await).map(drop)
 }
 
 /// Renames the verified `.staging-<id>` into `releases/<id>` (an older copy of the same id,
@@ -125,7 +69,7 @@ if [ -e "$id" ]; then
   [ "$(readlink ../current 2>/dev/null)" != "releases/$id" ] || { echo "release $id is live on this host with other content" >&2; exit 5; }
   rm -rf ".old-$id"; mv -T "$id" ".old-$id"
 fi
-mv -T ".staging-$id" "$id"; rm -rf ".old-$id"; sync -f . 2>/dev/null || true"#;
+mv -T ".staging-$id" "$id"; rm -rf ".old-$id""#;
     failed(sh(ssh, host, SCRIPT, &[&host.dir, id], None).await).map(drop)
 }
 

@@ -1,10 +1,10 @@
 //! Staging: a release copied to a host's `releases/<id>` with rsync over the host's SSH
-//! connection, hard-linking what the host's newest release already has (`--link-dest`), into
-//! `.staging-<id>`, checked there file by file against the manifest (SHA-256, on the host),
+//! connection, into `.staging-<id>`, seeded with hard links to the host's newest release so that only what
+//! changed travels, checked there file by file against the manifest (SHA-256, on the host),
 //! and only then renamed into place.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use super::host::Host;
 use super::remote;
 use super::ssh::Ssh;
 use super::store;
+use super::verify;
 use crate::releases::archive::ManifestEntry;
 use crate::releases::store as releases;
 
@@ -76,6 +77,7 @@ async fn stage_inner(
     manifest: &[ManifestEntry],
     shared: &[String],
 ) -> Result<Sent, String> {
+    let began = Instant::now();
     if !host.confirmed {
         return Err(format!(
             "host {}'s key has not been confirmed yet.",
@@ -83,7 +85,7 @@ async fn stage_inner(
         ));
     }
     // Already there and whole (a host added back, a retried staging): nothing to send.
-    if remote::verify(ssh, host, &host.release(id), manifest, None)
+    if verify::verify(ssh, host, &host.release(id), manifest, None)
         .await?
         .is_none()
     {
@@ -99,27 +101,49 @@ async fn stage_inner(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("the release's files could not be prepared for copying: {e}"))?;
-    let mut sent = rsync(ssh, host, (local, &staging), link.as_deref(), false).await?;
+    let setup_ms = began.elapsed().as_millis();
+    let copied = Instant::now();
+    // The newest release on the host, hard-linked into the staging folder first: rsync then
+    // only replaces what changed. (rsync's own --link-dest does the same, but rsync 3.4+
+    // opens every component of the link-dest path for each file it checks there: twice the
+    // system calls of the whole copy for 20,000 unchanged files.)
+    let link = match link {
+        Some(prev) => match remote::seed(ssh, host, &prev, id).await {
+            Ok(()) => Some(prev),
+            Err(why) => {
+                tracing::warn!(host = %host.name, %prev, %why, "copying without links");
+                None
+            }
+        },
+        None => None,
+    };
+    let mut sent = rsync(ssh, host, (local, &staging), false).await?;
+    let rsync_ms = copied.elapsed().as_millis();
+    let checked = Instant::now();
     let before = match &link {
         Some(prev) => linked_manifest(pool, host, prev).await,
         None => None,
     };
     let prev_dir = link.as_deref().map(|prev| host.release(prev));
     let linked = prev_dir.as_deref().zip(before.as_deref());
-    if let Some(bad) = remote::verify(ssh, host, &staging, manifest, linked).await? {
+    if let Some(bad) = verify::verify(ssh, host, &staging, manifest, linked).await? {
         // A changed file that kept its size and (content-derived) time: compare by content.
         tracing::warn!(host = %host.name, %bad, "staged copy differs; copying again by checksum");
-        let again = rsync(ssh, host, (local, &staging), link.as_deref(), true).await?;
+        let again = rsync(ssh, host, (local, &staging), true).await?;
         sent.files += again.files;
         sent.bytes += again.bytes;
-        if let Some(bad) = remote::verify(ssh, host, &staging, manifest, None).await? {
+        if let Some(bad) = verify::verify(ssh, host, &staging, manifest, None).await? {
             return Err(format!(
                 "the copy on host {} does not match the release ({bad}).",
                 host.name
             ));
         }
     }
+    let verify_ms = checked.elapsed().as_millis();
+    let published = Instant::now();
     remote::publish(ssh, host, id).await?;
+    tracing::info!(host = %host.name, release = id, files = sent.files, setup_ms, rsync_ms, verify_ms,
+        publish_ms = published.elapsed().as_millis(), "staged");
     Ok(sent)
 }
 
@@ -129,27 +153,39 @@ async fn linked_manifest(pool: &SqlitePool, host: &Host, id: &str) -> Option<Vec
     releases::manifest(pool, release.pk).await.ok()
 }
 
-/// Gives every file of the release an mtime derived from its SHA-256. Each release is
-/// unpacked afresh, so its files' own times are new even where the content is unchanged;
+/// Gives every file of the release an mtime derived from its SHA-256 and mode. Each release
+/// is unpacked afresh, so its files' own times are new even where the content is unchanged;
 /// with times that follow the content, rsync's quick check (size and time) finds the files
-/// the host's newest release already has without reading any of them, hard-links those and
-/// sends the rest. (The times fall between 2001 and 2011: they name content, not a date.)
+/// the host's newest release already has (linked into the copy, see [`remote::seed`])
+/// without reading any of them, and sends the rest. A file whose mode changed gets another
+/// time, so rsync writes it anew instead of changing the mode of a file the live release
+/// shares. (The times fall between 2001 and 2011: they name content, not a date.) Done once
+/// per release folder, however many hosts stage it at once.
 fn content_times(dir: &Path, manifest: &[ManifestEntry]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use nix::sys::stat::{utimensat, UtimensatFlags};
     use nix::sys::time::TimeSpec;
-    for f in manifest {
-        let seed = u64::from_str_radix(f.sha256.get(..12).unwrap_or("0"), 16).unwrap_or(0);
-        let secs = 1_000_000_000 + (seed % 300_000_000) as i64;
-        let t = TimeSpec::new(secs, 0);
-        utimensat(
-            None,
-            &dir.join(&f.path),
-            &t,
-            &t,
-            UtimensatFlags::NoFollowSymlink,
-        )
-        .map_err(std::io::Error::from)?;
+    static DONE: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    // Held while the times are set: a second host staging the same release waits, then finds
+    // it done.
+    let mut done = DONE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if done.contains(dir) {
+        return Ok(());
     }
+    for f in manifest {
+        let path = dir.join(&f.path);
+        let mode = std::fs::symlink_metadata(&path)?.permissions().mode() & 0o7777;
+        let seed = u64::from_str_radix(f.sha256.get(..12).unwrap_or("0"), 16).unwrap_or(0);
+        let secs = 1_000_000_000 + ((seed ^ (u64::from(mode) << 40)) % 300_000_000) as i64;
+        let t = TimeSpec::new(secs, 0);
+        utimensat(None, &path, &t, &t, UtimensatFlags::NoFollowSymlink)
+            .map_err(std::io::Error::from)?;
+    }
+    done.insert(dir.to_owned());
     Ok(())
 }
 
@@ -158,7 +194,6 @@ async fn rsync(
     ssh: &Ssh,
     host: &Host,
     (local, staging): (&Path, &str),
-    link: Option<&str>,
     checksum: bool,
 ) -> Result<Sent, String> {
     let shell = ssh.rsync_shell(host).await.map_err(|e| e.to_string())?;
@@ -169,9 +204,6 @@ async fn rsync(
         .arg(shell);
     if checksum {
         cmd.arg("--checksum");
-    }
-    if let Some(prev) = link {
-        cmd.arg(format!("--link-dest={}", host.release(prev)));
     }
     cmd.arg(format!("{}/", local.display()))
         .arg(format!("{}@{}:{staging}", host.user, host.address))

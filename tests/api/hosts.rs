@@ -209,6 +209,12 @@ async fn three_hosts_go_live_together_and_roll_back_together() {
         .map(|s| s["state"].as_str().unwrap())
         .collect();
     assert_eq!(staged, ["staged"; 3], "{release}");
+    // Dozens of commands and two copies ran on each host over one shared connection.
+    // (A master the host refuses shared sessions to would make every command a login.)
+    for h in &f.hosts {
+        let logins = h.logins();
+        assert!((1..=2).contains(&logins), "{}: {logins} logins", h.name);
+    }
     f.app.shutdown().await;
 }
 

@@ -255,7 +255,11 @@ impl TestHost {
                 std::os::unix::fs::PermissionsExt::from_mode(0o755),
             )
             .unwrap();
-            write(&s.join("sshd_config"), &format!("Port {}\nListenAddress 127.0.0.1\nHostKey {sd}/host_key\nPidFile {sd}/sshd.pid\nAuthorizedKeysFile {sd}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nAllowUsers {user}\nLogLevel ERROR\nMaxStartups 100\nMaxSessions 100\nForceCommand {sd}/gate\n", self.ssh_port));
+            // `SetEnv SHLVL=1`: bash (the login shell sshd runs every session's command with)
+            // then skips the login user's ~/.bashrc, which it reads for SSH sessions. Here that
+            // user is whoever runs the tests, and this machine's root runs `pyenv init` there:
+            // 100 ms and more of every session, which a deploy user's shell would not cost.
+            write(&s.join("sshd_config"), &format!("Port {}\nListenAddress 127.0.0.1\nHostKey {sd}/host_key\nPidFile {sd}/sshd.pid\nAuthorizedKeysFile {sd}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nAllowUsers {user}\nLogLevel INFO\nMaxStartups 100\nMaxSessions 100\nForceCommand {sd}/gate\nSetEnv SHLVL=1\n", self.ssh_port));
             let _ = std::fs::remove_file(s.join("sshd.pid"));
             let out = Command::new(SSHD)
                 .arg("-f")
@@ -334,6 +338,14 @@ impl TestHost {
             .flatten()
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with(".current-tmp-"))
+    }
+
+    /// How many SSH connections logged in so far (sshd logs each at level INFO).
+    pub fn logins(&self) -> usize {
+        std::fs::read_to_string(self.root.join("ssh/sshd.log"))
+            .unwrap_or_default()
+            .matches("Accepted publickey")
+            .count()
     }
 
     /// Freezes its sshd and sessions (a hung host: connections open, nothing answers).
