@@ -105,6 +105,7 @@ pub async fn run(settings: &Settings, actor: &str, cmd: HostCommand) -> anyhow::
                 reload: argv("reload", reload)?,
                 check_url,
                 fingerprint,
+                php: None,
             };
             golive.add_host(&site, input, who).await?
         }

@@ -23,6 +23,9 @@ pub(crate) struct Ready<'h> {
     pub(crate) host: &'h Host,
     pub(crate) state: HostState,
     pub(crate) vhost: String,
+    /// A PHP site's candidate pool for the host, and the one there now.
+    pub(crate) pool: Option<String>,
+    pub(crate) old_pool: Option<String>,
 }
 
 impl GoLive {
@@ -40,9 +43,7 @@ impl GoLive {
     /// What this round cannot yet do on several hosts, refused before anything is touched.
     pub(crate) fn hosts_unsupported(site: &Site) -> Option<&'static str> {
         let c = &site.settings.config;
-        if c.runtime == Runtime::Php {
-            Some("PHP sites cannot be served by several hosts yet: only static sites can.")
-        } else if c.tls.is_some() {
+        if c.tls.is_some() {
             Some("HTTPS on several hosts is not supported yet: terminate TLS at the load balancer, or serve the site from this machine.")
         } else if c.maintenance {
             Some("Maintenance mode is not supported on several hosts yet: turn it off first.")
@@ -54,7 +55,9 @@ impl GoLive {
     /// `site`'s vhost as `host` needs it (its folder, its log folder).
     pub(crate) fn render_for(&self, site: &Site, host: &Host) -> Result<String, String> {
         let paths = SitePaths { dir: host.dir() };
-        self.render_in(site, &paths, host.log_dir())
+        let socket = (site.settings.config.runtime == Runtime::Php)
+            .then(|| std::path::PathBuf::from(host.php_socket(&site.name)));
+        self.render_in(site, &paths, host.log_dir(), socket.as_deref())
     }
 
     /// Makes sure `release_id` is staged and whole on `host` (staging it now if it is not),
@@ -102,7 +105,15 @@ impl GoLive {
             state = remote::state(&self.ssh, host, &vhost_path, release_id).await?;
         }
         let vhost = self.render_for(site, host)?;
-        Ok(Ready { host, state, vhost })
+        let pool = self.pool_for(site, host)?;
+        let old_pool = self.pool_on(site, host).await?;
+        Ok(Ready {
+            host,
+            state,
+            vhost,
+            pool,
+            old_pool,
+        })
     }
 
     /// The switch on every host of `site`, all or none (see the module's comment).
@@ -149,13 +160,14 @@ impl GoLive {
         );
         steps.push("release staged on every host", t, true, detail);
         let changed = self.fleet_config(site, &all, release_id, steps).await?;
+        self.fleet_php_reload(site, &all, &changed, steps).await?;
         if before_switch {
             let stage = crate::steps::Stage::BeforeSwitch;
             let ran = self
                 .stage(site, paths, release_id, stage, steps, who, false)
                 .await;
             if ran.is_err() {
-                self.restore_configs(site, &all, &changed).await;
+                self.restore_configs(site, &all, &changed, true).await;
             }
             ran?;
         }
@@ -205,6 +217,9 @@ impl GoLive {
             .collect();
         let t = Instant::now();
         let written = join_all(all.iter().zip(&changed).map(|(r, c)| async move {
+            if let Err(why) = self.host_pool(site, r).await {
+                return (false, format!("PHP-FPM refused the site's pool: {why}"));
+            }
             if !*c {
                 return (
                     true,
@@ -244,14 +259,17 @@ impl GoLive {
             };
             steps.push(&format!("{}: {step}", r.host.name), t, ok, words.clone());
             if !ok && refused.is_none() {
-                refused = Some(format!(
-                    "Apache on host {} refused the new configuration: {words}",
-                    r.host.name
-                ));
+                refused = Some(match words.starts_with("PHP-FPM") {
+                    true => format!("On host {}, {words}", r.host.name),
+                    false => format!(
+                        "Apache on host {} refused the new configuration: {words}",
+                        r.host.name
+                    ),
+                });
             }
         }
         if let Some(m) = refused {
-            self.restore_configs(site, all, &changed).await;
+            self.restore_configs(site, all, &changed, false).await;
             return Err(fail(
                 code::CONFIGTEST_FAILED,
                 format!("{m} Nothing was switched on any host."),
@@ -261,8 +279,16 @@ impl GoLive {
         Ok(changed)
     }
 
-    /// Puts each changed host's previous vhost back (or removes a new one).
-    pub(crate) async fn restore_configs(&self, site: &Site, all: &[Ready<'_>], changed: &[bool]) {
+    /// Puts each changed host's previous vhost and pool back (or removes new ones); PHP-FPM
+    /// is reloaded again where `php_reloaded` (it serves the new pool).
+    pub(crate) async fn restore_configs(
+        &self,
+        site: &Site,
+        all: &[Ready<'_>],
+        changed: &[bool],
+        php_reloaded: bool,
+    ) {
+        self.restore_pools(site, all, php_reloaded).await;
         join_all(
             all.iter()
                 .zip(changed)
@@ -311,7 +337,7 @@ impl GoLive {
         }
         if !refused.is_empty() {
             join_all(arming.into_iter().flatten().map(armed::Armed::call_off)).await;
-            self.restore_configs(site, all, changed).await;
+            self.restore_configs(site, all, changed, true).await;
             let m = format!("Nothing was switched on any host: {}.", refused.join("; "));
             return Err(fail(code::SWITCH_FAILED, m, false));
         }

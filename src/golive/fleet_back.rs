@@ -139,6 +139,13 @@ impl GoLive {
         if changed {
             remote::write_file(&self.ssh, host, &vhost_path, &vhost).await?;
         }
+        // A PHP site's pool as the settings say (a refused settings change had written its own).
+        let pool = self.pool_for(site, host)?;
+        let pool_changed = pool.is_some() && self.pool_on(site, host).await? != pool;
+        if let Some(text) = pool.as_deref().filter(|_| pool_changed) {
+            remote::write_file(&self.ssh, host, &host.pool_path(&site.name), text).await?;
+            crate::hosts::php::reload(&self.ssh, host, &site.name).await?;
+        }
         let pinned = site.settings.switch_mode == SwitchMode::Pinned;
         let map = match pinned {
             true => Some(crate::apache::livemap::render(&site.name, prev)?),

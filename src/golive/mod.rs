@@ -7,6 +7,7 @@ mod disk;
 mod expect;
 mod fleet;
 mod fleet_back;
+mod fleet_php;
 pub mod health;
 mod hooks;
 pub mod hosts;

@@ -57,16 +57,18 @@ impl GoLive {
     /// The site's vhost. It names no release (pinned sites read theirs from the live map), so
     /// it only changes when the settings do.
     pub(crate) fn render(&self, site: &Site, paths: &SitePaths) -> Result<String, String> {
-        self.render_in(site, paths, &self.apache.log_dir())
+        let socket = self.php_socket(site);
+        self.render_in(site, paths, &self.apache.log_dir(), socket.as_deref())
     }
 
-    /// [`render`](Self::render) for the site's folder `paths` and logs in `log_dir` (a
-    /// host's, for a site on several hosts).
+    /// [`render`](Self::render) for the site's folder `paths`, logs in `log_dir` and a PHP
+    /// site's pool at `socket` (a host's, for a site on several hosts).
     pub(crate) fn render_in(
         &self,
         site: &Site,
         paths: &SitePaths,
         log_dir: &std::path::Path,
+        socket: Option<&std::path::Path>,
     ) -> Result<String, String> {
         let pinned = site.settings.switch_mode == SwitchMode::Pinned;
         let map = paths.live_map();
@@ -78,7 +80,6 @@ impl GoLive {
             ),
             false => None,
         };
-        let socket = self.php_socket(site);
         let (directives, redirects) = self.directives(site, paths)?;
         let tls_at = match &config.tls {
             Some(_) => Some(self.apache.tls_addresses()?),
@@ -96,7 +97,7 @@ impl GoLive {
             serving: Serving {
                 config,
                 shared_paths: &site.settings.shared_paths,
-                php_socket: socket.as_deref(),
+                php_socket: socket,
                 maintenance: maintenance.as_ref().map(|(p, k)| (p.as_path(), k.as_str())),
                 directives: &directives,
                 redirects: &redirects,

@@ -51,6 +51,8 @@ pub struct Host {
     pub checked_at: Option<String>,
     /// Why it disagrees with the records, if it does: shown, never hidden.
     pub drift: Option<String>,
+    /// Its PHP-FPM, for PHP sites.
+    pub php: super::php::HostPhp,
 }
 
 impl Host {

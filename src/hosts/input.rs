@@ -36,6 +36,9 @@ pub struct HostInput {
     /// given, the host is confirmed at once when it matches.
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// The host's PHP-FPM, for PHP sites (each field has a Debian default).
+    #[serde(default)]
+    pub php: Option<super::php::HostPhpInput>,
 }
 
 /// A host whose every field passed.
@@ -65,6 +68,8 @@ pub struct NewHost {
     pub check_url: String,
     /// Fingerprint to confirm with.
     pub fingerprint: Option<String>,
+    /// PHP-FPM there.
+    pub php: super::php::HostPhp,
 }
 
 fn bad(field: &str, why: impl std::fmt::Display) -> AppError {
@@ -215,6 +220,7 @@ impl HostInput {
             reload,
             check_url: check_url.trim_end_matches('/').to_owned(),
             fingerprint: self.fingerprint.map(|f| f.trim().to_owned()),
+            php: self.php.unwrap_or_default().validate(command)?,
         })
     }
 }
@@ -259,6 +265,7 @@ mod tests {
             reload: None,
             check_url: None,
             fingerprint: None,
+            php: None,
         };
         assert!(input("/srv/www/shop").validate("shop").is_ok());
         for bad in [

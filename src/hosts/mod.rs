@@ -9,6 +9,7 @@ pub mod armed;
 pub mod host;
 pub mod input;
 mod keys;
+pub mod php;
 pub mod remote;
 pub mod ssh;
 pub mod stage;

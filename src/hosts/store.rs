@@ -27,6 +27,7 @@ struct Row {
     serving: Option<String>,
     checked_at: Option<String>,
     drift: Option<String>,
+    php: String,
 }
 
 impl From<Row> for Host {
@@ -56,12 +57,13 @@ impl From<Row> for Host {
             serving: r.serving,
             checked_at: r.checked_at,
             drift: r.drift,
+            php: serde_json::from_str(&r.php).unwrap_or_default(),
         }
     }
 }
 
 const COLUMNS: &str = "id, site_id, name, ssh_user, address, port, dir, vhost_dir, log_dir, \
-    configtest, reload, check_url, host_key, fingerprint, confirmed, serving, checked_at, drift";
+    configtest, reload, check_url, host_key, fingerprint, confirmed, serving, checked_at, drift, php";
 
 /// The hosts of a site, by name.
 pub async fn list(pool: &SqlitePool, site_id: i64) -> AppResult<Vec<Host>> {
@@ -108,8 +110,8 @@ pub async fn insert(
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_default();
     sqlx::query(
         "INSERT INTO hosts (site_id, name, ssh_user, address, port, dir, vhost_dir, log_dir, \
-         configtest, reload, check_url, host_key, fingerprint, confirmed, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         configtest, reload, check_url, host_key, fingerprint, confirmed, created_at, php) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(site_id)
     .bind(&h.name)
@@ -126,6 +128,7 @@ pub async fn insert(
     .bind(fingerprint)
     .bind(confirmed)
     .bind(crate::audit::now_text())
+    .bind(serde_json::to_string(&h.php).unwrap_or_default())
     .execute(pool)
     .await?;
     get(pool, site_id, &h.name).await

@@ -11,8 +11,8 @@ use crate::archives::targz;
 use crate::helpers::{eventually, spawn_app_with, TestApp};
 use crate::support::fleet::TestHost;
 
-const SITE: &str = "shop";
-const NAME: &str = "shop.example.test";
+pub(crate) const SITE: &str = "shop";
+pub(crate) const NAME: &str = "shop.example.test";
 
 pub(crate) struct Fleet {
     pub(crate) app: TestApp,
@@ -28,6 +28,13 @@ pub(crate) async fn fleet(n: usize, switch: &str) -> Fleet {
 
 /// [`fleet`] with every remote operation limited to `timeout` seconds.
 pub(crate) async fn fleet_with(n: usize, switch: &str, timeout: u64) -> Fleet {
+    let site = json!({"name": SITE, "server_name": NAME, "switch": switch});
+    fleet_of(n, site, timeout, false).await
+}
+
+/// `n` hosts for the site made from `site` (its creation body); with `php`, each host has its
+/// own PHP-FPM and says so.
+pub(crate) async fn fleet_of(n: usize, site: Value, timeout: u64, php: bool) -> Fleet {
     let app = spawn_app_with(|s| {
         s.hosts.timeout_seconds = timeout;
         s.apache.health_timeout_seconds = 5;
@@ -49,20 +56,22 @@ pub(crate) async fn fleet_with(n: usize, switch: &str, timeout: u64) -> Fleet {
     let public = key["public_key"].as_str().unwrap().to_owned();
     let hosts: Vec<TestHost> = (1..=n)
         .map(|i| {
-            let h = TestHost::start(&app.dir.path().join("hosts"), &format!("web{i}"));
+            let mut h = TestHost::start(&app.dir.path().join("hosts"), &format!("web{i}"));
+            if php {
+                h.start_php();
+            }
             h.authorize(&public);
             h
         })
         .collect();
-    app.create_site(
-        &token,
-        json!({"name": SITE, "server_name": NAME, "switch": switch}),
-    )
-    .await;
+    app.create_site(&token, site).await;
     let f = Fleet { app, hosts, token };
     for h in &f.hosts {
         let mut body = h.input(SITE);
         body["fingerprint"] = json!(h.fingerprint());
+        if php {
+            body["php"] = h.php_input();
+        }
         let (status, added) = f
             .send(
                 Method::POST,
@@ -143,7 +152,7 @@ pub(crate) async fn get(h: &TestHost, path: &str) -> (u16, String) {
     }
 }
 
-fn steps(report: &Value) -> Vec<String> {
+pub(crate) fn steps(report: &Value) -> Vec<String> {
     report["steps"]
         .as_array()
         .unwrap()

@@ -21,6 +21,7 @@ mod flood;
 mod golive;
 mod hosts;
 mod hosts_faults;
+mod hosts_php;
 mod https;
 mod lockout;
 mod memory;

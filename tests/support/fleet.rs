@@ -3,6 +3,7 @@
 //! 127.0.0.1 on a free port) and a private Apache on 127.0.0.1 with a Debian-like vhost
 //! folder, both stopped by their pids (the sshd with every session it forked) when dropped.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -46,6 +47,8 @@ pub struct TestHost {
     apache: Option<i32>,
     /// Its sshd's pid.
     sshd: Option<i32>,
+    /// Its PHP-FPM master, once started (see [`TestHost::start_php`]).
+    php: Option<std::process::Child>,
 }
 
 fn apache_binary() -> String {
@@ -125,6 +128,7 @@ impl TestHost {
             http_port: 0,
             apache: None,
             sshd: None,
+            php: None,
         };
         host.write_apache_conf();
         host.start_apache();
@@ -154,6 +158,8 @@ impl TestHost {
             "alias",
             "setenvif",
             "env",
+            "proxy",
+            "proxy_fcgi",
         ] {
             conf.push_str(&format!("LoadModule {m}_module {MODULES}/mod_{m}.so\n"));
         }
@@ -389,6 +395,75 @@ impl TestHost {
         })
     }
 
+    /// Starts a private PHP-FPM for this host (its own config, pool folder, sockets and pid,
+    /// under the host's folder; a placeholder pool, as Debian's `www`, so it starts with none
+    /// of Cutover's), stopped by its pid when the host is dropped.
+    pub fn start_php(&mut self) {
+        let binary = cutover::php::find_binary().expect(
+            "php-fpm must be installed for the PHP host tests (the test command installs php-fpm)",
+        );
+        let p = self.root.join("php");
+        for d in ["pools", "sock", "run", "logs"] {
+            std::fs::create_dir_all(p.join(d)).unwrap();
+        }
+        let pd = p.display();
+        let user = match nix::unistd::geteuid().is_root() {
+            true => "user = www-data\ngroup = www-data\n",
+            false => "",
+        };
+        write(
+            &p.join("php.ini"),
+            "; the test host's own, empty: no system php.ini\n",
+        );
+        write(&p.join("php-fpm.conf"), &format!("[global]\npid = {pd}/run/php-fpm.pid\nerror_log = {pd}/logs/php-fpm.log\ndaemonize = no\ninclude = {pd}/pools/*.conf\n[placeholder]\n{user}listen = {pd}/sock/placeholder.sock\npm = ondemand\npm.max_children = 1\n"));
+        let child = Command::new(&binary)
+            .args(self.php_args())
+            .arg("--nodaemonize")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        self.php = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while pid_in(&p.join("run/php-fpm.pid")).is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            pid_in(&p.join("run/php-fpm.pid")).is_some(),
+            "the PHP-FPM of host {} did not start: {}",
+            self.name,
+            std::fs::read_to_string(p.join("logs/php-fpm.log")).unwrap_or_default()
+        );
+    }
+
+    fn php_args(&self) -> Vec<String> {
+        let p = self.root.join("php");
+        vec![
+            "--fpm-config".into(),
+            p.join("php-fpm.conf").display().to_string(),
+            "-c".into(),
+            p.join("php.ini").display().to_string(),
+        ]
+    }
+
+    /// The `php` of the host's body: its PHP-FPM's folders and commands.
+    pub fn php_input(&self) -> serde_json::Value {
+        let p = self.root.join("php");
+        let binary = cutover::php::find_binary().unwrap().display().to_string();
+        let mut test = vec![binary];
+        test.extend(self.php_args());
+        test.push("-t".into());
+        let pid = pid_in(&p.join("run/php-fpm.pid")).expect("start_php first");
+        serde_json::json!({
+            "pool_dir": p.join("pools").display().to_string(),
+            "socket_dir": p.join("sock").display().to_string(),
+            "test": test,
+            "reload": ["kill", "-USR2", pid.to_string()],
+        })
+    }
+
     /// Its host key's fingerprint, as its admin would read it.
     pub fn fingerprint(&self) -> String {
         let out = Command::new("ssh-keygen")
@@ -413,6 +488,10 @@ impl TestHost {
 impl Drop for TestHost {
     fn drop(&mut self) {
         self.resume();
+        if let Some(mut php) = self.php.take() {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(php.id() as i32), Signal::SIGKILL);
+            let _ = php.wait();
+        }
         self.stop_sshd();
         self.stop_apache();
     }

@@ -144,6 +144,7 @@ pub(crate) async fn add(
         reload: words("reload", f.reload)?,
         check_url: some(f.check_url),
         fingerprint: some(f.fingerprint),
+        php: None,
     };
     let added = state
         .golive
