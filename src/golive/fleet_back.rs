@@ -144,7 +144,7 @@ impl GoLive {
         let pool_changed = pool.is_some() && self.pool_on(site, host).await? != pool;
         if let Some(text) = pool.as_deref().filter(|_| pool_changed) {
             remote::write_file(&self.ssh, host, &host.pool_path(&site.name), text).await?;
-            crate::hosts::php::reload(&self.ssh, host, &site.name).await?;
+            remote::reload_php(&self.ssh, host, &site.name).await?;
         }
         let pinned = site.settings.switch_mode == SwitchMode::Pinned;
         let map = match pinned {

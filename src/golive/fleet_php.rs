@@ -14,7 +14,7 @@ use super::live::Steps;
 use super::report::{fail, Failure};
 use super::runner::GoLive;
 use crate::error::code;
-use crate::hosts::{php, remote, Host};
+use crate::hosts::{remote, Host};
 use crate::php::pool::{render, PoolSpec};
 use crate::sites::{Runtime, Site};
 
@@ -44,7 +44,7 @@ impl GoLive {
         if site.settings.config.runtime != Runtime::Php {
             return Ok(None);
         }
-        php::read_file(&self.ssh, host, &host.pool_path(&site.name)).await
+        remote::read_file(&self.ssh, host, &host.pool_path(&site.name)).await
     }
 
     /// Writes the candidate pool on `r`'s host where it differs and has the host's PHP-FPM
@@ -57,7 +57,7 @@ impl GoLive {
         else {
             return Ok(());
         };
-        php::prepare(&self.ssh, r.host).await?;
+        remote::prepare_php(&self.ssh, r.host).await?;
         remote::write_file(&self.ssh, r.host, &r.host.pool_path(&site.name), pool).await?;
         match remote::command(&self.ssh, r.host, &r.host.php.test).await {
             (true, _) => Ok(()),
@@ -95,7 +95,7 @@ impl GoLive {
         let todo: Vec<&Ready> = all.iter().filter(|r| pool_changes(r)).collect();
         let done = join_all(
             todo.iter()
-                .map(|r| php::reload(&self.ssh, r.host, &site.name)),
+                .map(|r| remote::reload_php(&self.ssh, r.host, &site.name)),
         )
         .await;
         let mut refused = None;

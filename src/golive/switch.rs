@@ -61,8 +61,7 @@ impl GoLive {
         self.render_in(site, paths, &self.apache.log_dir(), socket.as_deref())
     }
 
-    /// [`render`](Self::render) for the site's folder `paths`, logs in `log_dir` and a PHP
-    /// site's pool at `socket` (a host's, for a site on several hosts).
+    /// [`render`](Self::render) for `paths`, `log_dir` and a PHP pool's `socket` (a host's).
     pub(crate) fn render_in(
         &self,
         site: &Site,

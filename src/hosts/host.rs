@@ -86,6 +86,23 @@ impl Host {
     }
 }
 
+/// PHP-FPM's files of a site on this host.
+impl Host {
+    /// The site's pool file on this host.
+    pub fn pool_path(&self, site: &str) -> String {
+        // The name `php/system.rs` gives pool files here too.
+        format!("{}/cutover-{site}.conf", self.php.pool_dir)
+    }
+    /// The site's pool socket on this host.
+    pub fn php_socket(&self, site: &str) -> String {
+        format!("{}/cutover-{site}.sock", self.php.socket_dir)
+    }
+    /// The pool's temporary files and sessions, outside every release.
+    pub fn php_state(&self) -> String {
+        format!("{}/php-state", self.dir)
+    }
+}
+
 /// How `known_hosts` names `address:port` (`[addr]:port` unless the port is 22).
 pub fn known_host_name(address: &str, port: u16) -> String {
     let bare = address.trim_start_matches('[').trim_end_matches(']');

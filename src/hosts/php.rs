@@ -4,9 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::host::Host;
-use super::remote::{failed, sh};
-use super::ssh::Ssh;
 use crate::apache::validate::config_path;
 use crate::error::{code, AppError, AppResult};
 
@@ -99,56 +96,6 @@ impl HostPhpInput {
             user,
         })
     }
-}
-
-impl Host {
-    /// The site's pool file on this host.
-    pub fn pool_path(&self, site: &str) -> String {
-        format!(
-            "{}/{}",
-            self.php.pool_dir,
-            crate::php::system::pool_file(site)
-        )
-    }
-    /// The site's pool socket on this host.
-    pub fn php_socket(&self, site: &str) -> String {
-        format!("{}/cutover-{site}.sock", self.php.socket_dir)
-    }
-    /// The pool's temporary files and sessions, outside every release.
-    pub fn php_state(&self) -> String {
-        format!("{}/php-state", self.dir)
-    }
-}
-
-/// The text of a file on the host, if it is there.
-pub async fn read_file(ssh: &Ssh, host: &Host, path: &str) -> Result<Option<String>, String> {
-    const SCRIPT: &str = r#"if [ -e "$1" ]; then echo yes; cat -- "$1"; else echo no; fi"#;
-    let r = failed(sh(ssh, host, SCRIPT, &[path], None).await)?;
-    Ok(r.stdout.strip_prefix("yes\n").map(str::to_owned))
-}
-
-/// The pool's private folders (mode 1733, as Debian's PHP session folder: its workers may
-/// create files there, nobody may list them).
-pub async fn prepare(ssh: &Ssh, host: &Host) -> Result<(), String> {
-    const SCRIPT: &str =
-        r#"set -e; mkdir -p "$1/tmp" "$1/sessions"; chmod 1733 "$1/tmp" "$1/sessions""#;
-    failed(sh(ssh, host, SCRIPT, &[&host.php_state()], None).await).map(drop)
-}
-
-/// The host's PHP-FPM reloaded, and the site's socket there again (within 15 s).
-pub async fn reload(ssh: &Ssh, host: &Host, site: &str) -> Result<(), String> {
-    let (ok, words) = super::remote::command(ssh, host, &host.php.reload).await;
-    if !ok {
-        return Err(format!(
-            "PHP-FPM on host {} did not reload: {words}",
-            host.name
-        ));
-    }
-    // The master re-executes itself and makes its sockets again.
-    const SCRIPT: &str = r#"sleep 0.1; i=0; while [ ! -S "$1" ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done; [ -S "$1" ] || { echo "no socket $1 after the reload" >&2; exit 4; }"#;
-    failed(sh(ssh, host, SCRIPT, &[&host.php_socket(site)], None).await)
-        .map(drop)
-        .map_err(|e| format!("PHP-FPM on host {}: {e}", host.name))
 }
 
 #[cfg(test)]
