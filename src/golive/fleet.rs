@@ -16,7 +16,7 @@ use crate::error::code;
 use crate::hosts::remote::{self, HostState};
 use crate::hosts::{armed, stage, store as hosts, Host};
 use crate::releases::store as releases;
-use crate::sites::{Runtime, Site, SitePaths, SwitchMode};
+use crate::sites::{Site, SitePaths, SwitchMode};
 
 /// One host's part in a switch, once it is known to be ready.
 pub(crate) struct Ready<'h> {
@@ -43,21 +43,13 @@ impl GoLive {
     /// What this round cannot yet do on several hosts, refused before anything is touched.
     pub(crate) fn hosts_unsupported(site: &Site) -> Option<&'static str> {
         let c = &site.settings.config;
-        if c.tls.is_some() {
-            Some("HTTPS on several hosts is not supported yet: terminate TLS at the load balancer, or serve the site from this machine.")
-        } else if c.maintenance {
-            Some("Maintenance mode is not supported on several hosts yet: turn it off first.")
-        } else {
-            None
-        }
+        c.tls.is_some().then_some("HTTPS on several hosts is not supported yet: terminate TLS at the load balancer, or serve the site from this machine.")
     }
 
     /// `site`'s vhost as `host` needs it (its folder, its log folder).
     pub(crate) fn render_for(&self, site: &Site, host: &Host) -> Result<String, String> {
         let paths = SitePaths { dir: host.dir() };
-        let socket = (site.settings.config.runtime == Runtime::Php)
-            .then(|| std::path::PathBuf::from(host.php_socket(&site.name)));
-        self.render_in(site, &paths, host.log_dir(), socket.as_deref())
+        self.render_in(site, &paths, host.log_dir(), Some(host))
     }
 
     /// Makes sure `release_id` is staged and whole on `host` (staging it now if it is not),
@@ -219,6 +211,12 @@ impl GoLive {
         let written = join_all(all.iter().zip(&changed).map(|(r, c)| async move {
             if let Err(why) = self.host_pool(site, r).await {
                 return (false, format!("PHP-FPM refused the site's pool: {why}"));
+            }
+            if let Err(why) = self.page_on(site, r.host).await {
+                return (
+                    false,
+                    format!("the maintenance page could not be written: {why}"),
+                );
             }
             if !*c {
                 return (

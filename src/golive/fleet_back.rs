@@ -32,7 +32,7 @@ impl GoLive {
             (&site.name, &site.settings.server_name),
             &site.settings.health_path,
             pinned.then_some(release_id),
-            None,
+            self.health_key(site).as_deref(),
             self.health_timeout,
         )
         .await
@@ -137,6 +137,7 @@ impl GoLive {
         let vhost = self.render_for(site, host)?;
         let changed = state.vhost.as_deref() != Some(vhost.as_str());
         if changed {
+            self.page_on(site, host).await?;
             remote::write_file(&self.ssh, host, &vhost_path, &vhost).await?;
         }
         // A PHP site's pool as the settings say (a refused settings change had written its own).

@@ -39,6 +39,15 @@ impl GoLive {
         .map(Some)
     }
 
+    /// The socket of `site`'s pool, here or on `host` (`None`: not a PHP site, or no PHP-FPM).
+    pub(crate) fn socket_for(&self, site: &Site, host: Option<&Host>) -> Option<PathBuf> {
+        match host {
+            None => self.php_socket(site),
+            Some(h) => (site.settings.config.runtime == Runtime::Php)
+                .then(|| PathBuf::from(h.php_socket(&site.name))),
+        }
+    }
+
     /// The pool file that is on `host` now (`None`: none, or not a PHP site).
     pub(crate) async fn pool_on(&self, site: &Site, host: &Host) -> Result<Option<String>, String> {
         if site.settings.config.runtime != Runtime::Php {

@@ -34,11 +34,7 @@ impl GoLive {
         let header_release =
             (site.settings.switch_mode == SwitchMode::Pinned).then_some(release_id);
         // In maintenance the check goes past the 503 page to the release, with the site's key.
-        let paths = crate::sites::SitePaths::new(&self.sites_root, &site.name);
-        let key = match site.settings.config.maintenance {
-            true => super::maintenance::files(&paths).ok().map(|(_, k)| k),
-            false => None,
-        };
+        let key = self.health_key(site);
         // An HTTPS site is checked over HTTPS, its certificate verified.
         let https = match &site.settings.config.tls {
             Some(tls) => Some(self.https_client(site, tls).await.map_err(|m| {

@@ -57,28 +57,22 @@ impl GoLive {
     /// The site's vhost. It names no release (pinned sites read theirs from the live map), so
     /// it only changes when the settings do.
     pub(crate) fn render(&self, site: &Site, paths: &SitePaths) -> Result<String, String> {
-        let socket = self.php_socket(site);
-        self.render_in(site, paths, &self.apache.log_dir(), socket.as_deref())
+        self.render_in(site, paths, &self.apache.log_dir(), None)
     }
 
-    /// [`render`](Self::render) for `paths`, `log_dir` and a PHP pool's `socket` (a host's).
+    /// [`render`](Self::render) for `paths` and `log_dir`, here or on `host`.
     pub(crate) fn render_in(
         &self,
         site: &Site,
         paths: &SitePaths,
         log_dir: &std::path::Path,
-        socket: Option<&std::path::Path>,
+        host: Option<&crate::hosts::Host>,
     ) -> Result<String, String> {
         let pinned = site.settings.switch_mode == SwitchMode::Pinned;
         let map = paths.live_map();
         let config = &site.settings.config;
-        let maintenance = match config.maintenance {
-            true => Some(
-                super::maintenance::files(paths)
-                    .map_err(|e| format!("The maintenance page could not be prepared: {e}."))?,
-            ),
-            false => None,
-        };
+        let maintenance = self.maintenance_for(site, paths, host)?;
+        let socket = self.socket_for(site, host);
         let (directives, redirects) = self.directives(site, paths)?;
         let tls_at = match &config.tls {
             Some(_) => Some(self.apache.tls_addresses()?),
@@ -96,7 +90,7 @@ impl GoLive {
             serving: Serving {
                 config,
                 shared_paths: &site.settings.shared_paths,
-                php_socket: socket,
+                php_socket: socket.as_deref(),
                 maintenance: maintenance.as_ref().map(|(p, k)| (p.as_path(), k.as_str())),
                 directives: &directives,
                 redirects: &redirects,

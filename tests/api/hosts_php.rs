@@ -1,9 +1,10 @@
-//! A PHP site on several hosts (issue 17): each host's own PHP-FPM gets the site's pool, and
-//! every host runs each release's code, never sending its source.
+//! PHP sites and maintenance mode on several hosts (issue 17): each host's own PHP-FPM gets
+//! the site's pool, and every host runs each release's code, never sending its source; in
+//! maintenance every host answers 503 and a release still goes live behind it.
 
 use serde_json::json;
 
-use crate::hosts::{fleet_of, get, steps, NAME, SITE};
+use crate::hosts::{fleet, fleet_of, get, steps, NAME, SITE};
 
 #[tokio::test]
 async fn a_php_site_on_two_hosts_runs_each_release_s_code_on_both_and_never_sends_its_source() {
@@ -91,5 +92,35 @@ async fn a_pool_one_host_refuses_switches_no_host() {
     let report = f.activate(&r1).await;
     assert_eq!(report["ok"], true, "{report}");
     f.all_serve(&r1, "1").await;
+    f.app.shutdown().await;
+}
+
+#[tokio::test]
+async fn maintenance_answers_503_on_every_host_and_a_release_goes_live_behind_it() {
+    let f = fleet(2, "pinned").await;
+    let (_, r2) = f.live_and_next().await;
+    let on = json!({"maintenance": true});
+    let (status, body) = f.app.patch_site(&f.token, SITE, on).await;
+    assert_eq!(status, 200, "{body}");
+    for (h, (status, page)) in f.hosts.iter().zip(f.served().await) {
+        assert_eq!(status, 503, "host {}: {page}", h.name);
+        assert!(page.contains("maintenance"), "host {}: {page}", h.name);
+    }
+    // The health check of every host gets past the page with the site's key.
+    let report = f.activate(&r2).await;
+    assert_eq!(report["ok"], true, "{report}");
+    for (h, (status, _)) in f.hosts.iter().zip(f.served().await) {
+        assert_eq!(status, 503, "host {}", h.name);
+        assert_eq!(
+            h.current(SITE).as_deref(),
+            Some(r2.as_str()),
+            "host {}",
+            h.name
+        );
+    }
+    let off = json!({"maintenance": false});
+    let (status, body) = f.app.patch_site(&f.token, SITE, off).await;
+    assert_eq!(status, 200, "{body}");
+    f.all_serve(&r2, "two").await;
     f.app.shutdown().await;
 }
