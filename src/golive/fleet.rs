@@ -210,22 +210,19 @@ impl GoLive {
         let t = Instant::now();
         let written = join_all(all.iter().zip(&changed).map(|(r, c)| async move {
             if let Err(why) = self.host_pool(site, r).await {
-                return (false, format!("PHP-FPM refused the site's pool: {why}"));
-            }
-            if let Err(why) = self.page_on(site, r.host).await {
                 return (
                     false,
-                    format!("the maintenance page could not be written: {why}"),
+                    format!("PHP-FPM refused the site's pool: {why}"),
+                    false,
                 );
             }
+            if let Err(why) = self.page_on(site, r.host).await {
+                let why = format!("the maintenance page could not be written: {why}");
+                return (false, why, false);
+            }
             if !*c {
-                return (
-                    true,
-                    format!(
-                        "{} unchanged",
-                        crate::apache::system::vhost_file_name(&site.name)
-                    ),
-                );
+                let name = crate::apache::system::vhost_file_name(&site.name);
+                return (true, format!("{name} unchanged"), false);
             }
             if pinned && !r.state.has_map {
                 // A first map names the target: no configuration the host loaded reads it yet.
@@ -233,23 +230,23 @@ impl GoLive {
                 let text =
                     crate::apache::livemap::render(&site.name, release_id).unwrap_or_default();
                 if let Err(e) = remote::write_file(&self.ssh, r.host, &map, &text).await {
-                    return (
-                        false,
-                        format!("the live-release map could not be written: {e}"),
-                    );
+                    let why = format!("the live-release map could not be written: {e}");
+                    return (false, why, false);
                 }
             }
             if let Err(e) =
                 remote::write_file(&self.ssh, r.host, &r.host.vhost_path(&site.name), &r.vhost)
                     .await
             {
-                return (false, format!("the vhost could not be written: {e}"));
+                return (false, format!("the vhost could not be written: {e}"), false);
             }
-            remote::command(&self.ssh, r.host, &r.host.configtest).await
+            let (ok, words) = remote::command(&self.ssh, r.host, &r.host.configtest).await;
+            (ok, words, true)
         }))
         .await;
         let mut refused = None;
-        for ((r, (ok, words)), c) in all.iter().zip(written).zip(&changed) {
+        // `apache`: the words are Apache's configtest's; otherwise Cutover's own sentence.
+        for ((r, (ok, words, apache)), c) in all.iter().zip(written).zip(&changed) {
             let step = if *c {
                 "configtest"
             } else {
@@ -257,12 +254,12 @@ impl GoLive {
             };
             steps.push(&format!("{}: {step}", r.host.name), t, ok, words.clone());
             if !ok && refused.is_none() {
-                refused = Some(match words.starts_with("PHP-FPM") {
-                    true => format!("On host {}, {words}", r.host.name),
-                    false => format!(
+                refused = Some(match apache {
+                    true => format!(
                         "Apache on host {} refused the new configuration: {words}",
                         r.host.name
                     ),
+                    false => format!("On host {}, {words}", r.host.name),
                 });
             }
         }

@@ -59,11 +59,7 @@ impl GoLive {
     /// Writes the candidate pool on `r`'s host where it differs and has the host's PHP-FPM
     /// test it: `Err` in PHP-FPM's words.
     pub(crate) async fn host_pool(&self, site: &Site, r: &Ready<'_>) -> Result<(), String> {
-        let Some(pool) = r
-            .pool
-            .as_deref()
-            .filter(|p| r.old_pool.as_deref() != Some(*p))
-        else {
+        let (true, Some(pool)) = (pool_changes(r), r.pool.as_deref()) else {
             return Ok(());
         };
         remote::prepare_php(&self.ssh, r.host).await?;

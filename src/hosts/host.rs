@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::php::host_settings::{pool_file, socket_file};
+
 /// One host of a site, as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
@@ -90,12 +92,11 @@ impl Host {
 impl Host {
     /// The site's pool file on this host.
     pub fn pool_path(&self, site: &str) -> String {
-        // The name `php/system.rs` gives pool files here too.
-        format!("{}/cutover-{site}.conf", self.php.pool_dir)
+        format!("{}/{}", self.php.pool_dir, pool_file(site))
     }
     /// The site's pool socket on this host.
     pub fn php_socket(&self, site: &str) -> String {
-        format!("{}/cutover-{site}.sock", self.php.socket_dir)
+        format!("{}/{}", self.php.socket_dir, socket_file(site))
     }
     /// The pool's temporary files and sessions, outside every release.
     pub fn php_state(&self) -> String {

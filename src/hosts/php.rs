@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::apache::validate::config_path;
 use crate::error::{code, AppError, AppResult};
+use crate::php::host_settings::PhpSettings;
 
 /// `php` of `POST /api/v1/sites/{site}/hosts`: each field optional.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -44,12 +45,14 @@ pub struct HostPhp {
 }
 
 impl Default for HostPhp {
+    /// Debian's `php8.2-fpm`: the commands and socket folder `[php]` defaults to here.
     fn default() -> Self {
+        let here = PhpSettings::default();
         Self {
             pool_dir: "/etc/php/8.2/fpm/pool.d".into(),
-            socket_dir: "/run/php".into(),
-            test: vec!["php-fpm8.2".into(), "-t".into()],
-            reload: vec!["systemctl".into(), "reload".into(), "php8.2-fpm".into()],
+            socket_dir: here.socket_dir.display().to_string(),
+            test: here.test,
+            reload: here.reload,
             user: "www-data".into(),
         }
     }

@@ -1,7 +1,7 @@
 //! Staging: a release copied to a host's `releases/<id>` with rsync over the host's SSH
-//! connection, into `.staging-<id>`, seeded with hard links to the host's newest release so that only what
-//! changed travels, checked there file by file against the manifest (SHA-256, on the host),
-//! and only then renamed into place.
+//! connection, into `.staging-<id>` seeded with hard links to the host's newest release so
+//! that only what changed travels, checked there file by file against the manifest (SHA-256,
+//! on the host), and only then renamed into place.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -5,6 +5,16 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// A pool file's name for `site` in a system PHP-FPM's pool folder (here or on a host).
+pub fn pool_file(site: &str) -> String {
+    format!("cutover-{site}.conf")
+}
+
+/// The name of `site`'s pool socket in a system PHP-FPM's socket folder.
+pub fn socket_file(site: &str) -> String {
+    format!("cutover-{site}.sock")
+}
+
 /// `[php]` of the configuration (system mode only; managed mode needs nothing).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -18,10 +18,7 @@ pub struct SystemFpm {
     pub reload: Vec<String>,
 }
 
-/// A pool file's name for `site`.
-pub fn pool_file(site: &str) -> String {
-    format!("cutover-{site}.conf")
-}
+pub use super::host_settings::{pool_file, socket_file};
 
 impl SystemFpm {
     /// `site`'s pool file.
@@ -31,7 +28,7 @@ impl SystemFpm {
 
     /// `site`'s socket.
     pub fn socket(&self, site: &str) -> PathBuf {
-        self.socket_dir.join(format!("cutover-{site}.sock"))
+        self.socket_dir.join(socket_file(site))
     }
 
     /// The sites with a pool file of ours (other pool files are the host's own).
