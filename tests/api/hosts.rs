@@ -130,6 +130,13 @@ impl Fleet {
         all
     }
 
+    /// Goes live with `id`, which must succeed and then answer `body` on every host.
+    pub(crate) async fn goes_live(&self, id: &str, body: &str) {
+        let report = self.activate(id).await;
+        assert_eq!(report["ok"], true, "{report}");
+        self.all_serve(id, body).await;
+    }
+
     /// Every host answers `body` and has `current` → `id`.
     pub(crate) async fn all_serve(&self, id: &str, body: &str) {
         for (h, (status, got)) in self.hosts.iter().zip(self.served().await) {
@@ -340,9 +347,7 @@ async fn a_hung_host_is_refused_within_the_time_out_and_nothing_switches() {
     );
     f.all_serve(&r1, "one").await;
     // Once the host answers again, the next go-live works.
-    let report = f.activate(&r2).await;
-    assert_eq!(report["ok"], true, "{report}");
-    f.all_serve(&r2, "two").await;
+    f.goes_live(&r2, "two").await;
     f.app.shutdown().await;
 }
 

@@ -29,9 +29,7 @@ async fn a_host_that_is_down_is_refused_and_the_next_go_live_works_once_it_is_ba
     assert!(message.contains("Nothing was switched"), "{message}");
     f.all_serve(&r1, "one").await;
     f.hosts[2].start_sshd();
-    let report = f.activate(&r2).await;
-    assert_eq!(report["ok"], true, "{report}");
-    f.all_serve(&r2, "two").await;
+    f.goes_live(&r2, "two").await;
     f.app.shutdown().await;
 }
 
@@ -140,9 +138,7 @@ async fn a_connection_lost_mid_switch_puts_every_host_back_and_the_next_go_live_
         .send(Method::GET, &format!("/api/v1/sites/{SITE}"), None)
         .await;
     assert_eq!(site["active_release"], json!(r1), "{site}");
-    let report = f.activate(&r2).await;
-    assert_eq!(report["ok"], true, "{report}");
-    f.all_serve(&r2, "two").await;
+    f.goes_live(&r2, "two").await;
     f.app.shutdown().await;
 }
 
@@ -191,9 +187,7 @@ async fn a_connection_lost_mid_rsync_fails_that_staging_and_the_go_live_stages_a
         "web2 still serves the live release: {failed}"
     );
     // Going live stages it again on web2, over a new connection.
-    let report = f.activate(&r2).await;
-    assert_eq!(report["ok"], true, "{report}");
-    f.all_serve(&r2, "two").await;
+    f.goes_live(&r2, "two").await;
     assert_eq!(staging(&f, &r2, "web2").await["state"], "staged");
     f.app.shutdown().await;
 }

@@ -89,9 +89,7 @@ async fn a_pool_one_host_refuses_switches_no_host() {
         assert!(!ours.exists(), "the new pool was left on {}", h.name);
     }
     std::fs::remove_file(&pool).unwrap();
-    let report = f.activate(&r1).await;
-    assert_eq!(report["ok"], true, "{report}");
-    f.all_serve(&r1, "1").await;
+    f.goes_live(&r1, "1").await;
     f.app.shutdown().await;
 }
 
