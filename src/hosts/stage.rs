@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::SqlitePool;
 
+use super::changes::{self, Changes};
 use super::host::Host;
 use super::remote;
 use super::ssh::Ssh;
@@ -85,51 +86,58 @@ async fn stage_inner(
         ));
     }
     // Already there and whole (a host added back, a retried staging): nothing to send.
-    if verify::verify(ssh, host, &host.release(id), manifest, None)
-        .await?
-        .is_none()
+    let there = remote::prepare(ssh, host, id, shared).await?;
+    if there
+        && verify::verify(ssh, host, &host.release(id), manifest, None)
+            .await?
+            .is_none()
     {
         return Ok(Sent::default());
     }
-    remote::prepare(ssh, host, shared).await?;
     let link = store::newest_staged(pool, host.id, id)
         .await
         .map_err(|e| e.to_string())?;
     let staging = format!("{}/releases/.staging-{id}/", host.dir);
-    let times = (local.to_owned(), manifest.to_vec());
-    crate::blocking::spawn(move || content_times(&times.0, &times.1))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("the release's files could not be prepared for copying: {e}"))?;
     let setup_ms = began.elapsed().as_millis();
     let copied = Instant::now();
     // The newest release on the host, hard-linked into the staging folder first: rsync then
     // only replaces what changed. (rsync's own --link-dest does the same, but rsync 3.4+
     // opens every component of the link-dest path for each file it checks there: twice the
-    // system calls of the whole copy for 20,000 unchanged files.)
-    let link = match link {
-        Some(prev) => match remote::seed(ssh, host, &prev, id).await {
-            Ok(()) => Some(prev),
-            Err(why) => {
-                tracing::warn!(host = %host.name, %prev, %why, "copying without links");
-                None
+    // system calls of the whole copy for 20,000 unchanged files.) Meanwhile the manifests
+    // say here which paths changed, so rsync need not compare the other files.
+    let (link, before, changes) = match link {
+        Some(prev) => {
+            let diff = changes_from(pool, host, (local, &prev), manifest);
+            match tokio::join!(remote::seed(ssh, host, &prev, id), diff) {
+                (Ok(()), Some((before, changes))) => (Some(prev), Some(before), changes),
+                (Ok(()), None) => (Some(prev), None, None),
+                (Err(why), _) => {
+                    tracing::warn!(host = %host.name, %prev, %why, "copying without links");
+                    (None, None, None)
+                }
             }
-        },
-        None => None,
+        }
+        None => (None, None, None),
     };
-    let mut sent = rsync(ssh, host, (local, &staging), false).await?;
+    if changes.is_none() {
+        let times = (local.to_owned(), manifest.to_vec());
+        crate::blocking::spawn(move || content_times(&times.0, &times.1))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("the release's files could not be prepared for copying: {e}"))?;
+    }
+    let what = changes.as_deref().map_or(What::All, What::Only);
+    let mut sent = rsync(ssh, host, (local, &staging), what).await?;
     let rsync_ms = copied.elapsed().as_millis();
     let checked = Instant::now();
-    let before = match &link {
-        Some(prev) => linked_manifest(pool, host, prev).await,
-        None => None,
-    };
     let prev_dir = link.as_deref().map(|prev| host.release(prev));
-    let linked = prev_dir.as_deref().zip(before.as_deref());
+    let linked = prev_dir
+        .as_deref()
+        .zip(before.as_ref().map(|b| b.as_slice()));
     if let Some(bad) = verify::verify(ssh, host, &staging, manifest, linked).await? {
         // A changed file that kept its size and (content-derived) time: compare by content.
         tracing::warn!(host = %host.name, %bad, "staged copy differs; copying again by checksum");
-        let again = rsync(ssh, host, (local, &staging), true).await?;
+        let again = rsync(ssh, host, (local, &staging), What::Checksum).await?;
         sent.files += again.files;
         sent.bytes += again.bytes;
         if let Some(bad) = verify::verify(ssh, host, &staging, manifest, None).await? {
@@ -142,10 +150,54 @@ async fn stage_inner(
     let verify_ms = checked.elapsed().as_millis();
     let published = Instant::now();
     remote::publish(ssh, host, id).await?;
-    tracing::info!(host = %host.name, release = id, files = sent.files, setup_ms, rsync_ms, verify_ms,
+    // The next release's starting tree, made now, in the background (see `make_seed`).
+    let (ssh2, host2, id2) = (ssh.clone(), host.clone(), id.to_owned());
+    tokio::spawn(async move {
+        if let Err(why) = remote::make_seed(&ssh2, &host2, &id2).await {
+            tracing::warn!(host = %host2.name, release = id2, %why, "the next copy's links were not made ahead");
+        }
+    });
+    let listed = changes.as_ref().map(|c| c.files);
+    tracing::info!(host = %host.name, release = id, files = sent.files, ?listed, setup_ms, rsync_ms, verify_ms,
         publish_ms = published.elapsed().as_millis(), "staged");
     Ok(sent)
 }
+
+/// What a copy seeded from `prev` starts from: `prev`'s manifest, and the paths that changed
+/// from it ([`changes::between`]; its folder beside `local`); `None` for the second: rsync
+/// compares everything. Worked out once for all the hosts that start from the same release
+/// (they stage at the same time; the others wait, then reuse it), off the async threads.
+async fn changes_from(
+    pool: &SqlitePool,
+    host: &Host,
+    (local, prev): (&Path, &str),
+    manifest: &[ManifestEntry],
+) -> Option<Diff> {
+    static LAST: tokio::sync::Mutex<Option<((PathBuf, String), Diff)>> =
+        tokio::sync::Mutex::const_new(None);
+    let mut last = LAST.lock().await;
+    let key = (local.to_owned(), prev.to_owned());
+    if let Some((k, diff)) = last.as_ref() {
+        if *k == key {
+            return Some(diff.clone());
+        }
+    }
+    let before = Arc::new(linked_manifest(pool, host, prev).await?);
+    let prev_dir = local.parent()?.join(prev);
+    let (new_dir, new, b) = (local.to_owned(), manifest.to_vec(), before.clone());
+    let changes =
+        crate::blocking::spawn(move || changes::between((&new_dir, &new), (&prev_dir, &b)))
+            .await
+            .ok()
+            .flatten()
+            .map(Arc::new);
+    let diff = (before, changes);
+    *last = Some((key, diff.clone()));
+    Some(diff)
+}
+
+/// A release's manifest, and the changes to the new one.
+type Diff = (Arc<Vec<ManifestEntry>>, Option<Arc<Changes>>);
 
 /// The manifest of the release rsync linked from (none: every file is read when verified).
 async fn linked_manifest(pool: &SqlitePool, host: &Host, id: &str) -> Option<Vec<ManifestEntry>> {
@@ -160,7 +212,9 @@ async fn linked_manifest(pool: &SqlitePool, host: &Host, id: &str) -> Option<Vec
 /// without reading any of them, and sends the rest. A file whose mode changed gets another
 /// time, so rsync writes it anew instead of changing the mode of a file the live release
 /// shares. (The times fall between 2001 and 2011: they name content, not a date.) Done once
-/// per release folder, however many hosts stage it at once.
+/// per release folder, however many hosts stage it at once, and only when rsync is to compare
+/// the whole tree: a copy seeded from a release whose manifest is known gets the list of
+/// changed paths instead (`changes.rs`).
 fn content_times(dir: &Path, manifest: &[ManifestEntry]) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
 
@@ -189,38 +243,79 @@ fn content_times(dir: &Path, manifest: &[ManifestEntry]) -> std::io::Result<()> 
     Ok(())
 }
 
-/// One rsync of `local` into `staging` on `host` (by content when `checksum`).
+/// What one rsync copies: the whole release (by content when `Checksum`), or only the paths
+/// of a [`Changes`] list (see `changes.rs`).
+enum What<'a> {
+    All,
+    Checksum,
+    Only(&'a Changes),
+}
+
+/// One rsync of `local` into `staging` on `host`.
 async fn rsync(
     ssh: &Ssh,
     host: &Host,
     (local, staging): (&Path, &str),
-    checksum: bool,
+    what: What<'_>,
 ) -> Result<Sent, String> {
+    use tokio::io::AsyncWriteExt as _;
     let shell = ssh.rsync_shell(host).await.map_err(|e| e.to_string())?;
     let mut cmd = tokio::process::Command::new("rsync");
-    cmd.args(["-a", "--delete", "--stats", "--numeric-ids"])
+    cmd.args(["-a", "--stats", "--numeric-ids"])
         .arg(format!("--timeout={}", ssh.timeout.as_secs().max(5)))
         .arg("-e")
         .arg(shell);
-    if checksum {
-        cmd.arg("--checksum");
-    }
+    match what {
+        What::All => cmd.arg("--delete"),
+        What::Checksum => cmd.args(["--delete", "--checksum"]),
+        // Listed files are known to differ: sent whatever their times say (-I), each written
+        // anew and renamed in, never changed through the link the seed made. Listed paths
+        // missing here are deleted there (folders with what they hold).
+        What::Only(_) => cmd.args([
+            "--files-from=-",
+            "--from0",
+            "--delete-missing-args",
+            "--force",
+            "-I",
+        ]),
+    };
     cmd.arg(format!("{}/", local.display()))
         .arg(format!("{}@{}:{staging}", host.user, host.address))
-        .stdin(std::process::Stdio::null())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let out = match tokio::time::timeout(RSYNC_LIMIT, cmd.output()).await {
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("rsync could not run ({e}): install rsync on this machine."))?;
+    let list = match what {
+        What::Only(c) => c.list.clone(),
+        _ => Vec::new(),
+    };
+    let mut stdin = child.stdin.take();
+    let feed = async move {
+        if let Some(s) = stdin.as_mut() {
+            // A failed write shows as rsync's own failure below.
+            let _ = s.write_all(&list).await;
+        }
+        drop(stdin);
+    };
+    let run = async { tokio::join!(feed, child.wait_with_output()).1 };
+    let out = match tokio::time::timeout(RSYNC_LIMIT, run).await {
         Err(_) => {
             return Err(format!(
                 "copying to host {} took over an hour and was stopped.",
                 host.name
             ))
         }
-        Ok(out) => {
-            out.map_err(|e| format!("rsync could not run ({e}): install rsync on this machine."))?
-        }
+        Ok(out) => out.map_err(|e| format!("rsync could not run ({e}).",))?,
     };
-    if !out.status.success() {
+    // 24, "some files vanished": with a list, rsync says so of the deleted paths it was asked
+    // to delete there (each is missing here by design); the verification that follows
+    // finds any file that is really missing.
+    let listed = matches!(what, What::Only(_));
+    let vanished_ok = listed && out.status.code() == Some(24);
+    if !(out.status.success() || vanished_ok) {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(rsync_failure(&host.name, out.status.code(), &stderr));
     }

@@ -25,8 +25,8 @@ cat > "$t/sums"
 nl='
 '
 if [ -n "$prev" ] && [ -d "$prev" ]; then
-  find . -type f -links +1 ! -path "*$nl*" -printf '%i %p\n' > "$t/here"
-  (cd "$prev" && find . -type f -links +1 ! -path "*$nl*" -printf '%i %p\n') > "$t/prev"
+  find . -type f ! -path "*$nl*" -printf '%i %p\n' > "$t/here"
+  (cd "$prev" && find . -type f ! -path "*$nl*" -printf '%i %p\n') > "$t/prev"
   awk -v H="$t/here" -v P="$t/prev" 'BEGIN {
       while ((getline l < P) > 0) p[l] = 1
       while ((getline l < H) > 0) if (l in p) same[substr(l, index(l, " ") + 1)] = 1 }

@@ -453,13 +453,16 @@ async fn a_second_release_that_changes_one_percent_sends_only_those_files() {
     for i in (0..2000).step_by(100) {
         second[i] = format!("file {i}, changed in the second").into_bytes();
     }
-    let files = |contents: &[Vec<u8>]| -> Vec<(String, Vec<u8>)> {
+    // The first has a folder and a file the second has not; the second a new folder.
+    let files = |contents: &[Vec<u8>], extra: (&str, &[u8])| -> Vec<(String, Vec<u8>)> {
         let mut v: Vec<(String, Vec<u8>)> = names
             .iter()
             .cloned()
             .zip(contents.iter().cloned())
+            .filter(|(n, _)| extra.0 != "new/page.txt" || n != "files/f1999.txt")
             .collect();
         v.push(("index.html".into(), b"many".to_vec()));
+        v.push((extra.0.into(), extra.1.to_vec()));
         v
     };
     let fr = &f;
@@ -470,9 +473,17 @@ async fn a_second_release_that_changes_one_percent_sends_only_those_files() {
             .collect();
         fr.release(&refs).await
     };
-    let r1 = upload(files(&first)).await;
+    let r1 = upload(files(&first, ("old/deep/gone.txt", b"old"))).await;
     assert_eq!(f.activate(&r1).await["ok"], true);
-    let r2 = upload(files(&second)).await;
+    // The next copy's hard-link tree is made ahead on each host, once r1 is there.
+    for h in &f.hosts {
+        let seed = h.site_dir(SITE).join(format!("releases/.seed-{r1}"));
+        eventually(Duration::from_secs(30), "r1's seed made", || async {
+            seed.is_dir().then_some(())
+        })
+        .await;
+    }
+    let r2 = upload(files(&second, ("new/page.txt", b"new page"))).await;
     let staged = eventually(
         Duration::from_secs(60),
         "r2 staged on both hosts",
@@ -480,7 +491,7 @@ async fn a_second_release_that_changes_one_percent_sends_only_those_files() {
             let (_, r) = f
                 .send(
                     Method::GET,
-                    &format!("/api/v1/sites/{SITE}/releases/{r2}"),
+                    &format!("/api/v1/sites/{SITE}/releases/{r2}?manifest=false"),
                     None,
                 )
                 .await;
@@ -490,7 +501,10 @@ async fn a_second_release_that_changes_one_percent_sends_only_those_files() {
     )
     .await;
     for h in &staged {
-        assert_eq!(h["files_sent"], 20, "only the 20 changed files travel: {h}");
+        assert_eq!(
+            h["files_sent"], 21,
+            "only the 20 changed files and the new one travel: {h}"
+        );
     }
     assert_eq!(f.activate(&r2).await["ok"], true);
     for h in &f.hosts {
@@ -501,6 +515,23 @@ async fn a_second_release_that_changes_one_percent_sends_only_those_files() {
         assert_eq!(
             get(h, "/files/f0101.txt").await.1,
             "file 101 of the first release"
+        );
+        assert_eq!(get(h, "/new/page.txt").await.1, "new page");
+        assert_eq!(get(h, "/files/f1999.txt").await.0, 404, "deleted file");
+        assert_eq!(get(h, "/old/deep/gone.txt").await.0, 404, "deleted file");
+        let r2_dir = h.site_dir(SITE).join(format!("releases/{r2}"));
+        assert!(!r2_dir.join("old").exists(), "its emptied folder went too");
+        assert!(
+            h.site_dir(SITE)
+                .join(format!("releases/{r1}/old/deep/gone.txt"))
+                .is_file(),
+            "r1's own copy is untouched"
+        );
+        assert!(
+            !h.site_dir(SITE)
+                .join(format!("releases/.seed-{r1}"))
+                .exists(),
+            "r1's seed became r2's copy"
         );
     }
     f.app.shutdown().await;

@@ -133,6 +133,21 @@ async fn valid_archives_become_exact_releases() {
         detail["manifest"][1]["sha256"],
         hex::encode(Sha256::digest(b"<h1>A</h1>"))
     );
+    // A poller can leave the list of files out; the rest is the same.
+    let brief: Value = app
+        .api_get(
+            &format!("/api/v1/sites/shop/releases/{id}?manifest=false"),
+            &token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(brief.get("manifest").is_none(), "{brief}");
+    assert_eq!(
+        (&brief["id"], &brief["files"]),
+        (&detail["id"], &detail["files"])
+    );
     let diff: Value = app
         .api_get(
             &format!("/api/v1/sites/shop/compare?from={id}&to={}", ids[0]),

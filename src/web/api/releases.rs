@@ -40,23 +40,34 @@ pub(crate) async fn list(
     Ok(HttpResponse::Ok().json(releases))
 }
 
+/// Query of one release.
+#[derive(Deserialize)]
+pub struct Show {
+    /// `false`: leave out the list of files (a script polling the staging state of a
+    /// 20,000-file release need not fetch 2 MB each time).
+    manifest: Option<bool>,
+}
+
 /// `GET /api/v1/sites/{site}/releases/{id}`: the release and its files.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn show(
     who: Identity,
     path: web::Path<(String, String)>,
+    q: web::Query<Show>,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let (name, id) = path.into_inner();
     let site = sites::get(&state.pool, &name).await?;
     let release = store::get(&state.pool, site.id, &id).await?;
-    let files = store::manifest(&state.pool, release.pk).await?;
-    let files: Vec<_> = files
-        .into_iter()
-        .map(|f| json!({"path": f.path, "size": f.size, "sha256": f.sha256}))
-        .collect();
     let mut body = serde_json::to_value(&release).map_err(anyhow::Error::from)?;
-    body["manifest"] = json!(files);
+    if q.manifest != Some(false) {
+        let files = store::manifest(&state.pool, release.pk).await?;
+        let files: Vec<_> = files
+            .into_iter()
+            .map(|f| json!({"path": f.path, "size": f.size, "sha256": f.sha256}))
+            .collect();
+        body["manifest"] = json!(files);
+    }
     // The site's steps for this release; their output only for those who may switch.
     let runs = crate::steps::store::for_release(&state.pool, site.id, &release.id).await?;
     let operator = who.role >= crate::auth::Role::Operator;

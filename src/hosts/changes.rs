@@ -1,0 +1,166 @@
+//! What a new release changes against the release a host already has, worked out here from
+//! the two manifests (and the two release folders on this machine, for the files' modes), so
+//! that staging hands rsync only those paths instead of letting it compare every file.
+//!
+//! rsync's own way (`-a --delete` over the whole tree) stats all 20,000 files on both sides
+//! and sends the whole file list over the connection, to find the 200 that changed: the
+//! manifests already say which. The list is for `rsync --files-from --from0
+//! --delete-missing-args --force`: a listed path that is not in the new release is deleted on
+//! the host (with its folder, if the folder is gone too).
+
+use std::collections::{BTreeSet, HashMap};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use crate::releases::archive::ManifestEntry;
+
+/// The paths rsync is to handle, NUL-separated (`--from0`), and how many of them are files
+/// of the new release.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Changed or new files, then every folder of the new release (their modes and times),
+    /// then paths to delete: NUL after each.
+    pub list: Vec<u8>,
+    /// Files of the new release in the list (changed content, new, or a changed mode).
+    pub files: usize,
+    /// Paths in the list that are to go (files and folders not in the new release).
+    pub gone: usize,
+}
+
+/// The changes from `prev` (the release the host's copy starts from, its manifest and its
+/// folder here) to `new` (its manifest, its folder here). `None` when a folder here is
+/// missing a file, so the modes cannot be compared: then rsync compares everything.
+pub fn between(
+    (new_dir, new): (&Path, &[ManifestEntry]),
+    (prev_dir, prev): (&Path, &[ManifestEntry]),
+) -> Option<Changes> {
+    let before: HashMap<&str, &str> = prev
+        .iter()
+        .map(|f| (f.path.as_str(), f.sha256.as_str()))
+        .collect();
+    let mut out = Changes::default();
+    let mut folders = BTreeSet::new();
+    for f in new {
+        folders.extend(parents(&f.path));
+        let same = before.get(f.path.as_str()) == Some(&f.sha256.as_str())
+            && mode(&new_dir.join(&f.path))? == mode(&prev_dir.join(&f.path))?;
+        if !same {
+            push(&mut out.list, &f.path);
+            out.files += 1;
+        }
+    }
+    for d in &folders {
+        push(&mut out.list, d);
+    }
+    // Deleted files, and each of their folders that the new release does not have (the
+    // deepest first is not needed: rsync deletes a listed folder with what is in it).
+    let now: BTreeSet<&str> = new.iter().map(|f| f.path.as_str()).collect();
+    let mut gone = BTreeSet::new();
+    for f in prev.iter().filter(|f| !now.contains(f.path.as_str())) {
+        gone.insert(f.path.as_str());
+        gone.extend(parents(&f.path).filter(|d| !folders.contains(d)));
+    }
+    for g in &gone {
+        push(&mut out.list, g);
+    }
+    out.gone = gone.len();
+    Some(out)
+}
+
+/// `a/b/c.txt` → `a`, `a/b`.
+fn parents(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('/').map(move |(i, _)| &path[..i])
+}
+
+fn mode(path: &Path) -> Option<u32> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some(m.permissions().mode() & 0o7777)
+}
+
+fn push(list: &mut Vec<u8>, path: &str) {
+    list.extend_from_slice(path.as_bytes());
+    list.push(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use crate::hosts::changes::*;
+
+    fn entry(path: &str, sha: &str) -> ManifestEntry {
+        ManifestEntry {
+            path: path.into(),
+            size: 1,
+            sha256: sha.repeat(64),
+        }
+    }
+
+    fn files(dir: &Path, manifest: &[ManifestEntry]) {
+        for f in manifest {
+            let p = dir.join(&f.path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, &f.sha256).unwrap();
+        }
+    }
+
+    fn names(c: &Changes) -> Vec<String> {
+        c.list
+            .split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn only_changed_new_and_gone_paths_are_listed_with_every_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        let prev = [
+            entry("index.html", "1"),
+            entry("css/site.css", "2"),
+            entry("old/deep/x.js", "3"),
+            entry("img/logo.png", "4"),
+            entry("img/gone.png", "5"),
+        ];
+        let new = [
+            entry("index.html", "9"),
+            entry("css/site.css", "2"),
+            entry("img/logo.png", "4"),
+            entry("new/page.html", "6"),
+        ];
+        files(&a, &prev);
+        files(&b, &new);
+        let c = between((&b, &new), (&a, &prev)).unwrap();
+        assert_eq!(
+            names(&c),
+            [
+                "index.html",
+                "new/page.html",
+                "css",
+                "img",
+                "new",
+                "img/gone.png",
+                "old",
+                "old/deep",
+                "old/deep/x.js"
+            ]
+        );
+        assert_eq!((c.files, c.gone), (2, 4));
+    }
+
+    #[test]
+    fn a_changed_mode_is_a_change_and_a_missing_file_here_means_compare_everything() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        let m = [entry("run.cgi", "1"), entry("same.txt", "2")];
+        files(&a, &m);
+        files(&b, &m);
+        let run = b.join("run.cgi");
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let c = between((&b, &m), (&a, &m)).unwrap();
+        assert_eq!(names(&c), ["run.cgi"]);
+        std::fs::remove_file(a.join("same.txt")).unwrap();
+        assert_eq!(between((&b, &m), (&a, &m)), None);
+    }
+}
