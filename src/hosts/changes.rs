@@ -56,9 +56,15 @@ pub fn between(
     // deepest first is not needed: rsync deletes a listed folder with what is in it).
     let now: BTreeSet<&str> = new.iter().map(|f| f.path.as_str()).collect();
     let mut gone = BTreeSet::new();
+    // A folder that became a file is replaced by that file, with what it held: nothing in it
+    // is listed (rsync here could not even look for it: "Not a directory").
+    let under_file = |p: &str| now.contains(p) || parents(p).any(|d| now.contains(d));
     for f in prev.iter().filter(|f| !now.contains(f.path.as_str())) {
-        gone.insert(f.path.as_str());
-        gone.extend(parents(&f.path).filter(|d| !folders.contains(d)));
+        // A file that became a folder is listed as that folder already.
+        if !folders.contains(f.path.as_str()) && !under_file(&f.path) {
+            gone.insert(f.path.as_str());
+        }
+        gone.extend(parents(&f.path).filter(|d| !folders.contains(d) && !under_file(d)));
     }
     for g in &gone {
         push(&mut out.list, g);
@@ -162,5 +168,43 @@ mod tests {
         assert_eq!(names(&c), ["run.cgi"]);
         std::fs::remove_file(a.join("same.txt")).unwrap();
         assert_eq!(between((&b, &m), (&a, &m)), None);
+    }
+
+    #[test]
+    fn a_file_that_becomes_a_folder_and_back_is_listed_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        let prev = [entry("about", "1"), entry("team/x/index.html", "2")];
+        let new = [entry("about/index.html", "1"), entry("team", "2")];
+        files(&a, &prev);
+        files(&b, &new);
+        let c = between((&b, &new), (&a, &prev)).unwrap();
+        assert_eq!(names(&c), ["about/index.html", "team", "about"]);
+        // rsync takes the list as it is meant: the host's copy becomes the new release.
+        let copy = tmp.path().join("copy");
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&a)
+            .arg(&copy)
+            .status()
+            .unwrap();
+        let mut rsync = std::process::Command::new("rsync")
+            .args([
+                "-a",
+                "--files-from=-",
+                "--from0",
+                "--delete-missing-args",
+                "--force",
+                "-I",
+            ])
+            .arg(format!("{}/", b.display()))
+            .arg(format!("{}/", copy.display()))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("rsync is installed (the test command installs it)");
+        use std::io::Write as _;
+        rsync.stdin.take().unwrap().write_all(&c.list).unwrap();
+        assert!(rsync.wait().unwrap().success());
+        assert!(copy.join("about/index.html").is_file() && copy.join("team").is_file());
     }
 }
