@@ -49,6 +49,19 @@ impl GoLive {
     }
 
     /// The pool file that is on `host` now (`None`: none, or not a PHP site).
+    /// Removes the site's pool from `host` (a host taken off the site) and reloads its
+    /// PHP-FPM; nothing when the host has no pool of the site.
+    pub(crate) async fn pool_off(&self, site: &Site, host: &Host) -> Result<(), String> {
+        if self.pool_on(site, host).await?.is_none() {
+            return Ok(());
+        }
+        remote::remove_file(&self.ssh, host, &host.pool_path(&site.name)).await?;
+        match remote::command(&self.ssh, host, &host.php.reload).await {
+            (true, _) => Ok(()),
+            (false, words) => Err(format!("PHP-FPM did not reload: {words}")),
+        }
+    }
+
     pub(crate) async fn pool_on(&self, site: &Site, host: &Host) -> Result<Option<String>, String> {
         if site.settings.config.runtime != Runtime::Php {
             return Ok(None);

@@ -70,12 +70,13 @@ if [ -d ".seed-$2" ]; then mv -T ".seed-$2" ".staging-$3"; else cp -al -- "$2" "
 /// copy starts from (`.seed-<id>`, renamed in whole when complete; older seeds go). Linking
 /// 20,000 files is most of what staging a 1% change costs on each host; done after a
 /// release is staged, it is off the path of the next one. Only links: a seed takes the
-/// space of its folders, not of the files.
+/// space of its folders, not of the files. One left half-made (a lost connection) is removed
+/// by the next.
 pub async fn make_seed(ssh: &Ssh, host: &Host, id: &str) -> Result<(), String> {
     const SCRIPT: &str = r#"set -e; cd "$1/releases"; [ -d "$2" ] || exit 0
 for s in .seed-*; do [ "$s" = ".seed-$2" ] || rm -rf -- "$s"; done
 [ -d ".seed-$2" ] && exit 0
-t=".seeding-$2-$$"; rm -rf -- .seeding-"$2"-*; cp -al -- "$2" "$t"; mv -T "$t" ".seed-$2""#;
+t=".seeding-$2-$$"; rm -rf -- .seeding-*; cp -al -- "$2" "$t"; mv -T "$t" ".seed-$2""#;
     failed(sh(ssh, host, SCRIPT, &[&host.dir, id], None).await).map(drop)
 }
 

@@ -65,6 +65,15 @@ async fn a_php_site_on_two_hosts_runs_each_release_s_code_on_both_and_never_send
     let (status, body) = f.app.patch_site(&f.token, SITE, change).await;
     assert_eq!(status, 200, "{body}");
     f.all_serve(&r3, "64M").await;
+    // A host taken off the site loses the site's pool with its vhost.
+    let pool = f.hosts[1]
+        .root
+        .join(format!("php/pools/cutover-{SITE}.conf"));
+    assert!(pool.is_file());
+    let path = format!("/api/v1/sites/{SITE}/hosts/{}", f.hosts[1].name);
+    let (status, body) = f.send(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!pool.exists(), "the removed host kept the site's pool");
     f.app.shutdown().await;
 }
 
