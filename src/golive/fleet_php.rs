@@ -48,7 +48,6 @@ impl GoLive {
         }
     }
 
-    /// The pool file that is on `host` now (`None`: none, or not a PHP site).
     /// Removes the site's pool from `host` (a host taken off the site) and reloads its
     /// PHP-FPM; nothing when the host has no pool of the site.
     pub(crate) async fn pool_off(&self, site: &Site, host: &Host) -> Result<(), String> {
@@ -62,6 +61,7 @@ impl GoLive {
         }
     }
 
+    /// The pool file that is on `host` now (`None`: none, or not a PHP site).
     pub(crate) async fn pool_on(&self, site: &Site, host: &Host) -> Result<Option<String>, String> {
         if site.settings.config.runtime != Runtime::Php {
             return Ok(None);

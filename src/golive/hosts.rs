@@ -159,8 +159,13 @@ impl GoLive {
             if !reload.0 {
                 warning = Some(format!("The site could not be taken off host {name} ({}): remove {} there and reload its Apache.", reload.1, host.vhost_path(&site.name)));
             }
-            // Its PHP-FPM pool goes too, or the host would keep the site's workers running.
-            if let Err(why) = self.pool_off(&site, &host).await {
+            // Its PHP-FPM pool goes too, or the host would keep the site's workers running
+            // (not while its Apache may still send the site's PHP requests there).
+            let pool_off = match reload.0 {
+                true => self.pool_off(&site, &host).await,
+                false => Ok(()),
+            };
+            if let Err(why) = pool_off {
                 let pool = host.pool_path(&site.name);
                 let more = format!("The site's PHP-FPM pool could not be removed from host {name} ({why}): remove {pool} there and reload its PHP-FPM.");
                 warning = Some(warning.map_or(more.clone(), |w| format!("{w} {more}")));

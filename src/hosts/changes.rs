@@ -9,7 +9,7 @@
 //! the host (with its folder, if the folder is gone too).
 
 use std::collections::{BTreeSet, HashMap};
-use std::os::unix::fs::PermissionsExt as _;
+use std::fs::File;
 use std::path::Path;
 
 use crate::releases::archive::ManifestEntry;
@@ -39,11 +39,20 @@ pub fn between(
         .map(|f| (f.path.as_str(), f.sha256.as_str()))
         .collect();
     let mut out = Changes::default();
-    let mut folders = BTreeSet::new();
+    let folders: BTreeSet<&str> = new.iter().flat_map(|f| parents(&f.path)).collect();
+    let now: BTreeSet<&str> = new.iter().map(|f| f.path.as_str()).collect();
+    // The manifests name regular files only: a release folder here that holds anything else
+    // (a shared path's link, an empty folder) is copied by comparing the whole tree.
+    let then: BTreeSet<&str> = prev.iter().map(|f| f.path.as_str()).collect();
+    let then_folders: BTreeSet<&str> = prev.iter().flat_map(|f| parents(&f.path)).collect();
+    if !only_files(new_dir, "", &now, &folders)? || !only_files(prev_dir, "", &then, &then_folders)?
+    {
+        return None;
+    }
+    let (new_fd, prev_fd) = (File::open(new_dir).ok()?, File::open(prev_dir).ok()?);
     for f in new {
-        folders.extend(parents(&f.path));
         let same = before.get(f.path.as_str()) == Some(&f.sha256.as_str())
-            && mode(&new_dir.join(&f.path))? == mode(&prev_dir.join(&f.path))?;
+            && mode(&new_fd, &f.path)? == mode(&prev_fd, &f.path)?;
         if !same {
             push(&mut out.list, &f.path);
             out.files += 1;
@@ -54,7 +63,6 @@ pub fn between(
     }
     // Deleted files, and each of their folders that the new release does not have (the
     // deepest first is not needed: rsync deletes a listed folder with what is in it).
-    let now: BTreeSet<&str> = new.iter().map(|f| f.path.as_str()).collect();
     let mut gone = BTreeSet::new();
     // A folder that became a file is replaced by that file, with what it held: nothing in it
     // is listed (rsync here could not even look for it: "Not a directory").
@@ -73,14 +81,64 @@ pub fn between(
     Some(out)
 }
 
+/// Whether the folder `dir`/`rel` holds only the files of `files` and the folders of
+/// `folders`, and each of them (`None`: it could not be read).
+fn only_files(
+    dir: &Path,
+    rel: &str,
+    files: &BTreeSet<&str>,
+    folders: &BTreeSet<&str>,
+) -> Option<bool> {
+    let mut count = 0;
+    if !walk(dir, rel, files, folders, &mut count)? {
+        return Some(false);
+    }
+    Some(count == files.len() + folders.len())
+}
+
+fn walk(
+    dir: &Path,
+    rel: &str,
+    files: &BTreeSet<&str>,
+    folders: &BTreeSet<&str>,
+    count: &mut usize,
+) -> Option<bool> {
+    for e in std::fs::read_dir(dir.join(rel)).ok()? {
+        let e = e.ok()?;
+        let name = e.file_name();
+        let name = name.to_str()?;
+        let path = if rel.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let kind = e.file_type().ok()?;
+        *count += 1;
+        let fits = if kind.is_dir() {
+            folders.contains(path.as_str()) && walk(dir, &path, files, folders, count)?
+        } else {
+            kind.is_file() && files.contains(path.as_str())
+        };
+        if !fits {
+            return Some(false);
+        }
+    }
+    Some(true)
+}
+
 /// `a/b/c.txt` → `a`, `a/b`.
 fn parents(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/').map(move |(i, _)| &path[..i])
 }
 
-fn mode(path: &Path) -> Option<u32> {
-    let m = std::fs::symlink_metadata(path).ok()?;
-    Some(m.permissions().mode() & 0o7777)
+/// The mode of `path` under the folder `dir` is open on (`fstatat` from the folder: looking
+/// each path up from `/` took 1.4x as long here, 45–55 ms against 32–37 ms for 20,000 files).
+fn mode(dir: &File, path: &str) -> Option<u32> {
+    use nix::fcntl::AtFlags;
+    use std::os::fd::AsRawFd as _;
+    let st =
+        nix::sys::stat::fstatat(Some(dir.as_raw_fd()), path, AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+    Some(st.st_mode & 0o7777)
 }
 
 fn push(list: &mut Vec<u8>, path: &str) {
@@ -168,6 +226,21 @@ mod tests {
         assert_eq!(names(&c), ["run.cgi"]);
         std::fs::remove_file(a.join("same.txt")).unwrap();
         assert_eq!(between((&b, &m), (&a, &m)), None);
+    }
+
+    #[test]
+    fn a_release_folder_with_a_link_or_an_empty_folder_is_compared_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        let m = [entry("index.html", "1")];
+        files(&a, &m);
+        files(&b, &m);
+        assert!(between((&b, &m), (&a, &m)).is_some());
+        std::os::unix::fs::symlink("../../shared/uploads", b.join("uploads")).unwrap();
+        assert_eq!(between((&b, &m), (&a, &m)), None, "a shared path's link");
+        std::fs::remove_file(b.join("uploads")).unwrap();
+        std::fs::create_dir(a.join("empty")).unwrap();
+        assert_eq!(between((&b, &m), (&a, &m)), None, "an empty folder");
     }
 
     #[test]

@@ -57,26 +57,16 @@ if [ -d "$d/releases/$id" ]; then echo there; fi"#;
 /// file is read or copied), for rsync to replace what changed. rsync writes every file it
 /// changes anew and renames it into place, so the linked release is never written through a
 /// link; a file whose mode changed is sent anew too (`changes.rs`, `stage.rs`), so rsync
-/// never changes the mode of a file the linked release shares. A seed made ahead for `prev`
-/// ([`make_seed`]) is renamed in instead of linking all the files now.
+/// never changes the mode of a file the linked release shares.
 pub async fn seed(ssh: &Ssh, host: &Host, prev: &str, id: &str) -> Result<(), String> {
     const SCRIPT: &str = r#"set -e; cd "$1/releases"; [ -d "$2" ] || { echo "release $2 is not on this host" >&2; exit 5; }
-rm -rf ".staging-$3"
-if [ -d ".seed-$2" ]; then mv -T ".seed-$2" ".staging-$3"; else cp -al -- "$2" ".staging-$3"; fi"#;
+rm -rf ".staging-$3"; cp -al -- "$2" ".staging-$3""#;
     failed(sh(ssh, host, SCRIPT, &[&host.dir, prev, id], None).await).map(drop)
 }
 
-/// Makes, ahead of the next release, the hard-link tree of `releases/<id>` that release's
-/// copy starts from (`.seed-<id>`, renamed in whole when complete; older seeds go). Linking
-/// 20,000 files is most of what staging a 1% change costs on each host; done after a
-/// release is staged, it is off the path of the next one. Only links: a seed takes the
-/// space of its folders, not of the files. One left half-made (a lost connection) is removed
-/// by the next.
-pub async fn make_seed(ssh: &Ssh, host: &Host, id: &str) -> Result<(), String> {
-    const SCRIPT: &str = r#"set -e; cd "$1/releases"; [ -d "$2" ] || exit 0
-for s in .seed-*; do [ "$s" = ".seed-$2" ] || rm -rf -- "$s"; done
-[ -d ".seed-$2" ] && exit 0
-t=".seeding-$2-$$"; rm -rf -- .seeding-*; cp -al -- "$2" "$t"; mv -T "$t" ".seed-$2""#;
+/// Empties `.staging-<id>`: the next copy starts from nothing.
+pub async fn unseed(ssh: &Ssh, host: &Host, id: &str) -> Result<(), String> {
+    const SCRIPT: &str = r#"set -e; cd "$1/releases"; rm -rf ".staging-$2"; mkdir ".staging-$2""#;
     failed(sh(ssh, host, SCRIPT, &[&host.dir, id], None).await).map(drop)
 }
 
@@ -158,7 +148,7 @@ pub async fn remove_current(ssh: &Ssh, host: &Host) -> Result<(), String> {
 
 /// Removes `releases/<id>` (never the one `current` names).
 pub async fn delete_release(ssh: &Ssh, host: &Host, id: &str) -> Result<(), String> {
-    const SCRIPT: &str = r#"cd "$1" || exit 0; [ "$(readlink current 2>/dev/null)" != "releases/$2" ] || { echo "release $2 is live on this host" >&2; exit 5; }; rm -rf "releases/$2" "releases/.staging-$2" "releases/.seed-$2""#;
+    const SCRIPT: &str = r#"cd "$1" || exit 0; [ "$(readlink current 2>/dev/null)" != "releases/$2" ] || { echo "release $2 is live on this host" >&2; exit 5; }; rm -rf "releases/$2" "releases/.staging-$2""#;
     failed(sh(ssh, host, SCRIPT, &[&host.dir, id], None).await).map(drop)
 }
 

@@ -120,11 +120,7 @@ async fn stage_inner(
         None => (None, None, None),
     };
     if changes.is_none() {
-        let times = (local.to_owned(), manifest.to_vec());
-        crate::blocking::spawn(move || content_times(&times.0, &times.1))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("the release's files could not be prepared for copying: {e}"))?;
+        times(local, manifest).await?;
     }
     let what = changes.as_deref().map_or(What::All, What::Only);
     let mut sent = rsync(ssh, host, (local, &staging), what).await?;
@@ -134,12 +130,29 @@ async fn stage_inner(
     let linked = prev_dir
         .as_deref()
         .zip(before.as_ref().map(|b| b.as_slice()));
-    if let Some(bad) = verify::verify(ssh, host, &staging, manifest, linked).await? {
-        // A changed file that kept its size and (content-derived) time: compare by content.
-        tracing::warn!(host = %host.name, %bad, "staged copy differs; copying again by checksum");
-        let again = rsync(ssh, host, (local, &staging), What::Checksum).await?;
-        sent.files += again.files;
-        sent.bytes += again.bytes;
+    let mut bad = verify::verify(ssh, host, &staging, manifest, linked).await?;
+    if let (Some(why), Some(_)) = (&bad, &changes) {
+        // What the list could not know of (a file written into the host's copy of the release
+        // linked from, say): the whole tree compared, as without a list.
+        tracing::warn!(host = %host.name, %why, "staged copy differs; comparing every file");
+        times(local, manifest).await?;
+        add(
+            &mut sent,
+            rsync(ssh, host, (local, &staging), What::All).await?,
+        );
+        bad = verify::verify(ssh, host, &staging, manifest, linked).await?;
+    }
+    if let Some(why) = bad {
+        // A file the host changed but kept its size and time: copied again into an empty
+        // folder. (Not `rsync --checksum` over the links: it sets the times of files it finds
+        // equal on their inodes, which the release linked from shares.)
+        tracing::warn!(host = %host.name, %why, "staged copy differs; copying it whole");
+        remote::unseed(ssh, host, id).await?;
+        times(local, manifest).await?;
+        add(
+            &mut sent,
+            rsync(ssh, host, (local, &staging), What::All).await?,
+        );
         if let Some(bad) = verify::verify(ssh, host, &staging, manifest, None).await? {
             return Err(format!(
                 "the copy on host {} does not match the release ({bad}).",
@@ -150,17 +163,24 @@ async fn stage_inner(
     let verify_ms = checked.elapsed().as_millis();
     let published = Instant::now();
     remote::publish(ssh, host, id).await?;
-    // The next release's starting tree, made now, in the background (see `make_seed`).
-    let (ssh2, host2, id2) = (ssh.clone(), host.clone(), id.to_owned());
-    tokio::spawn(async move {
-        if let Err(why) = remote::make_seed(&ssh2, &host2, &id2).await {
-            tracing::warn!(host = %host2.name, release = id2, %why, "the next copy's links were not made ahead");
-        }
-    });
     let listed = changes.as_ref().map(|c| c.files);
     tracing::info!(host = %host.name, release = id, files = sent.files, ?listed, setup_ms, rsync_ms, verify_ms,
         publish_ms = published.elapsed().as_millis(), "staged");
     Ok(sent)
+}
+
+/// [`content_times`] off the async threads.
+async fn times(local: &Path, manifest: &[ManifestEntry]) -> Result<(), String> {
+    let (dir, m) = (local.to_owned(), manifest.to_vec());
+    crate::blocking::spawn(move || content_times(&dir, &m))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("the release's files could not be prepared for copying: {e}"))
+}
+
+fn add(sent: &mut Sent, more: Sent) {
+    sent.files += more.files;
+    sent.bytes += more.bytes;
 }
 
 /// What a copy seeded from `prev` starts from: `prev`'s manifest, and the paths that changed
@@ -243,11 +263,10 @@ fn content_times(dir: &Path, manifest: &[ManifestEntry]) -> std::io::Result<()> 
     Ok(())
 }
 
-/// What one rsync copies: the whole release (by content when `Checksum`), or only the paths
-/// of a [`Changes`] list (see `changes.rs`).
+/// What one rsync copies: the whole release, or only the paths of a [`Changes`] list (see
+/// `changes.rs`).
 enum What<'a> {
     All,
-    Checksum,
     Only(&'a Changes),
 }
 
@@ -267,7 +286,6 @@ async fn rsync(
         .arg(shell);
     match what {
         What::All => cmd.arg("--delete"),
-        What::Checksum => cmd.args(["--delete", "--checksum"]),
         // Listed files are known to differ: sent whatever their times say (-I), each written
         // anew and renamed in, never changed through the link the seed made. Listed paths
         // missing here are deleted there (folders with what they hold).

@@ -475,14 +475,11 @@ async fn a_second_release_that_changes_one_percent_sends_only_those_files() {
     };
     let r1 = upload(files(&first, ("old/deep/gone.txt", b"old"))).await;
     assert_eq!(f.activate(&r1).await["ok"], true);
-    // The next copy's hard-link tree is made ahead on each host, once r1 is there.
-    for h in &f.hosts {
-        let seed = h.site_dir(SITE).join(format!("releases/.seed-{r1}"));
-        eventually(Duration::from_secs(30), "r1's seed made", || async {
-            seed.is_dir().then_some(())
-        })
-        .await;
-    }
+    // Something on the first host wrote into its copy of r1: the list of changes cannot know.
+    let stray = f.hosts[0]
+        .site_dir(SITE)
+        .join(format!("releases/{r1}/files/stray.txt"));
+    std::fs::write(&stray, "written on the host").unwrap();
     let r2 = upload(files(&second, ("new/page.txt", b"new page"))).await;
     let staged = eventually(
         Duration::from_secs(60),
@@ -501,10 +498,16 @@ async fn a_second_release_that_changes_one_percent_sends_only_those_files() {
     )
     .await;
     for h in &staged {
-        assert_eq!(
-            h["files_sent"], 21,
-            "only the 20 changed files and the new one travel: {h}"
-        );
+        let sent = h["files_sent"].as_i64().unwrap();
+        if h["host"] == f.hosts[0].name.as_str() {
+            // Found by the check, then the whole tree compared: a few more, still not all.
+            assert!((21..=100).contains(&sent), "{h}");
+        } else {
+            assert_eq!(
+                sent, 21,
+                "only the 20 changed files and the new one travel: {h}"
+            );
+        }
     }
     assert_eq!(f.activate(&r2).await["ok"], true);
     for h in &f.hosts {
@@ -528,10 +531,8 @@ async fn a_second_release_that_changes_one_percent_sends_only_those_files() {
             "r1's own copy is untouched"
         );
         assert!(
-            !h.site_dir(SITE)
-                .join(format!("releases/.seed-{r1}"))
-                .exists(),
-            "r1's seed became r2's copy"
+            !r2_dir.join("files/stray.txt").exists(),
+            "the stray file stayed behind"
         );
     }
     f.app.shutdown().await;
