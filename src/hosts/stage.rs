@@ -186,34 +186,45 @@ fn add(sent: &mut Sent, more: Sent) {
 /// What a copy seeded from `prev` starts from: `prev`'s manifest, and the paths that changed
 /// from it ([`changes::between`]; its folder beside `local`); `None` for the second: rsync
 /// compares everything. Worked out once for all the hosts that start from the same release
-/// (they stage at the same time; the others wait, then reuse it), off the async threads.
+/// (they stage at the same time; the others wait, then reuse it), off the async threads;
+/// stagings of other releases or sites do not wait for it.
 async fn changes_from(
     pool: &SqlitePool,
     host: &Host,
     (local, prev): (&Path, &str),
     manifest: &[ManifestEntry],
 ) -> Option<Diff> {
-    static LAST: tokio::sync::Mutex<Option<((PathBuf, String), Diff)>> =
-        tokio::sync::Mutex::const_new(None);
-    let mut last = LAST.lock().await;
+    type Slot = Arc<tokio::sync::OnceCell<Diff>>;
+    /// The last few worked out (one per release being staged at once is plenty).
+    static SLOTS: Mutex<Vec<((PathBuf, String), Slot)>> = Mutex::new(Vec::new());
     let key = (local.to_owned(), prev.to_owned());
-    if let Some((k, diff)) = last.as_ref() {
-        if *k == key {
-            return Some(diff.clone());
+    let slot = {
+        let mut all = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+        match all.iter().find(|(k, _)| *k == key) {
+            Some((_, s)) => s.clone(),
+            None => {
+                if all.len() >= 4 {
+                    all.remove(0);
+                }
+                let s = Slot::default();
+                all.push((key, s.clone()));
+                s
+            }
         }
-    }
-    let before = Arc::new(linked_manifest(pool, host, prev).await?);
-    let prev_dir = local.parent()?.join(prev);
-    let (new_dir, new, b) = (local.to_owned(), manifest.to_vec(), before.clone());
-    let changes =
-        crate::blocking::spawn(move || changes::between((&new_dir, &new), (&prev_dir, &b)))
-            .await
-            .ok()
-            .flatten()
-            .map(Arc::new);
-    let diff = (before, changes);
-    *last = Some((key, diff.clone()));
-    Some(diff)
+    };
+    let diff = slot.get_or_try_init(|| async {
+        let before = Arc::new(linked_manifest(pool, host, prev).await.ok_or(())?);
+        let prev_dir = local.parent().ok_or(())?.join(prev);
+        let (new_dir, new, b) = (local.to_owned(), manifest.to_vec(), before.clone());
+        let changes =
+            crate::blocking::spawn(move || changes::between((&new_dir, &new), (&prev_dir, &b)))
+                .await
+                .ok()
+                .flatten()
+                .map(Arc::new);
+        Ok::<_, ()>((before, changes))
+    });
+    diff.await.ok().cloned()
 }
 
 /// A release's manifest, and the changes to the new one.
