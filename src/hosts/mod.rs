@@ -6,7 +6,6 @@
 //! host key was pinned when an admin confirmed it.
 
 pub mod armed;
-mod changes;
 pub mod host;
 pub mod input;
 mod keys;

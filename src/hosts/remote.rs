@@ -56,8 +56,8 @@ if [ -d "$d/releases/$id" ]; then echo there; fi"#;
 /// Seeds `.staging-<id>` with hard links to every file of `releases/<prev>` (`cp -al`: no
 /// file is read or copied), for rsync to replace what changed. rsync writes every file it
 /// changes anew and renames it into place, so the linked release is never written through a
-/// link; a file whose mode changed is sent anew too (`changes.rs`, `stage.rs`), so rsync
-/// never changes the mode of a file the linked release shares.
+/// link; a file whose mode changed changes its content-derived time too (`stage.rs`), so
+/// rsync replaces it rather than changing the shared file's mode.
 pub async fn seed(ssh: &Ssh, host: &Host, prev: &str, id: &str) -> Result<(), String> {
     const SCRIPT: &str = r#"set -e; cd "$1/releases"; [ -d "$2" ] || { echo "release $2 is not on this host" >&2; exit 5; }
 rm -rf ".staging-$3"; cp -al -- "$2" ".staging-$3""#;

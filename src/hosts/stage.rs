@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use sqlx::SqlitePool;
 
-use super::changes::{self, Changes};
 use super::host::Host;
 use super::remote;
 use super::ssh::Ssh;
@@ -103,56 +102,40 @@ async fn stage_inner(
     // The newest release on the host, hard-linked into the staging folder first: rsync then
     // only replaces what changed. (rsync's own --link-dest does the same, but rsync 3.4+
     // opens every component of the link-dest path for each file it checks there: twice the
-    // system calls of the whole copy for 20,000 unchanged files.) Meanwhile the manifests
-    // say here which paths changed, so rsync need not compare the other files.
-    let (link, before, changes) = match link {
+    // system calls of the whole copy for 20,000 unchanged files.) Meanwhile the files here
+    // get their content-derived times, so rsync's quick check finds the unchanged ones.
+    let (seeded, timed) = match &link {
         Some(prev) => {
-            let diff = changes_from(pool, host, (local, &prev), manifest);
-            match tokio::join!(remote::seed(ssh, host, &prev, id), diff) {
-                (Ok(()), Some((before, changes))) => (Some(prev), Some(before), changes),
-                (Ok(()), None) => (Some(prev), None, None),
-                (Err(why), _) => {
-                    tracing::warn!(host = %host.name, %prev, %why, "copying without links");
-                    (None, None, None)
-                }
-            }
+            let seed = async { Some(remote::seed(ssh, host, prev, id).await) };
+            tokio::join!(seed, times(local, manifest))
         }
-        None => (None, None, None),
+        None => (None, times(local, manifest).await),
     };
-    if changes.is_none() {
-        times(local, manifest).await?;
-    }
-    let what = changes.as_deref().map_or(What::All, What::Only);
-    let mut sent = rsync(ssh, host, (local, &staging), what).await?;
+    timed?;
+    let link = match (link, seeded) {
+        (Some(prev), Some(Ok(()))) => Some(prev),
+        (Some(prev), Some(Err(why))) => {
+            tracing::warn!(host = %host.name, %prev, %why, "copying without links");
+            None
+        }
+        _ => None,
+    };
+    let mut sent = rsync(ssh, host, (local, &staging)).await?;
     let rsync_ms = copied.elapsed().as_millis();
     let checked = Instant::now();
+    let before = match &link {
+        Some(prev) => linked_manifest(pool, host, prev).await,
+        None => None,
+    };
     let prev_dir = link.as_deref().map(|prev| host.release(prev));
-    let linked = prev_dir
-        .as_deref()
-        .zip(before.as_ref().map(|b| b.as_slice()));
-    let mut bad = verify::verify(ssh, host, &staging, manifest, linked).await?;
-    if let (Some(why), Some(_)) = (&bad, &changes) {
-        // What the list could not know of (a file written into the host's copy of the release
-        // linked from, say): the whole tree compared, as without a list.
-        tracing::warn!(host = %host.name, %why, "staged copy differs; comparing every file");
-        times(local, manifest).await?;
-        add(
-            &mut sent,
-            rsync(ssh, host, (local, &staging), What::All).await?,
-        );
-        bad = verify::verify(ssh, host, &staging, manifest, linked).await?;
-    }
-    if let Some(why) = bad {
+    let linked = prev_dir.as_deref().zip(before.as_deref());
+    if let Some(why) = verify::verify(ssh, host, &staging, manifest, linked).await? {
         // A file the host changed but kept its size and time: copied again into an empty
-        // folder. (Not `rsync --checksum` over the links: it sets the times of files it finds
-        // equal on their inodes, which the release linked from shares.)
+        // folder. (Not `rsync --checksum` over the links: it sets the times of the files it
+        // finds equal on their inodes, which the release linked from shares.)
         tracing::warn!(host = %host.name, %why, "staged copy differs; copying it whole");
         remote::unseed(ssh, host, id).await?;
-        times(local, manifest).await?;
-        add(
-            &mut sent,
-            rsync(ssh, host, (local, &staging), What::All).await?,
-        );
+        add(&mut sent, rsync(ssh, host, (local, &staging)).await?);
         if let Some(bad) = verify::verify(ssh, host, &staging, manifest, None).await? {
             return Err(format!(
                 "the copy on host {} does not match the release ({bad}).",
@@ -163,8 +146,7 @@ async fn stage_inner(
     let verify_ms = checked.elapsed().as_millis();
     let published = Instant::now();
     remote::publish(ssh, host, id).await?;
-    let listed = changes.as_ref().map(|c| c.files);
-    tracing::info!(host = %host.name, release = id, files = sent.files, ?listed, setup_ms, rsync_ms, verify_ms,
+    tracing::info!(host = %host.name, release = id, files = sent.files, setup_ms, rsync_ms, verify_ms,
         publish_ms = published.elapsed().as_millis(), "staged");
     Ok(sent)
 }
@@ -183,53 +165,6 @@ fn add(sent: &mut Sent, more: Sent) {
     sent.bytes += more.bytes;
 }
 
-/// What a copy seeded from `prev` starts from: `prev`'s manifest, and the paths that changed
-/// from it ([`changes::between`]; its folder beside `local`); `None` for the second: rsync
-/// compares everything. Worked out once for all the hosts that start from the same release
-/// (they stage at the same time; the others wait, then reuse it), off the async threads;
-/// stagings of other releases or sites do not wait for it.
-async fn changes_from(
-    pool: &SqlitePool,
-    host: &Host,
-    (local, prev): (&Path, &str),
-    manifest: &[ManifestEntry],
-) -> Option<Diff> {
-    type Slot = Arc<tokio::sync::OnceCell<Diff>>;
-    /// The last few worked out (one per release being staged at once is plenty).
-    static SLOTS: Mutex<Vec<((PathBuf, String), Slot)>> = Mutex::new(Vec::new());
-    let key = (local.to_owned(), prev.to_owned());
-    let slot = {
-        let mut all = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
-        match all.iter().find(|(k, _)| *k == key) {
-            Some((_, s)) => s.clone(),
-            None => {
-                if all.len() >= 4 {
-                    all.remove(0);
-                }
-                let s = Slot::default();
-                all.push((key, s.clone()));
-                s
-            }
-        }
-    };
-    let diff = slot.get_or_try_init(|| async {
-        let before = Arc::new(linked_manifest(pool, host, prev).await.ok_or(())?);
-        let prev_dir = local.parent().ok_or(())?.join(prev);
-        let (new_dir, new, b) = (local.to_owned(), manifest.to_vec(), before.clone());
-        let changes =
-            crate::blocking::spawn(move || changes::between((&new_dir, &new), (&prev_dir, &b)))
-                .await
-                .ok()
-                .flatten()
-                .map(Arc::new);
-        Ok::<_, ()>((before, changes))
-    });
-    diff.await.ok().cloned()
-}
-
-/// A release's manifest, and the changes to the new one.
-type Diff = (Arc<Vec<ManifestEntry>>, Option<Arc<Changes>>);
-
 /// The manifest of the release rsync linked from (none: every file is read when verified).
 async fn linked_manifest(pool: &SqlitePool, host: &Host, id: &str) -> Option<Vec<ManifestEntry>> {
     let release = releases::get(pool, host.site_id, id).await.ok()?;
@@ -243,9 +178,7 @@ async fn linked_manifest(pool: &SqlitePool, host: &Host, id: &str) -> Option<Vec
 /// without reading any of them, and sends the rest. A file whose mode changed gets another
 /// time, so rsync writes it anew instead of changing the mode of a file the live release
 /// shares. (The times fall between 2001 and 2011: they name content, not a date.) Done once
-/// per release folder, however many hosts stage it at once, and only when rsync is to compare
-/// the whole tree: a copy seeded from a release whose manifest is known gets the list of
-/// changed paths instead (`changes.rs`).
+/// per release folder, however many hosts stage it at once.
 fn content_times(dir: &Path, manifest: &[ManifestEntry]) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
 
@@ -274,77 +207,30 @@ fn content_times(dir: &Path, manifest: &[ManifestEntry]) -> std::io::Result<()> 
     Ok(())
 }
 
-/// What one rsync copies: the whole release, or only the paths of a [`Changes`] list (see
-/// `changes.rs`).
-enum What<'a> {
-    All,
-    Only(&'a Changes),
-}
-
-/// One rsync of `local` into `staging` on `host`.
-async fn rsync(
-    ssh: &Ssh,
-    host: &Host,
-    (local, staging): (&Path, &str),
-    what: What<'_>,
-) -> Result<Sent, String> {
-    use tokio::io::AsyncWriteExt as _;
+/// One `rsync -a --delete` of `local` into `staging` on `host`.
+async fn rsync(ssh: &Ssh, host: &Host, (local, staging): (&Path, &str)) -> Result<Sent, String> {
     let shell = ssh.rsync_shell(host).await.map_err(|e| e.to_string())?;
     let mut cmd = tokio::process::Command::new("rsync");
-    cmd.args(["-a", "--stats", "--numeric-ids"])
+    cmd.args(["-a", "--delete", "--stats", "--numeric-ids"])
         .arg(format!("--timeout={}", ssh.timeout.as_secs().max(5)))
         .arg("-e")
-        .arg(shell);
-    match what {
-        What::All => cmd.arg("--delete"),
-        // Listed files are known to differ: sent whatever their times say (-I), each written
-        // anew and renamed in, never changed through the link the seed made. Listed paths
-        // missing here are deleted there (folders with what they hold).
-        What::Only(_) => cmd.args([
-            "--files-from=-",
-            "--from0",
-            "--delete-missing-args",
-            "--force",
-            "-I",
-        ]),
-    };
-    cmd.arg(format!("{}/", local.display()))
+        .arg(shell)
+        .arg(format!("{}/", local.display()))
         .arg(format!("{}@{}:{staging}", host.user, host.address))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("rsync could not run ({e}): install rsync on this machine."))?;
-    let list = match what {
-        What::Only(c) => c.list.clone(),
-        _ => Vec::new(),
-    };
-    let mut stdin = child.stdin.take();
-    let feed = async move {
-        if let Some(s) = stdin.as_mut() {
-            // A failed write shows as rsync's own failure below.
-            let _ = s.write_all(&list).await;
-        }
-        drop(stdin);
-    };
-    let run = async { tokio::join!(feed, child.wait_with_output()).1 };
-    let out = match tokio::time::timeout(RSYNC_LIMIT, run).await {
+    let out = match tokio::time::timeout(RSYNC_LIMIT, cmd.output()).await {
         Err(_) => {
             return Err(format!(
                 "copying to host {} took over an hour and was stopped.",
                 host.name
             ))
         }
-        Ok(out) => out.map_err(|e| format!("rsync could not run ({e}).",))?,
+        Ok(out) => {
+            out.map_err(|e| format!("rsync could not run ({e}): install rsync on this machine."))?
+        }
     };
-    // 24, "some files vanished": with a list, rsync says so of the deleted paths it was asked
-    // to delete there (each is missing here by design); the verification that follows
-    // finds any file that is really missing.
-    let listed = matches!(what, What::Only(_));
-    let vanished_ok = listed && out.status.code() == Some(24);
-    if !(out.status.success() || vanished_ok) {
+    if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(rsync_failure(&host.name, out.status.code(), &stderr));
     }
