@@ -168,7 +168,10 @@ impl GoLive {
             if let Err(why) = pool_off {
                 let pool = host.pool_path(&site.name);
                 let more = format!("The site's PHP-FPM pool could not be removed from host {name} ({why}): remove {pool} there and reload its PHP-FPM.");
-                warning = Some(warning.map_or(more.clone(), |w| format!("{w} {more}")));
+                warning = Some(match warning {
+                    Some(w) => format!("{w} {more}"),
+                    None => more,
+                });
             }
             self.ssh.close(&host).await;
         }

@@ -104,22 +104,18 @@ async fn stage_inner(
     // opens every component of the link-dest path for each file it checks there: twice the
     // system calls of the whole copy for 20,000 unchanged files.) Meanwhile the files here
     // get their content-derived times, so rsync's quick check finds the unchanged ones.
-    let (seeded, timed) = match &link {
-        Some(prev) => {
-            let seed = async { Some(remote::seed(ssh, host, prev, id).await) };
-            tokio::join!(seed, times(local, manifest))
+    let seed = async {
+        let prev = link?;
+        match remote::seed(ssh, host, &prev, id).await {
+            Ok(()) => Some(prev),
+            Err(why) => {
+                tracing::warn!(host = %host.name, %prev, %why, "copying without links");
+                None
+            }
         }
-        None => (None, times(local, manifest).await),
     };
+    let (link, timed) = tokio::join!(seed, times(local, manifest));
     timed?;
-    let link = match (link, seeded) {
-        (Some(prev), Some(Ok(()))) => Some(prev),
-        (Some(prev), Some(Err(why))) => {
-            tracing::warn!(host = %host.name, %prev, %why, "copying without links");
-            None
-        }
-        _ => None,
-    };
     let mut sent = rsync(ssh, host, (local, &staging)).await?;
     let rsync_ms = copied.elapsed().as_millis();
     let checked = Instant::now();
