@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use super::ahead::{Ahead, NextMapTask};
+use super::disk;
 use super::expect::{expect_live, Expect};
 use super::live::Steps;
 use super::putback::PutBack;
@@ -15,8 +17,9 @@ use crate::audit::{self, Event, Outcome, Source};
 use crate::db::activations;
 use crate::error::code;
 use crate::error::{AppError, AppResult};
-use crate::releases::{retention, store, Release};
-use crate::sites::{lock, store as sites, Site, SitePaths};
+use crate::hosts::Host;
+use crate::releases::{retention, store};
+use crate::sites::{lock, store as sites, Site, SitePaths, SwitchMode};
 
 impl GoLive {
     /// Makes `release_id` live on `site`. A refused or failed switch comes back as a report
@@ -60,16 +63,15 @@ impl GoLive {
         live: Option<super::live::Live>,
     ) -> AppResult<Report> {
         let actor = who.0;
-        let site = sites::get(&self.pool, site_name).await?;
-        let paths = SitePaths::new(&self.sites_root, &site.name);
-        let _lock = lock::try_lock(&paths.dir, actor, &format!("putting {release_id} live"))?;
-        // Re-read under the lock: the live release may have changed while we waited.
-        let site = sites::get(&self.pool, site_name).await?;
+        let what = format!("putting {release_id} live");
+        let (site, paths, _lock) = self.locked_site(site_name, actor, &what).await?;
         if let Expect::Live(seen) = expect {
             expect_live(&site, release_id, seen)?;
         }
+        let map = self.next_map(&site, &paths, release_id);
         let mut steps = Steps(Vec::new(), live);
-        self.check_release(&site, &paths, release_id, &mut steps)
+        let hosts = self
+            .check_release(&site, &paths, release_id, &mut steps)
             .await?;
         let before = site.active_release.clone();
         let intent = json!({"from": before, "to": release_id});
@@ -78,8 +80,13 @@ impl GoLive {
             &event(&site, release_id, kind, who, Outcome::Started).detail(intent),
         )
         .await?;
+        let ahead = Ahead {
+            before_switch: super::hooks::runs_steps(&site, kind),
+            hosts: Some(hosts),
+            map,
+        };
         let result = self
-            .run(&site, &paths, release_id, kind, &mut steps, who)
+            .run(&site, &paths, release_id, (kind, ahead), &mut steps, who)
             .await;
         let mut report = Report {
             site: site.name.clone(),
@@ -104,16 +111,57 @@ impl GoLive {
         Ok(report)
     }
 
+    /// The site, read once under its lock. The lock comes first (the name is checked before
+    /// it becomes a path): a read before it would have to be repeated under it anyway.
+    async fn locked_site(
+        &self,
+        name: &str,
+        actor: &str,
+        what: &str,
+    ) -> AppResult<(Site, SitePaths, lock::SiteLock)> {
+        if crate::apache::validate::site_name(name).is_err() {
+            sites::get(&self.pool, name).await?;
+            return Err(AppError::NotFound(format!(
+                "There is no site named {name}."
+            )));
+        }
+        let paths = SitePaths::new(&self.sites_root, name);
+        let held = match lock::try_lock(&paths.dir, actor, what) {
+            Ok(held) => held,
+            Err(e) => {
+                // No folder to lock: most likely no such site, which says it better.
+                sites::get(&self.pool, name).await?;
+                return Err(e);
+            }
+        };
+        let site = sites::get(&self.pool, name).await?;
+        Ok((site, paths, held))
+    }
+
+    /// A pinned site's next live map, written off the async threads while the checks run
+    /// (not for a site's first map, which configtest needs in place, nor in symlink mode).
+    fn next_map(&self, site: &Site, paths: &SitePaths, release_id: &str) -> Option<NextMapTask> {
+        let pinned = site.settings.switch_mode == SwitchMode::Pinned;
+        let usable = pinned && paths.live_map().is_file();
+        let (p, name, id) = (paths.clone(), site.name.clone(), release_id.to_owned());
+        usable.then(|| tokio::task::spawn_blocking(move || disk::next_map(&p, &name, &id)))
+    }
+
     /// Refuses (nothing changed) a release that is not usable, not whole on disk, or that
-    /// Apache's workers could not read (its health check could only fail with 403).
+    /// Apache's workers could not read (its health check could only fail with 403). Else:
+    /// the site's hosts (none: this machine serves it).
     async fn check_release(
         &self,
         site: &Site,
         paths: &SitePaths,
         release_id: &str,
         steps: &mut Steps,
-    ) -> AppResult<Release> {
-        let release = store::get(&self.pool, site.id, release_id).await?;
+    ) -> AppResult<Vec<Host>> {
+        let (release, hosts) = tokio::join!(
+            store::get(&self.pool, site.id, release_id),
+            self.hosts_of(site)
+        );
+        let release = release?;
         if !release.usable() {
             let state = release.state;
             let message = format!("Release {release_id} is {state} and cannot go live.");
@@ -128,13 +176,9 @@ impl GoLive {
             return Err(AppError::invalid(code::RELEASE_INCOMPLETE, m));
         }
         // On several hosts, each host's Apache is checked by its health check instead.
-        let hosted = !self
-            .hosts_of(site)
-            .await
-            .map_err(|f| AppError::invalid(f.code, f.message))?
-            .is_empty();
-        if hosted {
-            return Ok(release);
+        let hosts = hosts.map_err(|f| AppError::invalid(f.code, f.message))?;
+        if !hosts.is_empty() {
+            return Ok(hosts);
         }
         if let Err(why) = self.apache.check_reach(&paths.release(release_id)).await {
             return Err(AppError::invalid(
@@ -144,7 +188,7 @@ impl GoLive {
                 ),
             ));
         }
-        Ok(release)
+        Ok(hosts)
     }
 
     /// Switch, health check, record. Switched on disk but not recorded (database unwritable)
@@ -154,12 +198,12 @@ impl GoLive {
         site: &Site,
         paths: &SitePaths,
         release_id: &str,
-        kind: Kind,
+        (kind, ahead): (Kind, Ahead),
         steps: &mut Steps,
         who: Who<'_>,
     ) -> Result<(), Failure> {
-        let hooks = super::hooks::runs_steps(site, kind);
-        self.switch_with(site, paths, release_id, steps, who, hooks)
+        let hooks = ahead.before_switch;
+        self.switch_with(site, paths, release_id, steps, who, ahead)
             .await?;
         if hooks {
             let stage = crate::steps::Stage::AfterSwitch;

@@ -69,12 +69,55 @@ pub fn point_live_map(paths: &SitePaths, site: &str, release_id: &str) -> io::Re
 /// reconciliation expects), then the folder synced once for both renames (they are in the
 /// same folder): one fsync fewer on the path to the new release than doing them apart.
 pub fn point_current_and_map(paths: &SitePaths, site: &str, release_id: &str) -> io::Result<()> {
+    point_current_and_next(paths, next_map(paths, site, release_id)?)
+}
+
+/// A new live map written and synced under a temporary name, not yet in place: a go-live
+/// makes it while its checks and its audit record are written, so that the switch itself
+/// is two renames (its fsync, ~0.7 ms here, was the largest part of a switch). Dropped
+/// unused, it is removed.
+#[derive(Debug)]
+pub struct NextMap {
+    path: Option<std::path::PathBuf>,
+    release: String,
+}
+
+impl NextMap {
+    /// The release the map names.
+    pub fn release(&self) -> &str {
+        &self.release
+    }
+}
+
+impl Drop for NextMap {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Clears leftovers, then writes the map that will name `release_id` (see [`NextMap`]).
+pub fn next_map(paths: &SitePaths, site: &str, release_id: &str) -> io::Result<NextMap> {
     remove_leftover_links(paths)?;
-    let map = prepare_map(paths, site, release_id)?;
+    let path = prepare_map(paths, site, release_id)?;
+    Ok(NextMap {
+        path: Some(path),
+        release: release_id.to_owned(),
+    })
+}
+
+/// [`point_current_and_map`] with the map made ahead by [`next_map`]: `current` and the map
+/// both name the map's release.
+pub fn point_current_and_next(paths: &SitePaths, mut next: NextMap) -> io::Result<()> {
+    let map = next
+        .path
+        .take()
+        .ok_or_else(|| io::Error::other("the new live map was used already"))?;
     let link = paths
         .dir
         .join(format!("{TMP_LINK_PREFIX}{}", uuid::Uuid::new_v4()));
-    let linked = std::os::unix::fs::symlink(format!("releases/{release_id}"), &link)
+    let linked = std::os::unix::fs::symlink(format!("releases/{}", next.release), &link)
         .and_then(|()| rename_or_remove(&link, &paths.current()));
     if let Err(e) = linked {
         let _ = fs::remove_file(&map);
@@ -248,6 +291,47 @@ mod tests {
         remove_live_map(&paths).unwrap();
         remove_live_map(&paths).unwrap();
         assert!(!paths.live_map().exists());
+    }
+
+    #[test]
+    fn a_map_made_ahead_switches_like_one_made_at_once_and_vanishes_unused() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = SitePaths::new(dir.path(), "s");
+        paths.create(&[]).unwrap();
+        let (a, b) = ("20260101-000000-aaaa", "20260101-000001-bbbb");
+        point_current_and_map(&paths, "s", a).unwrap();
+        let before = fs::metadata(paths.live_map()).unwrap().modified().unwrap();
+        let temps = |paths: &SitePaths| {
+            fs::read_dir(&paths.dir)
+                .unwrap()
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    name.to_string_lossy().starts_with(TMP_MAP_PREFIX)
+                })
+                .count()
+        };
+        // Made ahead, then dropped (a refused go-live): nothing switched, nothing left.
+        let unused = next_map(&paths, "s", b).unwrap();
+        assert_eq!(temps(&paths), 1);
+        drop(unused);
+        assert_eq!(temps(&paths), 0);
+        assert_eq!(current_release(&paths).as_deref(), Some(a));
+        assert_eq!(
+            crate::apache::livemap::read(&paths.live_map()).as_deref(),
+            Some(a)
+        );
+        // Used: `current` and the map both name its release, with a later mtime.
+        let next = next_map(&paths, "s", b).unwrap();
+        assert_eq!(next.release(), b);
+        point_current_and_next(&paths, next).unwrap();
+        assert_eq!(current_release(&paths).as_deref(), Some(b));
+        assert_eq!(
+            crate::apache::livemap::read(&paths.live_map()).as_deref(),
+            Some(b)
+        );
+        let after = fs::metadata(paths.live_map()).unwrap().modified().unwrap();
+        assert!(after >= before + MTIME_STEP);
+        assert_eq!(temps(&paths), 0);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! step after the switch fails, the previous release is put back the same way.
 
 mod activate;
+mod ahead;
 mod disk;
 mod expect;
 mod fleet;

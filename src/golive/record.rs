@@ -17,6 +17,26 @@ use crate::error::AppResult;
 use crate::sites::{store as sites, Site, SwitchMode};
 
 impl GoLive {
+    /// "Apache still running": a switch whose Apache died is a failure (put back).
+    pub(crate) async fn alive_step(&self, steps: &mut Steps) -> Result<(), Failure> {
+        let t = Instant::now();
+        let alive = self.apache.is_alive().await;
+        let detail = if alive {
+            "yes"
+        } else {
+            "Apache stopped during the switch"
+        };
+        steps.push("Apache still running", t, alive, detail);
+        if !alive {
+            return Err(fail(
+                code::APACHE_DIED,
+                "Apache stopped running during the switch.".into(),
+                true,
+            ));
+        }
+        Ok(())
+    }
+
     /// The health check through Apache, recorded as a step and an audit event.
     #[tracing::instrument(skip_all, fields(site = %site.name, release = release_id))]
     pub(crate) async fn health_step(

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::ahead::Ahead;
 use super::disk;
 use super::live::Steps;
 use super::report::{fail, Failure};
@@ -117,12 +118,11 @@ impl GoLive {
         steps: &mut Steps,
         who: Who<'_>,
     ) -> Result<(), Failure> {
-        self.switch_with(site, paths, release_id, steps, who, false)
+        self.switch_with(site, paths, release_id, steps, who, Ahead::default())
             .await
     }
 
-    /// [`switch`](Self::switch), with the site's `before_switch` commands after configtest
-    /// when `before_switch` is true (a failure there puts the old vhost back).
+    /// [`switch`](Self::switch), with what a go-live has worked out `ahead`.
     #[tracing::instrument(skip_all, fields(site = %site.name, release = release_id))]
     pub(crate) async fn switch_with(
         &self,
@@ -131,9 +131,13 @@ impl GoLive {
         release_id: &str,
         steps: &mut Steps,
         who: Who<'_>,
-        before_switch: bool,
+        ahead: Ahead,
     ) -> Result<(), Failure> {
-        let hosts = self.hosts_of(site).await?;
+        let before_switch = ahead.before_switch;
+        let hosts = match ahead.hosts {
+            Some(hosts) => hosts,
+            None => self.hosts_of(site).await?,
+        };
         if !hosts.is_empty() {
             return self
                 .fleet_switch(site, paths, release_id, steps, who, before_switch, &hosts)
@@ -159,10 +163,17 @@ impl GoLive {
         }
         let t = Instant::now();
         let pinned = site.settings.switch_mode == SwitchMode::Pinned;
+        // The map written ahead, if it was and names this release; else it is written now.
+        let next = match ahead.map {
+            Some(task) => task.await.ok().and_then(Result::ok),
+            None => None,
+        }
+        .filter(|m| m.release() == release_id);
         let (p, id, name) = (paths.clone(), release_id.to_owned(), site.name.clone());
-        blocking(move || match pinned {
-            true => disk::point_current_and_map(&p, &name, &id),
-            false => disk::point_current(&p, &id),
+        blocking(move || match (pinned, next) {
+            (true, Some(next)) => disk::point_current_and_next(&p, next),
+            (true, None) => disk::point_current_and_map(&p, &name, &id),
+            (false, _) => disk::point_current(&p, &id),
         })
         .await
         .map_err(|e| {
@@ -343,25 +354,6 @@ impl GoLive {
             return Err(fail(
                 code::RELOAD_FAILED,
                 format!("Apache did not reload: {output}"),
-                true,
-            ));
-        }
-        Ok(())
-    }
-
-    async fn alive_step(&self, steps: &mut Steps) -> Result<(), Failure> {
-        let t = Instant::now();
-        let alive = self.apache.is_alive().await;
-        let detail = if alive {
-            "yes"
-        } else {
-            "Apache stopped during the switch"
-        };
-        steps.push("Apache still running", t, alive, detail);
-        if !alive {
-            return Err(fail(
-                code::APACHE_DIED,
-                "Apache stopped running during the switch.".into(),
                 true,
             ));
         }
