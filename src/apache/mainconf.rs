@@ -11,17 +11,12 @@ const MIME_TYPES: &str = "/etc/mime.types";
 /// Server name of the catch-all vhost (`.invalid` can never be a real domain).
 pub(crate) const DEFAULT_HOST: &str = "cutover-default.invalid";
 
-/// The event MPM's sizing, for graceful restarts (settings changed, first go-live) that do
-/// not stall. On a graceful restart the old generation stops accepting at once, but the
-/// parent starts the new generation's processes only one for each old process it reaps, or
-/// after a 1 s sleep when none has exited yet: with Apache's defaults (3 processes of 25
-/// threads) all old processes are often still busy with a request, and new connections then
-/// wait ~1 s. Many small processes make it likelier that some old ones are idle and exit
-/// within milliseconds, so the new generation starts at once; `MaxSpareThreads` keeps them from
-/// being reaped between restarts, and `ServerLimit` (4 × what serving needs) leaves scoreboard
-/// slots for up to three generations still draining. Measured (benches/README.md): requests
-/// over 500 ms during 200 reloads fell from 180 to 18–66; the sleep itself cannot be tuned
-/// away, which is why a plain release switch no longer reloads at all.
+/// The event MPM's sizing, for graceful restarts (settings changed, first go-live).
+/// `ServerLimit` (4 × what serving needs) leaves scoreboard slots for up to three generations
+/// still draining, so a new generation always finds room; `MaxSpareThreads` keeps idle
+/// processes from being reaped between restarts. The sizing does not prevent the 1 s stall
+/// after a restart (measured: it is a race between the parent's parse and the old
+/// processes' exit, loaded or idle); [`super::restart`] does.
 const MPM: &str = "\
 <IfModule mpm_event_module>
     ServerLimit          64

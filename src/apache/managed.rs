@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context as _};
 use super::command::{run_command, write_config_file, CommandOutput};
 use super::errorlog::{self, nonempty};
 use super::reach::{Worker, WORKER_USER};
-use super::{mainconf, process, validate};
+use super::{mainconf, process, restart, validate};
 
 /// How long Apache may take to answer after `-k start`.
 const START_DEADLINE: Duration = Duration::from_secs(15);
@@ -250,8 +250,14 @@ impl ManagedApache {
             bail!("the private Apache is not running, so it cannot reload: start it first");
         }
         let log_start = errorlog::len(&self.error_log());
-        let mut out = run_command(&self.command(&["-k", "graceful"])).await?;
+        let parent = self.pid();
+        let before = parent.map(|p| restart::children_of(p, &self.conf));
+        let graceful = self.command(&["-k", "graceful"]);
+        let mut out = run_command(&graceful).await?;
         if out.ok {
+            if let (Some(parent), Some(before)) = (parent, &before) {
+                restart::wake_new_generation(parent, &self.conf, before, &graceful).await;
+            }
             if let Err(why) = self.confirm_restart(log_start).await {
                 out.ok = false;
                 out.output = why;

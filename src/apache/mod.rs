@@ -11,6 +11,7 @@ mod mainconf;
 pub mod managed;
 mod process;
 mod reach;
+mod restart;
 pub mod served;
 pub mod serving;
 pub mod system;
