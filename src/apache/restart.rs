@@ -95,20 +95,35 @@ mod tests {
     /// A stand-in for Apache's parent, started with `-f <conf>` like ours: it starts a child
     /// only when it gets SIGUSR1 (`forks_alone`: also once by itself after 5 ms).
     fn parent(conf: &Path, forks_alone: bool) -> Child {
+        let start = if forks_alone {
+            "select(undef, undef, undef, 0.005); kill 'USR1', $$;"
+        } else {
+            ""
+        };
+        stand_in(conf, "1", start)
+    }
+
+    /// A stand-in that starts a child at each SIGUSR1 from the `from`-th on, after `start`.
+    fn stand_in(conf: &Path, from: &str, start: &str) -> Child {
+        // It says it is ready (its handler set) by creating `<conf>.ready`.
         let script = format!(
-            "$SIG{{USR1}} = sub {{ exec('sleep', '30') if fork() == 0 }}; {} sleep 1 for 1..30",
-            if forks_alone {
-                "select(undef, undef, undef, 0.005); kill 'USR1', $$;"
-            } else {
-                ""
-            }
+            "my $n = 0; $SIG{{USR1}} = sub {{ exec('sleep', '30') if ++$n >= {from} && fork() == 0 }}; \
+             open(my $f, '>', $ARGV[1] . '.ready') or die; close($f); {start} sleep 1 for 1..30"
         );
-        Command::new("perl")
+        let ready = conf.with_extension("conf.ready");
+        let _ = std::fs::remove_file(&ready);
+        let child = Command::new("perl")
             .args(["-e", &script, "--", "-f"])
             .arg(conf)
             .process_group(0)
             .spawn()
-            .expect("perl (Debian's perl-base) runs")
+            .expect("perl (Debian's perl-base) runs");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "the stand-in never got ready");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child
     }
 
     fn stop(mut child: Child) {
@@ -117,22 +132,12 @@ mod tests {
         let _ = child.wait();
     }
 
-    /// Waits (bounded) until `pid`'s command line names `conf` (perl has started).
-    fn started(pid: i32, conf: &Path) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !process::is_ours(pid, conf) {
-            assert!(Instant::now() < deadline, "the stand-in never started");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
     #[tokio::test]
     async fn a_parent_that_starts_nothing_is_restarted_again_until_it_does() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("httpd.conf");
         let asleep = parent(&conf, false);
         let pid = asleep.id() as i32;
-        started(pid, &conf);
         let before = children_of(pid, &conf);
         assert!(before.is_empty(), "{before:?}");
         let again = ["kill".to_string(), "-USR1".into(), pid.to_string()];
@@ -143,7 +148,6 @@ mod tests {
         // A parent that starts its new generation by itself is left alone.
         let awake = parent(&conf, true);
         let pid = awake.id() as i32;
-        started(pid, &conf);
         let marker = dir.path().join("sent");
         let never = ["touch".to_string(), marker.display().to_string()];
         assert_eq!(
@@ -159,6 +163,36 @@ mod tests {
             0
         );
         assert!(!marker.exists());
+    }
+
+    /// deploy/apache-graceful, the same for a system Apache, against a stand-in that starts
+    /// nothing at the first signal, only at the second (and one that starts at the first).
+    #[test]
+    fn the_system_mode_script_reloads_again_only_when_nothing_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("httpd.conf");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/apache-graceful");
+        for (from, signals) in [("2", 2), ("1", 1)] {
+            let apache = stand_in(&conf, from, "");
+            let pid = apache.id() as i32;
+            let pid_file = dir.path().join("apache2.pid");
+            std::fs::write(&pid_file, format!("{pid}\n")).unwrap();
+            let out = Command::new("sh")
+                .arg(script)
+                .arg(&pid_file)
+                .args(["kill", "-USR1", &pid.to_string()])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                said.matches("reloaded again").count(),
+                signals - 1,
+                "{said}"
+            );
+            assert_eq!(children_of(pid, &conf).len(), 1, "one new process");
+            stop(apache);
+        }
     }
 
     #[test]
