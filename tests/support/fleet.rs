@@ -377,6 +377,20 @@ impl TestHost {
         self.root.join("srv").join(site)
     }
 
+    /// The host's reload: `-k graceful` through `deploy/apache-graceful`, as the README asks
+    /// of a system Apache (a second graceful when the first started no new process).
+    pub fn reload_command(&self) -> Vec<String> {
+        let mut argv = vec![
+            concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/apache-graceful").to_string(),
+            self.root
+                .join("apache/run/apache2.pid")
+                .display()
+                .to_string(),
+        ];
+        argv.extend(self.apache_command(&["-k", "graceful"]));
+        argv
+    }
+
     /// The body of `POST /api/v1/sites/{site}/hosts` for this host.
     pub fn input(&self, site: &str) -> serde_json::Value {
         let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
@@ -390,7 +404,7 @@ impl TestHost {
             "vhost_dir": self.root.join("apache/sites-enabled").display().to_string(),
             "log_dir": self.root.join("apache/logs").display().to_string(),
             "configtest": self.apache_command(&["-t"]),
-            "reload": self.apache_command(&["-k", "graceful"]),
+            "reload": self.reload_command(),
             "check_url": format!("http://127.0.0.1:{}", self.http_port),
         })
     }
