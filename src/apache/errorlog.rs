@@ -32,6 +32,11 @@ pub(crate) fn tail(text: &str, n: usize) -> String {
         .to_string()
 }
 
+/// How many (re)starts `text` says resumed.
+pub(crate) fn resumed_count(text: &str) -> usize {
+    text.matches(RESUMED).count()
+}
+
 /// What the log says about the latest (re)start: `Some(true)` done, `Some(false)` failed.
 pub(crate) fn restart_outcome(text: &str) -> Option<bool> {
     if FAILED.iter().any(|f| text.contains(f)) {

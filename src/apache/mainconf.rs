@@ -12,8 +12,10 @@ const MIME_TYPES: &str = "/etc/mime.types";
 pub(crate) const DEFAULT_HOST: &str = "cutover-default.invalid";
 
 /// The event MPM's sizing, for graceful restarts (settings changed, first go-live).
-/// `ServerLimit` (4 × what serving needs) leaves scoreboard slots for up to three generations
-/// still draining, so a new generation always finds room; `MaxSpareThreads` keeps idle
+/// `ServerLimit` (4 × what serving needs at most, 16 processes) leaves scoreboard slots for
+/// generations still draining, so a new generation always finds room: a reload uses at most
+/// three (the old one draining, the 8 idle processes of a generation woken by a second
+/// signal, which exit at once, and the new one; see [`super::restart`]); `MaxSpareThreads` keeps idle
 /// processes from being reaped between restarts. The sizing does not prevent the 1 s stall
 /// after a restart (measured: it is a race between the parent's parse and the old
 /// processes' exit, loaded or idle); [`super::restart`] does.

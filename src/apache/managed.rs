@@ -252,13 +252,19 @@ impl ManagedApache {
         let log_start = errorlog::len(&self.error_log());
         let parent = self.pid();
         let before = parent.map(|p| restart::children_of(p, &self.conf));
-        let graceful = self.command(&["-k", "graceful"]);
-        let mut out = run_command(&graceful).await?;
+        let mut out = run_command(&self.command(&["-k", "graceful"])).await?;
+        let mut wakes = 0;
         if out.ok {
             if let (Some(parent), Some(before)) = (parent, &before) {
-                restart::wake_new_generation(parent, &self.conf, before, &graceful).await;
+                let (log, check) = (self.error_log(), self.command(&["-t"]));
+                let from = restart::Log {
+                    path: &log,
+                    start: log_start,
+                };
+                wakes =
+                    restart::wake_new_generation(parent, &self.conf, before, &from, &check).await;
             }
-            if let Err(why) = self.confirm_restart(log_start).await {
+            if let Err(why) = self.confirm_restart(log_start, 1 + wakes).await {
                 out.ok = false;
                 out.output = why;
             }
@@ -324,11 +330,13 @@ impl ManagedApache {
     ///
     /// `-k graceful` returns as soon as the signal is sent; a config that parses can
     /// still fail when applied (measured: a busy `Listen` port makes the parent exit
-    /// ~2 s later, with exit code 0 from `-k graceful`).
-    async fn confirm_restart(&self, log_start: u64) -> Result<(), String> {
+    /// ~2 s later, with exit code 0 from `-k graceful`). `restarts`: how many were signalled
+    /// (see [`restart::wake_new_generation`]); the last one must be done.
+    async fn confirm_restart(&self, log_start: u64, restarts: usize) -> Result<(), String> {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             let log = errorlog::since(&self.error_log(), log_start);
+            let all = errorlog::resumed_count(&log) >= restarts;
             match errorlog::restart_outcome(&log) {
                 Some(false) => {
                     return Err(format!(
@@ -336,7 +344,7 @@ impl ManagedApache {
                         errorlog::tail(&log, 20)
                     ))
                 }
-                Some(true) if process::answers_http(self.listen).await => return Ok(()),
+                Some(true) if all && process::answers_http(self.listen).await => return Ok(()),
                 _ if !self.is_alive() => {
                     return Err(format!(
                         "Apache stopped while reloading: {}",

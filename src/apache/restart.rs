@@ -18,12 +18,18 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::command::run_command;
-use super::process;
+use nix::sys::signal::Signal;
 
-/// How long the new generation may take to show its first process before the parent is
-/// taken to be asleep (it shows within ~10 ms of the signal when all is well).
-const FIRST_PROCESS_WAIT: Duration = Duration::from_millis(30);
+use super::command::run_command;
+use super::{errorlog, process};
+
+/// How long a parent that has said it resumes may take to start its first new process
+/// before it is taken to be asleep (~0.1–0.3 ms when all is well; margin for a loaded machine).
+const FIRST_PROCESS_WAIT: Duration = Duration::from_millis(15);
+
+/// How long a restart may take to say it resumes (a long configuration to read; after it,
+/// `confirm_restart` reports what happened).
+const RESUME_WAIT: Duration = Duration::from_secs(10);
 
 /// At most this many extra graceful restarts for one reload.
 const MAX_WAKES: usize = 2;
@@ -46,18 +52,54 @@ pub(crate) fn children_of(parent: i32, conf: &Path) -> HashSet<i32> {
         .collect()
 }
 
-/// After a graceful restart of `parent` (whose children were `before`): waits until a
-/// process of the new generation exists; while none does, sends `graceful` again (an
-/// argument list that checks the configuration before it signals, never a raw signal: a
-/// configuration another change is writing could stop Apache). Returns how many it sent.
+/// Where a restart can be followed: the parent's error log and its size before the first
+/// signal.
+pub(crate) struct Log<'a> {
+    pub path: &'a Path,
+    pub start: u64,
+}
+
+impl Log<'_> {
+    /// Waits until the log says `n` restarts resumed (the parent has read its configuration
+    /// and is in its main loop); false if it does not within [`RESUME_WAIT`], says one
+    /// failed, or `parent` is gone.
+    async fn resumed(&self, n: usize, parent: i32, conf: &Path) -> bool {
+        let deadline = Instant::now() + RESUME_WAIT;
+        loop {
+            let text = errorlog::since(self.path, self.start);
+            if errorlog::restart_outcome(&text) == Some(false) || !process::is_ours(parent, conf) {
+                return false;
+            }
+            if errorlog::resumed_count(&text) >= n {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// After a graceful restart of `parent` (whose children were `before`): once the parent
+/// says it resumes, waits briefly for a process of the new generation; while none comes,
+/// checks the configuration with `check` (`apache2 -t`: another site's change may be
+/// writing its vhost) and signals the verified parent again. The timing starts at the
+/// parent's own word, not at the signal: a parent still reading a long configuration
+/// (many certificates, a loaded machine) is not signalled, which would only make it read
+/// again. Returns how many extra signals it sent.
 pub(crate) async fn wake_new_generation(
     parent: i32,
     conf: &Path,
     before: &HashSet<i32>,
-    graceful: &[String],
+    log: &Log<'_>,
+    check: &[String],
 ) -> usize {
     let mut wakes = 0;
     loop {
+        if !log.resumed(wakes + 1, parent, conf).await {
+            return wakes;
+        }
         let deadline = Instant::now() + FIRST_PROCESS_WAIT;
         while Instant::now() < deadline {
             if children_of(parent, conf)
@@ -66,21 +108,25 @@ pub(crate) async fn wake_new_generation(
             {
                 return wakes;
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        // A parent that is gone (a configuration that failed when applied) is the caller's
-        // to report: `-k graceful` would start a new one.
-        if wakes == MAX_WAKES || !process::is_ours(parent, conf) {
+        if wakes == MAX_WAKES {
             return wakes;
         }
-        match run_command(graceful).await {
-            Ok(out) if out.ok => wakes += 1,
-            _ => return wakes,
+        if !process::is_ours(parent, conf) {
+            return wakes;
         }
+        let checked = run_command(check).await.is_ok_and(|o| o.ok);
+        // A raw signal to the verified pid, never `-k graceful`: with the parent gone
+        // meanwhile, that would start a new Apache.
+        if !checked || !process::signal_if_ours(parent, conf, Signal::SIGUSR1) {
+            return wakes;
+        }
+        wakes += 1;
         tracing::info!(
             parent,
             wakes,
-            "Apache started no new process after a graceful restart: restarted it again"
+            "Apache started no new process after a graceful restart: signalled it again"
         );
     }
 }
@@ -92,23 +138,18 @@ mod tests {
 
     use crate::apache::restart::*;
 
-    /// A stand-in for Apache's parent, started with `-f <conf>` like ours: it starts a child
-    /// only when it gets SIGUSR1 (`forks_alone`: also once by itself after 5 ms).
-    fn parent(conf: &Path, forks_alone: bool) -> Child {
-        let start = if forks_alone {
-            "select(undef, undef, undef, 0.005); kill 'USR1', $$;"
-        } else {
-            ""
-        };
-        stand_in(conf, "1", start)
-    }
-
-    /// A stand-in that starts a child at each SIGUSR1 from the `from`-th on, after `start`.
-    fn stand_in(conf: &Path, from: &str, start: &str) -> Child {
-        // It says it is ready (its handler set) by creating `<conf>.ready`.
+    /// A stand-in for Apache's parent, started with `-f <conf>` like ours: at each SIGUSR1
+    /// it rewrites its pid file `<conf>.pid` and writes Apache's "resuming" line to
+    /// `<conf>.log`, and from the `from`-th on it also starts a child. It says it is ready
+    /// (its handler set) by creating `<conf>.ready`.
+    fn stand_in(conf: &Path, from: &str) -> Child {
         let script = format!(
-            "my $n = 0; $SIG{{USR1}} = sub {{ exec('sleep', '30') if ++$n >= {from} && fork() == 0 }}; \
-             open(my $f, '>', $ARGV[1] . '.ready') or die; close($f); {start} sleep 1 for 1..30"
+            "my $n = 0; $SIG{{USR1}} = sub {{ \
+               open(my $p, '>', $ARGV[1] . '.pid') or die; print $p \"$$\\n\"; close($p); \
+               open(my $l, '>>', $ARGV[1] . '.log') or die; \
+               print $l \"AH00489: configured -- resuming normal operations\\n\"; close($l); \
+               exec('sleep', '30') if ++$n >= {from} && fork() == 0 }}; \
+             open(my $f, '>', $ARGV[1] . '.ready') or die; close($f); sleep 1 for 1..30"
         );
         let ready = conf.with_extension("conf.ready");
         let _ = std::fs::remove_file(&ready);
@@ -132,36 +173,68 @@ mod tests {
         let _ = child.wait();
     }
 
+    /// What the test's "graceful" does: one signal, as `-k graceful` sends.
+    fn signal(pid: i32) {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        nix::sys::signal::kill(pid, Signal::SIGUSR1).unwrap();
+    }
+
     #[tokio::test]
-    async fn a_parent_that_starts_nothing_is_restarted_again_until_it_does() {
+    async fn a_parent_that_starts_nothing_is_signalled_again_until_it_does() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("httpd.conf");
-        let asleep = parent(&conf, false);
+        let log_path = conf.with_extension("conf.log");
+        let marker = dir.path().join("checked");
+        let check = ["touch".to_string(), marker.display().to_string()];
+        // Asleep after the first signal: it resumes but starts nothing until signalled again.
+        let asleep = stand_in(&conf, "2");
         let pid = asleep.id() as i32;
         let before = children_of(pid, &conf);
         assert!(before.is_empty(), "{before:?}");
-        let again = ["kill".to_string(), "-USR1".into(), pid.to_string()];
-        assert_eq!(wake_new_generation(pid, &conf, &before, &again).await, 1);
-        assert_eq!(children_of(pid, &conf).len(), 1, "the wake started one");
+        let log = Log {
+            path: &log_path,
+            start: errorlog::len(&log_path),
+        };
+        signal(pid);
+        assert_eq!(
+            wake_new_generation(pid, &conf, &before, &log, &check).await,
+            1
+        );
+        assert!(marker.exists(), "the configuration was checked first");
+        assert_eq!(
+            children_of(pid, &conf).len(),
+            1,
+            "the second signal started one"
+        );
         stop(asleep);
 
         // A parent that starts its new generation by itself is left alone.
-        let awake = parent(&conf, true);
+        std::fs::remove_file(&marker).unwrap();
+        let awake = stand_in(&conf, "1");
         let pid = awake.id() as i32;
-        let marker = dir.path().join("sent");
-        let never = ["touch".to_string(), marker.display().to_string()];
+        let log = Log {
+            path: &log_path,
+            start: errorlog::len(&log_path),
+        };
+        signal(pid);
         assert_eq!(
-            wake_new_generation(pid, &conf, &HashSet::new(), &never).await,
+            wake_new_generation(pid, &conf, &HashSet::new(), &log, &check).await,
             0
         );
-        assert!(!marker.exists(), "no second restart was sent");
+        assert!(!marker.exists(), "nothing was checked or signalled");
         stop(awake);
 
-        // A parent that is gone is not restarted (`-k graceful` would start a new Apache).
+        // A parent that is gone is not waited for, checked or signalled.
+        let log = Log {
+            path: &log_path,
+            start: errorlog::len(&log_path),
+        };
+        let t = Instant::now();
         assert_eq!(
-            wake_new_generation(pid, &conf, &HashSet::new(), &never).await,
+            wake_new_generation(pid, &conf, &HashSet::new(), &log, &check).await,
             0
         );
+        assert!(t.elapsed() < RESUME_WAIT, "not waited for");
         assert!(!marker.exists());
     }
 
@@ -173,10 +246,17 @@ mod tests {
         let conf = dir.path().join("httpd.conf");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/apache-graceful");
         for (from, signals) in [("2", 2), ("1", 1)] {
-            let apache = stand_in(&conf, from, "");
+            let apache = stand_in(&conf, from);
             let pid = apache.id() as i32;
-            let pid_file = dir.path().join("apache2.pid");
+            // As Apache's: written at its last restart, a while ago.
+            let pid_file = conf.with_extension("conf.pid");
             std::fs::write(&pid_file, format!("{pid}\n")).unwrap();
+            let long_ago = std::time::SystemTime::now() - Duration::from_secs(60);
+            let file = std::fs::File::options()
+                .write(true)
+                .open(&pid_file)
+                .unwrap();
+            file.set_modified(long_ago).unwrap();
             let out = Command::new("sh")
                 .arg(script)
                 .arg(&pid_file)
@@ -186,10 +266,15 @@ mod tests {
             assert!(out.status.success(), "{out:?}");
             let said = String::from_utf8_lossy(&out.stderr);
             assert_eq!(
-                said.matches("reloaded again").count(),
+                said.matches("reloading again").count(),
                 signals - 1,
                 "{said}"
             );
+            // The last signal is sent as the script ends: the stand-in forks a moment later.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while children_of(pid, &conf).is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
             assert_eq!(children_of(pid, &conf).len(), 1, "one new process");
             stop(apache);
         }

@@ -64,11 +64,12 @@ impl GoLive {
     ) -> AppResult<Report> {
         let actor = who.0;
         let what = format!("putting {release_id} live");
-        let (site, paths, _lock) = self.locked_site(site_name, actor, &what).await?;
+        let (site, paths, lock) = self.locked_site(site_name, actor, &what).await?;
+        let lock = std::sync::Arc::new(lock);
         if let Expect::Live(seen) = expect {
             expect_live(&site, release_id, seen)?;
         }
-        let map = self.next_map(&site, &paths, release_id);
+        let map = next_map(&site, &paths, release_id, &lock);
         let mut steps = Steps(Vec::new(), live);
         let hosts = self
             .check_release(&site, &paths, release_id, &mut steps)
@@ -136,15 +137,6 @@ impl GoLive {
         };
         let site = sites::get(&self.pool, name).await?;
         Ok((site, paths, held))
-    }
-
-    /// A pinned site's next live map, written off the async threads while the checks run
-    /// (not for a site's first map, which configtest needs in place, nor in symlink mode).
-    fn next_map(&self, site: &Site, paths: &SitePaths, release_id: &str) -> Option<NextMapTask> {
-        let pinned = site.settings.switch_mode == SwitchMode::Pinned;
-        let usable = pinned && paths.live_map().is_file();
-        let (p, name, id) = (paths.clone(), site.name.clone(), release_id.to_owned());
-        usable.then(|| tokio::task::spawn_blocking(move || disk::next_map(&p, &name, &id)))
     }
 
     /// Refuses (nothing changed) a release that is not usable, not whole on disk, or that
@@ -339,4 +331,30 @@ fn put_back_message(why: &str, before: Option<&str>, back: &PutBack) -> String {
         (None, true, _) => format!("{why} The site was returned to having nothing live."),
         (_, false, _) => format!("{why} Putting the previous release back also failed: check the site now."),
     }
+}
+
+/// A pinned site's next live map, written off the async threads while the checks run (not
+/// for a site's first map, which configtest needs in place, nor in symlink mode). The task
+/// holds the site lock too, so that it never runs (clearing leftovers) under another change's.
+fn next_map(
+    site: &Site,
+    paths: &SitePaths,
+    release_id: &str,
+    lock: &std::sync::Arc<lock::SiteLock>,
+) -> Option<NextMapTask> {
+    let pinned = site.settings.switch_mode == SwitchMode::Pinned;
+    let usable = pinned && paths.live_map().is_file();
+    let (p, name, id, held) = (
+        paths.clone(),
+        site.name.clone(),
+        release_id.to_owned(),
+        lock.clone(),
+    );
+    usable.then(|| {
+        tokio::task::spawn_blocking(move || {
+            let next = disk::next_map(&p, &name, &id);
+            drop(held);
+            next
+        })
+    })
 }

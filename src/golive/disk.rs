@@ -31,7 +31,11 @@ pub fn remove_leftover_links(paths: &SitePaths) -> io::Result<usize> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with(TMP_LINK_PREFIX) || name.starts_with(TMP_MAP_PREFIX) {
-            fs::remove_file(entry.path())?;
+            match fs::remove_file(entry.path()) {
+                // Gone meanwhile: a map made ahead and dropped unused removes its own.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => other?,
+            }
             removed += 1;
         }
     }
