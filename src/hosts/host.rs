@@ -112,3 +112,41 @@ pub fn known_host_name(address: &str, port: u16) -> String {
         _ => format!("[{bare}]:{port}"),
     }
 }
+
+/// Writes the pinned key `line` to `known`, only when it changed and whole (renamed in):
+/// several commands to a host run at once, and one reading the file while another
+/// truncated it would find no key and refuse the host.
+pub(crate) fn pin(known: &Path, line: &str) -> std::io::Result<()> {
+    let line = format!("{line}\n");
+    if std::fs::read_to_string(known).ok().as_deref() == Some(line.as_str()) {
+        return Ok(());
+    }
+    // A temp file of its own, renamed over the old one. Not synced: it is written again
+    // from the records before every command.
+    let tmp = PathBuf::from(format!("{}.{}.tmp", known.display(), uuid::Uuid::new_v4()));
+    std::fs::write(&tmp, &line)?;
+    std::fs::rename(&tmp, known).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::hosts::host::*;
+
+    #[test]
+    fn the_pinned_key_file_is_rewritten_only_when_the_key_changes() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("7-web1");
+        let ino = || std::fs::metadata(&file).unwrap().ino();
+        pin(&file, "10.0.0.5 ssh-ed25519 AAAAone").unwrap();
+        let first = ino();
+        pin(&file, "10.0.0.5 ssh-ed25519 AAAAone").unwrap();
+        assert_eq!(ino(), first, "left as it was");
+        pin(&file, "10.0.0.5 ssh-ed25519 AAAAtwo").unwrap();
+        assert_ne!(ino(), first, "replaced whole");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text, "10.0.0.5 ssh-ed25519 AAAAtwo\n");
+    }
+}

@@ -85,7 +85,7 @@ impl Ssh {
     pub fn options(&self, host: &Host) -> anyhow::Result<Vec<String>> {
         let known = self.known_hosts(host);
         std::fs::create_dir_all(known.parent().unwrap_or(&self.dir))?;
-        std::fs::write(&known, format!("{}\n", host.known_hosts_line()))?;
+        super::host::pin(&known, &host.known_hosts_line())?;
         let control = self.dir.join("cm");
         std::fs::create_dir_all(&control)?;
         restrict(&control, 0o700)?;
