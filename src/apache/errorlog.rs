@@ -15,12 +15,23 @@ pub(crate) fn len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-/// The text written after offset `from` (whole log if it was truncated meanwhile).
+/// The text written after offset `from` (whole log if it was truncated meanwhile). Only
+/// that part is read: reloads poll this every few ms, and the log only grows.
 pub(crate) fn since(path: &Path, from: u64) -> String {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    let from = usize::try_from(from).unwrap_or(0);
-    let from = if from > bytes.len() { 0 } else { from };
-    String::from_utf8_lossy(&bytes[from..]).into_owned()
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut file = std::fs::File::open(path)?;
+        let from = if from > file.metadata()?.len() {
+            0
+        } else {
+            from
+        };
+        file.seek(SeekFrom::Start(from))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
+    String::from_utf8_lossy(&read().unwrap_or_default()).into_owned()
 }
 
 /// The last `n` lines of `text`, trimmed, for error messages.
@@ -54,5 +65,24 @@ pub(crate) fn nonempty<'a>(s: &'a str, fallback: &'a str) -> &'a str {
         fallback
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::apache::errorlog::*;
+
+    #[test]
+    fn only_what_was_written_after_the_offset_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("error.log");
+        std::fs::write(&log, "old line\n").unwrap();
+        let start = len(&log);
+        std::fs::write(&log, "old line\nresuming normal operations\n").unwrap();
+        assert_eq!(since(&log, start), "resuming normal operations\n");
+        // Truncated meanwhile (rotated): all of it.
+        std::fs::write(&log, "new\n").unwrap();
+        assert_eq!(since(&log, start), "new\n");
+        assert_eq!(since(&dir.path().join("none"), 0), "");
     }
 }
