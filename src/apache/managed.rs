@@ -250,19 +250,19 @@ impl ManagedApache {
             bail!("the private Apache is not running, so it cannot reload: start it first");
         }
         let log_start = errorlog::len(&self.error_log());
-        let parent = self.pid();
-        let before = parent.map(|p| restart::children_of(p, &self.conf));
+        // The parent and its children before the signal: a new one shows the restart done.
+        let before = self.pid().map(|p| (p, restart::children_of(p, &self.conf)));
         let mut out = run_command(&self.command(&["-k", "graceful"])).await?;
         let mut wakes = 0;
         if out.ok {
-            if let (Some(parent), Some(before)) = (parent, &before) {
+            if let Some((parent, before)) = &before {
                 let (log, check) = (self.error_log(), self.command(&["-t"]));
                 let from = restart::Log {
                     path: &log,
                     start: log_start,
                 };
                 wakes =
-                    restart::wake_new_generation(parent, &self.conf, before, &from, &check).await;
+                    restart::wake_new_generation(*parent, &self.conf, before, &from, &check).await;
             }
             if let Err(why) = self.confirm_restart(log_start, 1 + wakes).await {
                 out.ok = false;
