@@ -9,6 +9,7 @@
 pub mod load;
 pub mod raw;
 pub mod releases;
+pub mod watch;
 
 #[path = "../../tests/support/mod.rs"]
 pub mod support;

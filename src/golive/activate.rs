@@ -18,6 +18,7 @@ use crate::db::activations;
 use crate::error::code;
 use crate::error::{AppError, AppResult};
 use crate::hosts::Host;
+use crate::releases::archive::ManifestEntry;
 use crate::releases::{retention, store};
 use crate::sites::{lock, store as sites, Site, SitePaths, SwitchMode};
 
@@ -71,16 +72,28 @@ impl GoLive {
         }
         let map = next_map(&site, &paths, release_id, &lock);
         let mut steps = Steps(Vec::new(), live);
-        let hosts = self
-            .check_release(&site, &paths, release_id, &mut steps)
-            .await?;
+        let (release, manifest, hosts) = self.read_release(&site, release_id).await?;
         let before = site.active_release.clone();
+        // The intent is written while the release's files are checked on disk: both must be
+        // done before the switch, and neither needs the other (a refusal is recorded after it).
         let intent = json!({"from": before, "to": release_id});
-        audit::record_alone(
-            &self.pool,
-            &event(&site, release_id, kind, who, Outcome::Started).detail(intent),
-        )
-        .await?;
+        let started = event(&site, release_id, kind, who, Outcome::Started).detail(intent);
+        let (recorded, checked) = tokio::join!(
+            audit::record_alone(&self.pool, &started),
+            self.check_on_disk(&paths, &release, manifest, hosts.is_empty(), &mut steps)
+        );
+        recorded?;
+        if let Err((code, message)) = checked? {
+            let reason = if message.contains("nothing was changed") {
+                message.clone()
+            } else {
+                format!("{message} Nothing was changed: the live site is as it was.")
+            };
+            let detail = json!({"from": before, "to": release_id, "code": code, "reason": reason, "rolled_back": false, "steps": steps.0});
+            let e = event(&site, release_id, kind, who, Outcome::Failed).detail(detail);
+            audit::record_alone(&self.pool, &e).await?;
+            return Err(AppError::invalid(code, message));
+        }
         let ahead = Ahead {
             before_switch: super::hooks::runs_steps(&site, kind),
             hosts: Some(hosts),
@@ -139,18 +152,16 @@ impl GoLive {
         Ok((site, paths, held))
     }
 
-    /// Refuses (nothing changed) a release that is not usable, not whole on disk, or that
-    /// Apache's workers could not read (its health check could only fail with 403). Else:
-    /// the site's hosts (none: this machine serves it).
-    async fn check_release(
+    /// The release (refused, nothing changed, if it is not usable), its manifest and the
+    /// site's hosts (none: this machine serves it), read at once.
+    async fn read_release(
         &self,
         site: &Site,
-        paths: &SitePaths,
         release_id: &str,
-        steps: &mut Steps,
-    ) -> AppResult<Vec<Host>> {
-        let (release, hosts) = tokio::join!(
-            store::get(&self.pool, site.id, release_id),
+    ) -> AppResult<(crate::releases::Release, Vec<ManifestEntry>, Vec<Host>)> {
+        let (release, manifest, hosts) = tokio::join!(
+            store::get_unlabelled(&self.pool, site.id, release_id),
+            store::manifest_of(&self.pool, site.id, release_id),
             self.hosts_of(site)
         );
         let release = release?;
@@ -159,28 +170,43 @@ impl GoLive {
             let message = format!("Release {release_id} is {state} and cannot go live.");
             return Err(AppError::invalid(code::NOT_USABLE, message));
         }
+        let hosts = hosts.map_err(|f| AppError::invalid(f.code, f.message))?;
+        Ok((release, manifest?, hosts))
+    }
+
+    /// Refuses (nothing changed) a release that is not whole on disk, or that Apache's
+    /// workers could not read (its health check could only fail with 403). On several hosts
+    /// each host's Apache is checked by its health check instead (`local`: no hosts).
+    async fn check_on_disk(
+        &self,
+        paths: &SitePaths,
+        release: &crate::releases::Release,
+        manifest: Vec<ManifestEntry>,
+        local: bool,
+        steps: &mut Steps,
+    ) -> AppResult<Result<(), (code::Code, String)>> {
+        let release_id = release.id.as_str();
         let t = Instant::now();
-        let missing = self.check_complete(paths, release.pk, release_id).await?;
+        let missing = self.check_complete(paths, manifest, release_id).await?;
         let files = format!("{} files present", release.files);
         let detail = missing.clone().unwrap_or(files);
         steps.push("check release files", t, missing.is_none(), detail);
         if let Some(m) = missing {
-            return Err(AppError::invalid(code::RELEASE_INCOMPLETE, m));
+            return Ok(Err((code::RELEASE_INCOMPLETE, m)));
         }
-        // On several hosts, each host's Apache is checked by its health check instead.
-        let hosts = hosts.map_err(|f| AppError::invalid(f.code, f.message))?;
-        if !hosts.is_empty() {
-            return Ok(hosts);
+        if !local {
+            return Ok(Ok(()));
         }
-        if let Err(why) = self.apache.check_reach(&paths.release(release_id)).await {
-            return Err(AppError::invalid(
-                code::APACHE_CANNOT_READ,
-                format!(
+        Ok(self
+            .apache
+            .check_reach(&paths.release(release_id))
+            .await
+            .map_err(|why| {
+                let m = format!(
                     "Apache could not read release {release_id}, so nothing was changed. {why}"
-                ),
-            ));
-        }
-        Ok(hosts)
+                );
+                (code::APACHE_CANNOT_READ, m)
+            }))
     }
 
     /// Switch, health check, record. Switched on disk but not recorded (database unwritable)

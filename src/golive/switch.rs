@@ -20,7 +20,6 @@ use crate::apache::CommandOutput;
 use crate::audit::Source;
 use crate::error::code;
 use crate::error::{AppError, AppResult};
-use crate::releases::store;
 use crate::sites::{Site, SitePaths, SwitchMode};
 
 /// Who asked for a switch: (actor, source).
@@ -31,15 +30,14 @@ pub(crate) type Who<'a> = (&'a str, &'a Source);
 type VhostUndo = (PathBuf, Option<String>, bool);
 
 impl GoLive {
-    /// `None` when every file of the manifest is on disk with its size; else why not.
+    /// `None` when every file of `manifest` is on disk with its size; else why not.
     #[tracing::instrument(skip_all, fields(release = release_id))]
     pub(crate) async fn check_complete(
         &self,
         paths: &SitePaths,
-        pk: i64,
+        manifest: Vec<crate::releases::archive::ManifestEntry>,
         release_id: &str,
     ) -> AppResult<Option<String>> {
-        let manifest = store::manifest(&self.pool, pk).await?;
         let dir = paths.release(release_id);
         let id = release_id.to_owned();
         let missing = crate::blocking::spawn(move || {

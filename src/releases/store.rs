@@ -128,12 +128,33 @@ pub async fn get(pool: &SqlitePool, site_id: i64, release_id: &str) -> AppResult
         .bind(release_id)
         .fetch_optional(pool)
         .await?;
-    row.map(|r| to_release(r, &live)).ok_or_else(|| {
-        AppError::NotFound(format!(
-            "This site has no release {}.",
-            release_id.chars().take(40).collect::<String>()
-        ))
-    })
+    row.map(|r| to_release(r, &live))
+        .ok_or_else(|| no_such(release_id))
+}
+
+/// [`get`] without working out whether it is the live or previous one (its state is then
+/// `ready` for both): one query, for a go-live's checks, which read only whether it is usable.
+#[tracing::instrument(skip_all)]
+pub async fn get_unlabelled(
+    pool: &SqlitePool,
+    site_id: i64,
+    release_id: &str,
+) -> AppResult<Release> {
+    let sql = format!("SELECT {COLUMNS} FROM releases WHERE site_id = ? AND release_id = ?");
+    let row: Option<Row> = sqlx::query_as(&sql)
+        .bind(site_id)
+        .bind(release_id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| to_release(r, &LiveInfo::default()))
+        .ok_or_else(|| no_such(release_id))
+}
+
+fn no_such(release_id: &str) -> AppError {
+    AppError::NotFound(format!(
+        "This site has no release {}.",
+        release_id.chars().take(40).collect::<String>()
+    ))
 }
 
 /// A usable release with this archive hash, if any.
@@ -283,14 +304,34 @@ pub async fn manifest(pool: &SqlitePool, pk: i64) -> AppResult<Vec<ManifestEntry
     .bind(pk)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(path, size, sha256)| ManifestEntry {
-            path,
-            size: size as u64,
-            sha256,
-        })
-        .collect())
+    Ok(rows.into_iter().map(entry).collect())
+}
+
+/// [`manifest`] of a release named by its site and id (empty for an unknown one): read
+/// beside the release itself rather than after it.
+#[tracing::instrument(skip_all)]
+pub async fn manifest_of(
+    pool: &SqlitePool,
+    site_id: i64,
+    release_id: &str,
+) -> AppResult<Vec<ManifestEntry>> {
+    let rows: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT f.path, f.size, f.sha256 FROM release_files f JOIN releases r ON r.id = f.release_pk \
+         WHERE r.site_id = ? AND r.release_id = ? ORDER BY f.path",
+    )
+    .bind(site_id)
+    .bind(release_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(entry).collect())
+}
+
+fn entry((path, size, sha256): (String, i64, String)) -> ManifestEntry {
+    ManifestEntry {
+        path,
+        size: size as u64,
+        sha256,
+    }
 }
 
 /// Files added, removed and changed from `a` to `b`.

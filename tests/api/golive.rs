@@ -668,6 +668,37 @@ async fn rolling_back_again_goes_further_back_never_to_the_release_just_taken_do
 }
 
 #[tokio::test]
+async fn a_release_damaged_on_disk_is_refused_before_anything_changes() {
+    let app = spawn_app_with_apache(|_| {}).await;
+    let token = setup(&app, json!({})).await;
+    let a = upload(&app, &token, "release A", &[]).await;
+    let extra: &[(&str, &[u8])] = &[("css/site.css", b"body {}"), ("app.js", b"go()")];
+    let b = upload(&app, &token, "release B", extra).await;
+    assert_eq!(activate(&app, &token, &a).await.0, 200);
+    // A file of B's manifest is gone from its folder (its size is checked against the
+    // manifest, read beside the release): refused, named, nothing switched.
+    let folder = app.site_dir("shop").join("releases").join(&b);
+    std::fs::remove_file(folder.join("css/site.css")).unwrap();
+    let (status, r) = activate(&app, &token, &b).await;
+    assert_eq!(status, 422, "{r}");
+    assert_eq!(r["error"]["code"], "release_incomplete", "{r}");
+    let message = r["error"]["message"].as_str().unwrap();
+    assert!(message.contains("css/site.css"), "{message}");
+    assert_eq!(served(&app).await, "release A");
+    // A file whose size changed is found too.
+    std::fs::write(folder.join("css/site.css"), "body { color: red }").unwrap();
+    let (status, r) = activate(&app, &token, &b).await;
+    assert_eq!(
+        (status, r["error"]["code"].as_str()),
+        (422, Some("release_incomplete")),
+        "{r}"
+    );
+    std::fs::write(folder.join("css/site.css"), "body {}").unwrap();
+    assert_eq!(activate(&app, &token, &b).await.0, 200);
+    assert_eq!(served(&app).await, "release B");
+}
+
+#[tokio::test]
 async fn a_release_apache_cannot_read_is_refused_before_anything_changes() {
     use std::os::unix::fs::PermissionsExt;
     let app = spawn_app_with_apache(|_| {}).await;
@@ -687,6 +718,24 @@ async fn a_release_apache_cannot_read_is_refused_before_anything_changes() {
         "{message}"
     );
     assert_eq!(served(&app).await, "release A");
+    // The attempt is in the audit log: its intent (written while the files were checked),
+    // then the refusal and why.
+    let audit: Value = app
+        .api_get("/api/v1/audit?site=shop&action=activate", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let newest: Vec<_> = audit["events"].as_array().unwrap().iter().take(2).collect();
+    assert_eq!(
+        (newest[0]["outcome"].as_str(), newest[1]["outcome"].as_str()),
+        (Some("failed"), Some("started")),
+        "{audit}"
+    );
+    assert_eq!(newest[0]["release"], b.as_str(), "{audit}");
+    let detail = &newest[0]["detail"];
+    assert_eq!(detail["code"], "apache_cannot_read", "{detail}");
+    assert_eq!(detail["rolled_back"], false, "{detail}");
     // Opened again, it goes live.
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(activate(&app, &token, &b).await.0, 200);
