@@ -20,7 +20,7 @@ use crate::error::{AppError, AppResult};
 use crate::hosts::Host;
 use crate::releases::archive::ManifestEntry;
 use crate::releases::{retention, store};
-use crate::sites::{lock, store as sites, Site, SitePaths, SwitchMode};
+use crate::sites::{lock, store as sites, Site, SitePaths};
 
 impl GoLive {
     /// Makes `release_id` live on `site`. A refused or failed switch comes back as a report
@@ -65,14 +65,15 @@ impl GoLive {
     ) -> AppResult<Report> {
         let actor = who.0;
         let what = format!("putting {release_id} live");
-        let (site, paths, lock) = self.locked_site(site_name, actor, &what).await?;
+        let (paths, lock) = self.lock_site(site_name, actor, &what).await?;
         let lock = std::sync::Arc::new(lock);
+        let map = next_map(&paths, site_name, release_id, &lock);
+        let (site, read) = self.read_locked(site_name, release_id).await?;
         if let Expect::Live(seen) = expect {
             expect_live(&site, release_id, seen)?;
         }
-        let map = next_map(&site, &paths, release_id, &lock);
+        let (release, manifest, hosts) = read?;
         let mut steps = Steps(Vec::new(), live);
-        let (release, manifest, hosts) = self.read_release(&site, release_id).await?;
         let before = site.active_release.clone();
         // The intent is written while the release's files are checked on disk: both must be
         // done before the switch, and neither needs the other (a refusal is recorded after it).
@@ -125,14 +126,14 @@ impl GoLive {
         Ok(report)
     }
 
-    /// The site, read once under its lock. The lock comes first (the name is checked before
-    /// it becomes a path): a read before it would have to be repeated under it anyway.
-    async fn locked_site(
+    /// The site's lock. It comes before any read (the name is checked before it becomes a
+    /// path): a read before it would have to be repeated under it anyway.
+    async fn lock_site(
         &self,
         name: &str,
         actor: &str,
         what: &str,
-    ) -> AppResult<(Site, SitePaths, lock::SiteLock)> {
+    ) -> AppResult<(SitePaths, lock::SiteLock)> {
         if crate::apache::validate::site_name(name).is_err() {
             sites::get(&self.pool, name).await?;
             return Err(AppError::NotFound(format!(
@@ -140,38 +141,45 @@ impl GoLive {
             )));
         }
         let paths = SitePaths::new(&self.sites_root, name);
-        let held = match lock::try_lock(&paths.dir, actor, what) {
-            Ok(held) => held,
+        match lock::try_lock(&paths.dir, actor, what) {
+            Ok(held) => Ok((paths, held)),
             Err(e) => {
                 // No folder to lock: most likely no such site, which says it better.
                 sites::get(&self.pool, name).await?;
-                return Err(e);
+                Err(e)
             }
-        };
-        let site = sites::get(&self.pool, name).await?;
-        Ok((site, paths, held))
+        }
     }
 
-    /// The release (refused, nothing changed, if it is not usable), its manifest and the
-    /// site's hosts (none: this machine serves it), read at once.
-    async fn read_release(
+    /// Under the lock, all at once (one query each, none waiting for another): the site; and
+    /// the release (refused, nothing changed, if it is not usable), its manifest and the
+    /// site's hosts (none: this machine serves it).
+    async fn read_locked(
         &self,
-        site: &Site,
+        name: &str,
         release_id: &str,
-    ) -> AppResult<(crate::releases::Release, Vec<ManifestEntry>, Vec<Host>)> {
-        let (release, manifest, hosts) = tokio::join!(
-            store::get_unlabelled(&self.pool, site.id, release_id),
-            store::manifest_of(&self.pool, site.id, release_id),
-            self.hosts_of(site)
+    ) -> AppResult<(Site, AppResult<Checked>)> {
+        let (site, release, manifest, hosts) = tokio::join!(
+            sites::get(&self.pool, name),
+            store::get_unlabelled(&self.pool, name, release_id),
+            store::manifest_of(&self.pool, name, release_id),
+            crate::hosts::store::list_named(&self.pool, name)
         );
-        let release = release?;
-        if !release.usable() {
-            let state = release.state;
-            let message = format!("Release {release_id} is {state} and cannot go live.");
-            return Err(AppError::invalid(code::NOT_USABLE, message));
-        }
-        let hosts = hosts.map_err(|f| AppError::invalid(f.code, f.message))?;
-        Ok((release, manifest?, hosts))
+        let site = site?;
+        let rest = (|| {
+            let release = release?;
+            if !release.usable() {
+                let state = release.state;
+                let message = format!("Release {release_id} is {state} and cannot go live.");
+                return Err(AppError::invalid(code::NOT_USABLE, message));
+            }
+            let hosts = hosts.map_err(|e| {
+                let m = format!("The site's hosts could not be read: {e}");
+                AppError::invalid(code::HOST_FAILED, m)
+            })?;
+            Ok((release, manifest?, hosts))
+        })();
+        Ok((site, rest))
     }
 
     /// Refuses (nothing changed) a release that is not whole on disk, or that Apache's
@@ -333,6 +341,9 @@ impl GoLive {
     }
 }
 
+/// A release read for a go-live: itself, its manifest, the site's hosts.
+type Checked = (crate::releases::Release, Vec<ManifestEntry>, Vec<Host>);
+
 /// The audit event of this switch with `outcome`.
 fn event(
     site: &Site,
@@ -360,23 +371,23 @@ fn put_back_message(why: &str, before: Option<&str>, back: &PutBack) -> String {
 }
 
 /// A pinned site's next live map, written off the async threads while the checks run (not
-/// for a site's first map, which configtest needs in place, nor in symlink mode). The task
-/// holds the site lock too, so that it never runs (clearing leftovers) under another change's.
+/// for a site's first map, which configtest needs in place). Made wherever a live map is in
+/// place, before the site's settings are read: in symlink mode (a site once pinned) it goes
+/// unused, and is removed. The task holds the site lock too, so that it never runs (clearing
+/// leftovers) under another change's.
 fn next_map(
-    site: &Site,
     paths: &SitePaths,
+    site: &str,
     release_id: &str,
     lock: &std::sync::Arc<lock::SiteLock>,
 ) -> Option<NextMapTask> {
-    let pinned = site.settings.switch_mode == SwitchMode::Pinned;
-    let usable = pinned && paths.live_map().is_file();
     let (p, name, id, held) = (
         paths.clone(),
-        site.name.clone(),
+        site.to_owned(),
         release_id.to_owned(),
         lock.clone(),
     );
-    usable.then(|| {
+    paths.live_map().is_file().then(|| {
         tokio::task::spawn_blocking(move || {
             let next = disk::next_map(&p, &name, &id);
             drop(held);

@@ -19,7 +19,7 @@ pub const TMP_MAP_PREFIX: &str = ".live-map-tmp-";
 /// an mtime set explicitly, strictly later than the one it replaces.
 const MTIME_STEP: std::time::Duration = std::time::Duration::from_millis(1);
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
@@ -91,6 +91,16 @@ impl NextMap {
     pub fn release(&self) -> &str {
         &self.release
     }
+
+    /// Renames the map over `live.map`: from the next request on, Apache serves its release.
+    /// Not synced (see [`sync_dir`]).
+    pub fn put_in_place(mut self, paths: &SitePaths) -> io::Result<()> {
+        let map = self
+            .path
+            .take()
+            .ok_or_else(|| io::Error::other("the new live map was used already"))?;
+        rename_or_remove(&map, &paths.live_map())
+    }
 }
 
 impl Drop for NextMap {
@@ -113,24 +123,21 @@ pub fn next_map(paths: &SitePaths, site: &str, release_id: &str) -> io::Result<N
 
 /// [`point_current_and_map`] with the map made ahead by [`next_map`]: `current` and the map
 /// both name the map's release.
-pub fn point_current_and_next(paths: &SitePaths, mut next: NextMap) -> io::Result<()> {
-    let map = next
-        .path
-        .take()
-        .ok_or_else(|| io::Error::other("the new live map was used already"))?;
+pub fn point_current_and_next(paths: &SitePaths, next: NextMap) -> io::Result<()> {
+    relink_current(paths, &next.release)?;
+    crate::fault_point_blocking!("after_switch");
+    crate::fault_point_blocking!("before_map_rename");
+    next.put_in_place(paths)?;
+    sync_dir(&paths.dir)
+}
+
+/// `current` names `releases/<id>`: a new link renamed over it. Not synced (see [`sync_dir`]).
+pub fn relink_current(paths: &SitePaths, release_id: &str) -> io::Result<()> {
     let link = paths
         .dir
         .join(format!("{TMP_LINK_PREFIX}{}", uuid::Uuid::new_v4()));
-    let linked = std::os::unix::fs::symlink(format!("releases/{}", next.release), &link)
-        .and_then(|()| rename_or_remove(&link, &paths.current()));
-    if let Err(e) = linked {
-        let _ = fs::remove_file(&map);
-        return Err(e);
-    }
-    crate::fault_point_blocking!("after_switch");
-    crate::fault_point_blocking!("before_map_rename");
-    rename_or_remove(&map, &paths.live_map())?;
-    sync_dir(&paths.dir)
+    std::os::unix::fs::symlink(format!("releases/{release_id}"), &link)?;
+    rename_or_remove(&link, &paths.current())
 }
 
 /// `from` renamed to `to`; on failure `from` is removed.

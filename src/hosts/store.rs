@@ -76,6 +76,17 @@ pub async fn list(pool: &SqlitePool, site_id: i64) -> AppResult<Vec<Host>> {
     Ok(rows.into_iter().map(Host::from).collect())
 }
 
+/// [`list`] for the site named `site` (none for an unknown one): read beside the site itself.
+pub async fn list_named(pool: &SqlitePool, site: &str) -> AppResult<Vec<Host>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM hosts WHERE site_id = (SELECT id FROM sites WHERE name = ?) ORDER BY name"
+    ))
+    .bind(site)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Host::from).collect())
+}
+
 /// Every host of every site (start-up reconciliation).
 pub async fn all(pool: &SqlitePool) -> AppResult<Vec<Host>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(

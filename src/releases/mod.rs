@@ -2,6 +2,7 @@
 
 pub mod archive;
 mod build;
+mod compare;
 pub mod incoming;
 pub mod ingest;
 pub mod manage;

@@ -132,17 +132,17 @@ pub async fn get(pool: &SqlitePool, site_id: i64, release_id: &str) -> AppResult
         .ok_or_else(|| no_such(release_id))
 }
 
-/// [`get`] without working out whether it is the live or previous one (its state is then
-/// `ready` for both): one query, for a go-live's checks, which read only whether it is usable.
+/// [`get`] in the site named `site`, without working out whether it is the live or previous
+/// one (its state is then `ready` for both): one query, for a go-live's checks, which read
+/// only whether it is usable, at the same time as the site itself.
 #[tracing::instrument(skip_all)]
-pub async fn get_unlabelled(
-    pool: &SqlitePool,
-    site_id: i64,
-    release_id: &str,
-) -> AppResult<Release> {
-    let sql = format!("SELECT {COLUMNS} FROM releases WHERE site_id = ? AND release_id = ?");
+pub async fn get_unlabelled(pool: &SqlitePool, site: &str, release_id: &str) -> AppResult<Release> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM releases WHERE site_id = (SELECT id FROM sites WHERE name = ?) \
+         AND release_id = ?"
+    );
     let row: Option<Row> = sqlx::query_as(&sql)
-        .bind(site_id)
+        .bind(site)
         .bind(release_id)
         .fetch_optional(pool)
         .await?;
@@ -307,19 +307,19 @@ pub async fn manifest(pool: &SqlitePool, pk: i64) -> AppResult<Vec<ManifestEntry
     Ok(rows.into_iter().map(entry).collect())
 }
 
-/// [`manifest`] of a release named by its site and id (empty for an unknown one): read
-/// beside the release itself rather than after it.
+/// [`manifest`] of a release named by its site's name and its id (empty for an unknown one):
+/// read beside the release itself rather than after it.
 #[tracing::instrument(skip_all)]
 pub async fn manifest_of(
     pool: &SqlitePool,
-    site_id: i64,
+    site: &str,
     release_id: &str,
 ) -> AppResult<Vec<ManifestEntry>> {
     let rows: Vec<(String, i64, String)> = sqlx::query_as(
         "SELECT f.path, f.size, f.sha256 FROM release_files f JOIN releases r ON r.id = f.release_pk \
-         WHERE r.site_id = ? AND r.release_id = ? ORDER BY f.path",
+         JOIN sites s ON s.id = r.site_id WHERE s.name = ? AND r.release_id = ? ORDER BY f.path",
     )
-    .bind(site_id)
+    .bind(site)
     .bind(release_id)
     .fetch_all(pool)
     .await?;
@@ -334,78 +334,4 @@ fn entry((path, size, sha256): (String, i64, String)) -> ManifestEntry {
     }
 }
 
-/// Files added, removed and changed from `a` to `b`.
-#[derive(Debug, Default, Serialize)]
-pub struct Comparison {
-    /// In b only.
-    pub added: Vec<String>,
-    /// In a only.
-    pub removed: Vec<String>,
-    /// In both, different content.
-    pub changed: Vec<String>,
-    /// In both, same content.
-    pub unchanged: usize,
-}
-
-use serde::Serialize;
-
-/// Compares two manifests (both sorted by path).
-pub fn compare(a: &[ManifestEntry], b: &[ManifestEntry]) -> Comparison {
-    let mut out = Comparison::default();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) if x.path == y.path => {
-                if x.sha256 == y.sha256 {
-                    out.unchanged += 1
-                } else {
-                    out.changed.push(x.path.clone())
-                }
-                i += 1;
-                j += 1;
-            }
-            (Some(x), Some(y)) if x.path < y.path => {
-                out.removed.push(x.path.clone());
-                i += 1;
-            }
-            (Some(_), Some(y)) => {
-                out.added.push(y.path.clone());
-                j += 1;
-            }
-            (Some(x), None) => {
-                out.removed.push(x.path.clone());
-                i += 1;
-            }
-            (None, Some(y)) => {
-                out.added.push(y.path.clone());
-                j += 1;
-            }
-            (None, None) => break,
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::releases::store::*;
-
-    fn m(path: &str, hash: &str) -> ManifestEntry {
-        ManifestEntry {
-            path: path.into(),
-            size: 1,
-            sha256: hash.into(),
-        }
-    }
-
-    #[test]
-    fn comparison_finds_added_removed_changed() {
-        let a = [m("a", "1"), m("b", "2"), m("d", "4")];
-        let b = [m("b", "2"), m("c", "3"), m("d", "5")];
-        let c = compare(&a, &b);
-        assert_eq!(c.added, ["c"]);
-        assert_eq!(c.removed, ["a"]);
-        assert_eq!(c.changed, ["d"]);
-        assert_eq!(c.unchanged, 1);
-    }
-}
+pub use super::compare::{compare, Comparison};

@@ -50,7 +50,8 @@ fn a_full_disk_refuses_the_upload_cleanly() {
     assert_eq!(status, 201, "{r}");
     let a = r["id"].as_str().unwrap().to_owned();
     env.content.insert(a.clone(), "release-A".into());
-    assert_eq!(env.activate(&a).0, 200);
+    let (st, body) = env.activate(&a);
+    assert_eq!(st, 200, "{body}");
     // Fill the disk so the next 2 MB release cannot fit.
     let filler = small.join("filler");
     let free = nix::sys::statvfs::statvfs(&small).unwrap();
