@@ -6,6 +6,7 @@
 //! host key was pinned when an admin confirmed it.
 
 pub mod armed;
+mod delta;
 pub mod host;
 pub mod input;
 mod keys;

@@ -54,14 +54,51 @@ if [ -d "$d/releases/$id" ]; then echo there; fi"#;
 }
 
 /// Seeds `.staging-<id>` with hard links to every file of `releases/<prev>` (`cp -al`: no
-/// file is read or copied), for rsync to replace what changed. rsync writes every file it
+/// file is read or copied), for rsync to replace what changed; the seed [`preseed`] made in
+/// the background is taken instead when it is there (one rename). rsync writes every file it
 /// changes anew and renames it into place, so the linked release is never written through a
 /// link; a file whose mode changed changes its content-derived time too (`stage.rs`), so
 /// rsync replaces it rather than changing the shared file's mode.
 pub async fn seed(ssh: &Ssh, host: &Host, prev: &str, id: &str) -> Result<(), String> {
     const SCRIPT: &str = r#"set -e; cd "$1/releases"; [ -d "$2" ] || { echo "release $2 is not on this host" >&2; exit 5; }
-rm -rf ".staging-$3"; cp -al -- "$2" ".staging-$3""#;
+rm -rf ".staging-$3"
+[ -d ".seed-$2" ] && mv -T ".seed-$2" ".staging-$3" 2>/dev/null || cp -al -- "$2" ".staging-$3""#;
     failed(sh(ssh, host, SCRIPT, &[&host.dir, prev, id], None).await).map(drop)
+}
+
+/// Removes from the seeded `.staging-<id>` every file and folder the new release does not
+/// have, and names what it should have and has not (the seed's release lost a file on the
+/// host, say): stdin is the list of what stays ([`Plan::keep`](super::delta::Plan)), each line
+/// its type (`d` or `f`) and path, as `find -printf '%y %P'` prints them; the answer, the
+/// lines of that list missing there. (A name with a line break is never kept: the release
+/// has none when a plan is made.)
+pub async fn prune(ssh: &Ssh, host: &Host, id: &str, keep: &[u8]) -> Result<Vec<String>, String> {
+    const SCRIPT: &str = r#"cd "$1/releases/.staging-$2" || exit 3; t=$(mktemp) || exit 3
+trap 'rm -f "$t" "$t.here" "$t.gone"' EXIT
+cat > "$t"
+nl='
+'
+find . -mindepth 1 -path "*$nl*" -prune -exec rm -rf -- {} + || exit 4
+find . -mindepth 1 -printf '%y %P\n' > "$t.here" || exit 4
+awk -v K="$t" -v G="$t.gone" 'BEGIN { while ((getline l < K) > 0) keep[l] = 1; printf "" > G }
+  { if ($0 in keep) delete keep[$0]; else print substr($0, 3) > G }
+  END { for (k in keep) print k }' "$t.here" || exit 4
+tr '\n' '\0' < "$t.gone" | xargs -0r rm -rf -- || exit 4"#;
+    let r = failed(sh(ssh, host, SCRIPT, &[&host.dir, id], Some(keep)).await)?;
+    Ok(r.stdout.lines().map(str::to_owned).collect())
+}
+
+/// Makes `.seed-<id>`, hard links to every file of `releases/<id>`, for the next release's
+/// [`seed`]: run in the background once `<id>` is staged, it takes linking 20,000 files
+/// (~0.12 s of CPU per host here) off the next staging. Made under `.seeding-<id>` and renamed
+/// only when whole; older seeds go. A seed holds links to the release's own (verified) files
+/// and nothing else: a seed left partial by a race costs the next copy time, never content.
+pub async fn preseed(ssh: &Ssh, host: &Host, id: &str) -> Result<(), String> {
+    const SCRIPT: &str = r#"set -e; cd "$1/releases"; [ -d "$2" ] || exit 0
+rm -rf -- .seed-* .seeding-*
+cp -al -- "$2" ".seeding-$2" || { rm -rf -- ".seeding-$2"; exit 1; }
+mv -T ".seeding-$2" ".seed-$2""#;
+    failed(sh(ssh, host, SCRIPT, &[&host.dir, id], None).await).map(drop)
 }
 
 /// Empties `.staging-<id>`: the next copy starts from nothing.
@@ -148,7 +185,7 @@ pub async fn remove_current(ssh: &Ssh, host: &Host) -> Result<(), String> {
 
 /// Removes `releases/<id>` (never the one `current` names).
 pub async fn delete_release(ssh: &Ssh, host: &Host, id: &str) -> Result<(), String> {
-    const SCRIPT: &str = r#"cd "$1" || exit 0; [ "$(readlink current 2>/dev/null)" != "releases/$2" ] || { echo "release $2 is live on this host" >&2; exit 5; }; rm -rf "releases/$2" "releases/.staging-$2""#;
+    const SCRIPT: &str = r#"cd "$1" || exit 0; [ "$(readlink current 2>/dev/null)" != "releases/$2" ] || { echo "release $2 is live on this host" >&2; exit 5; }; rm -rf "releases/$2" "releases/.staging-$2" "releases/.seed-$2" "releases/.seeding-$2""#;
     failed(sh(ssh, host, SCRIPT, &[&host.dir, id], None).await).map(drop)
 }
 

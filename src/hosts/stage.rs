@@ -3,13 +3,14 @@
 //! that only what changed travels, checked there file by file against the manifest (SHA-256,
 //! on the host), and only then renamed into place.
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use sqlx::SqlitePool;
 
+use super::delta;
 use super::host::Host;
 use super::remote;
 use super::ssh::Ssh;
@@ -105,7 +106,7 @@ async fn stage_inner(
     // system calls of the whole copy for 20,000 unchanged files.) Meanwhile the files here
     // get their content-derived times, so rsync's quick check finds the unchanged ones.
     let seed = async {
-        let prev = link?;
+        let prev = link.clone()?;
         match remote::seed(ssh, host, &prev, id).await {
             Ok(()) => Some(prev),
             Err(why) => {
@@ -114,24 +115,60 @@ async fn stage_inner(
             }
         }
     };
-    let (link, timed) = tokio::join!(seed, times(local, manifest));
-    timed?;
-    let mut sent = rsync(ssh, host, (local, &staging)).await?;
-    let rsync_ms = copied.elapsed().as_millis();
-    let checked = Instant::now();
-    let before = match &link {
-        Some(prev) => linked_manifest(pool, host, prev).await,
+    let before = async {
+        match &link {
+            Some(prev) => linked_manifest(pool, host, prev).await,
+            None => None,
+        }
+    };
+    let (link, layout, before) = tokio::join!(seed, times(local, manifest), before);
+    let layout = layout?;
+    let prep_ms = copied.elapsed().as_millis();
+    // Seeded from a release whose manifest and layout are known: only the change travels
+    // (see delta.rs); else rsync compares the whole tree.
+    let then = link
+        .as_deref()
+        .and_then(|prev| delta::layout_of(&local.with_file_name(prev)));
+    let plan = before
+        .as_deref()
+        .zip(then)
+        .and_then(|(b, then)| delta::plan(manifest, b, (&layout, &then)));
+    let listed = match plan {
+        Some(mut plan) => {
+            // What the seed lacks travels too (and is read when verified: rsync writes it).
+            for lost in remote::prune(ssh, host, id, &plan.keep).await? {
+                if let Some(path) = lost.strip_prefix("f ") {
+                    plan.send.extend_from_slice(path.as_bytes());
+                    plan.send.push(0);
+                }
+            }
+            Some(plan.send)
+        }
         None => None,
     };
+    let prune_ms = copied.elapsed().as_millis() - prep_ms;
+    let (mut sent, written) = rsync(ssh, host, (local, &staging), listed.as_deref()).await?;
+    let rsync_ms = copied.elapsed().as_millis();
+    let checked = Instant::now();
     let prev_dir = link.as_deref().map(|prev| host.release(prev));
     let linked = prev_dir.as_deref().zip(before.as_deref());
-    if let Some(why) = verify::verify(ssh, host, &staging, manifest, linked).await? {
+    let bad = match before
+        .as_deref()
+        .and_then(|b| verify::to_read(manifest, b, &written))
+    {
+        Some(changed) => verify::verify(ssh, host, &staging, &changed, None).await?,
+        None => verify::verify(ssh, host, &staging, manifest, linked).await?,
+    };
+    if let Some(why) = bad {
         // A file the host changed but kept its size and time: copied again into an empty
         // folder. (Not `rsync --checksum` over the links: it sets the times of the files it
         // finds equal on their inodes, which the release linked from shares.)
         tracing::warn!(host = %host.name, %why, "staged copy differs; copying it whole");
         remote::unseed(ssh, host, id).await?;
-        add(&mut sent, rsync(ssh, host, (local, &staging)).await?);
+        add(
+            &mut sent,
+            rsync(ssh, host, (local, &staging), None).await?.0,
+        );
         if let Some(bad) = verify::verify(ssh, host, &staging, manifest, None).await? {
             return Err(format!(
                 "the copy on host {} does not match the release ({bad}).",
@@ -142,13 +179,19 @@ async fn stage_inner(
     let verify_ms = checked.elapsed().as_millis();
     let published = Instant::now();
     remote::publish(ssh, host, id).await?;
-    tracing::info!(host = %host.name, release = id, files = sent.files, setup_ms, rsync_ms, verify_ms,
+    let (ssh, host2, id2) = (ssh.clone(), host.clone(), id.to_owned());
+    tokio::spawn(async move {
+        if let Err(why) = remote::preseed(&ssh, &host2, &id2).await {
+            tracing::warn!(host = %host2.name, release = %id2, %why, "no seed for the next copy");
+        }
+    });
+    tracing::info!(host = %host.name, release = id, files = sent.files, delta = listed.is_some(), setup_ms, prep_ms, prune_ms, rsync_ms, verify_ms,
         publish_ms = published.elapsed().as_millis(), "staged");
     Ok(sent)
 }
 
-/// [`content_times`] off the async threads.
-async fn times(local: &Path, manifest: &[ManifestEntry]) -> Result<(), String> {
+/// [`content_times`] off the async threads: the folder's layout.
+async fn times(local: &Path, manifest: &[ManifestEntry]) -> Result<Arc<delta::Layout>, String> {
     let (dir, m) = (local.to_owned(), manifest.to_vec());
     crate::blocking::spawn(move || content_times(&dir, &m))
         .await
@@ -175,21 +218,19 @@ async fn linked_manifest(pool: &SqlitePool, host: &Host, id: &str) -> Option<Vec
 /// time, so rsync writes it anew instead of changing the mode of a file the live release
 /// shares. (The times fall between 2001 and 2011: they name content, not a date.) Done once
 /// per release folder, however many hosts stage it at once.
-fn content_times(dir: &Path, manifest: &[ManifestEntry]) -> std::io::Result<()> {
+fn content_times(dir: &Path, manifest: &[ManifestEntry]) -> std::io::Result<Arc<delta::Layout>> {
     use std::os::unix::fs::PermissionsExt as _;
 
     use nix::sys::stat::{utimensat, UtimensatFlags};
     use nix::sys::time::TimeSpec;
-    static DONE: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    static ONE: Mutex<()> = Mutex::new(());
     // Held while the times are set: a second host staging the same release waits, then finds
-    // it done.
-    let mut done = DONE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if done.contains(dir) {
-        return Ok(());
+    // it done (its layout noted).
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(done) = delta::layout_of(dir) {
+        return Ok(done);
     }
+    let mut modes = HashMap::with_capacity(manifest.len());
     for f in manifest {
         let path = dir.join(&f.path);
         let mode = std::fs::symlink_metadata(&path)?.permissions().mode() & 0o7777;
@@ -198,24 +239,61 @@ fn content_times(dir: &Path, manifest: &[ManifestEntry]) -> std::io::Result<()> 
         let t = TimeSpec::new(secs, 0);
         utimensat(None, &path, &t, &t, UtimensatFlags::NoFollowSymlink)
             .map_err(std::io::Error::from)?;
+        modes.insert(f.path.clone(), mode);
     }
-    done.insert(dir.to_owned());
-    Ok(())
+    let dirs = delta::folders(dir)?;
+    let layout = delta::Layout {
+        modes,
+        plain: dirs.is_some(),
+        dirs: dirs.unwrap_or_default(),
+    };
+    Ok(delta::note(dir, layout))
 }
 
-/// One `rsync -a --delete` of `local` into `staging` on `host`.
-async fn rsync(ssh: &Ssh, host: &Host, (local, staging): (&Path, &str)) -> Result<Sent, String> {
+/// Marks the lines of rsync's output that name what it wrote (`--out-format`).
+const WROTE: &str = "cutover-wrote:";
+
+/// One `rsync -a --delete` of `local` into `staging` on `host`: what it sent, and the paths
+/// it wrote or updated, as rsync names them (folders end with `/`; odd characters are
+/// escaped as `\#ooo`).
+/// With `listed` (a plan's `send`: NUL-separated paths), only those are compared and sent,
+/// nothing is deleted (the host's prune did that).
+async fn rsync(
+    ssh: &Ssh,
+    host: &Host,
+    (local, staging): (&Path, &str),
+    listed: Option<&[u8]>,
+) -> Result<(Sent, Vec<String>), String> {
     let shell = ssh.rsync_shell(host).await.map_err(|e| e.to_string())?;
     let mut cmd = tokio::process::Command::new("rsync");
-    cmd.args(["-a", "--delete", "--stats", "--numeric-ids"])
+    cmd.args(["-a", "--stats", "--numeric-ids"]);
+    match listed {
+        Some(_) => cmd.args(["--from0", "--files-from=-"]),
+        None => cmd.arg("--delete"),
+    };
+    cmd.arg(format!("--out-format={WROTE}%n"))
         .arg(format!("--timeout={}", ssh.timeout.as_secs().max(5)))
         .arg("-e")
         .arg(shell)
         .arg(format!("{}/", local.display()))
         .arg(format!("{}@{}:{staging}", host.user, host.address))
-        .stdin(std::process::Stdio::null())
+        .stdin(match listed {
+            Some(_) => std::process::Stdio::piped(),
+            None => std::process::Stdio::null(),
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let out = match tokio::time::timeout(RSYNC_LIMIT, cmd.output()).await {
+    let run = async {
+        let mut child = cmd.spawn()?;
+        if let (Some(list), Some(mut stdin)) = (listed, child.stdin.take()) {
+            use tokio::io::AsyncWriteExt as _;
+            // A failed write (rsync gone) shows in its status.
+            let _ = stdin.write_all(list).await;
+        }
+        child.wait_with_output().await
+    };
+    let out = match tokio::time::timeout(RSYNC_LIMIT, run).await {
         Err(_) => {
             return Err(format!(
                 "copying to host {} took over an hour and was stopped.",
@@ -231,10 +309,16 @@ async fn rsync(ssh: &Ssh, host: &Host, (local, staging): (&Path, &str)) -> Resul
         return Err(rsync_failure(&host.name, out.status.code(), &stderr));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    Ok(Sent {
+    let sent = Sent {
         files: stat(&stdout, "Number of regular files transferred:"),
         bytes: stat(&stdout, "Total bytes sent:"),
-    })
+    };
+    let wrote = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(WROTE))
+        .map(str::to_owned)
+        .collect();
+    Ok((sent, wrote))
 }
 
 /// A number from rsync's `--stats` (`1,234` or `1234`).

@@ -475,11 +475,18 @@ async fn a_second_release_that_changes_one_percent_sends_only_those_files() {
     };
     let r1 = upload(files(&first, ("old/deep/gone.txt", b"old"))).await;
     assert_eq!(f.activate(&r1).await["ok"], true);
-    // Something on the first host wrote into its copy of r1: the list of changes cannot know.
-    let stray = f.hosts[0]
-        .site_dir(SITE)
-        .join(format!("releases/{r1}/files/stray.txt"));
-    std::fs::write(&stray, "written on the host").unwrap();
+    // Something on the first host wrote into its copy of r1, and removed a file from it (and
+    // from the seed made of it for the next copy): the list of changes cannot know.
+    let releases = f.hosts[0].site_dir(SITE).join("releases");
+    let seed = releases.join(format!(".seed-{r1}"));
+    eventually(Duration::from_secs(30), "r1's seed made", || async {
+        seed.is_dir().then_some(())
+    })
+    .await;
+    for copy in [releases.join(&r1), seed] {
+        std::fs::write(copy.join("files/stray.txt"), "written on the host").unwrap();
+        std::fs::remove_file(copy.join("files/f0102.txt")).unwrap();
+    }
     let r2 = upload(files(&second, ("new/page.txt", b"new page"))).await;
     let staged = eventually(
         Duration::from_secs(60),
@@ -518,6 +525,11 @@ async fn a_second_release_that_changes_one_percent_sends_only_those_files() {
         assert_eq!(
             get(h, "/files/f0101.txt").await.1,
             "file 101 of the first release"
+        );
+        assert_eq!(
+            get(h, "/files/f0102.txt").await.1,
+            "file 102 of the first release",
+            "a file the seed lacked was sent"
         );
         assert_eq!(get(h, "/new/page.txt").await.1, "new page");
         assert_eq!(get(h, "/files/f1999.txt").await.0, 404, "deleted file");
