@@ -21,6 +21,9 @@ pub struct Layout {
     pub dirs: Vec<String>,
     /// No name has a line break or is not UTF-8 (else no plan is made from it).
     pub plain: bool,
+    /// Its files have their content-derived times (`stage.rs`), which only a copy that
+    /// rsync compares whole needs.
+    pub timed: bool,
 }
 
 /// The layouts noted lately, newest last (a few: each is ~1 MB for 20,000 files).
@@ -87,8 +90,8 @@ pub fn folders(dir: &Path) -> std::io::Result<Option<Vec<String>>> {
 /// What to send and what to keep.
 #[derive(Debug)]
 pub struct Plan {
-    /// rsync's `--files-from` (NUL-separated, `--from0`): the release's own folder, every
-    /// folder, and each file whose content or mode differs from the release before.
+    /// rsync's `--files-from` (NUL-separated, `--from0`): every folder, and each file whose
+    /// content or mode differs from the release before.
     pub send: Vec<u8>,
     /// What the host keeps of the seed (one per line, `d <folder>` or `f <file>`, as
     /// `find -printf '%y %P'` names them): every folder and file of the new release.
@@ -109,7 +112,9 @@ pub fn plan(
         .iter()
         .map(|f| (f.path.as_str(), f.sha256.as_str()))
         .collect();
-    let (mut send, mut keep) = (b".\0".to_vec(), Vec::new());
+    // Not `.`: listed, rsync compares every file of the top folder too (it is the seed's own
+    // folder already).
+    let (mut send, mut keep) = (Vec::new(), Vec::new());
     for d in &now.dirs {
         send.extend_from_slice(d.as_bytes());
         send.push(0);
@@ -146,6 +151,7 @@ mod tests {
             modes: modes.iter().map(|(p, m)| ((*p).into(), *m)).collect(),
             dirs: dirs.iter().map(|d| (*d).into()).collect(),
             plain: true,
+            timed: true,
         }
     }
 
@@ -187,7 +193,7 @@ mod tests {
             .unwrap()
             .split_terminator('\0')
             .collect();
-        assert_eq!(send, [".", "a", "b", "a/y", "b/new", "run.sh"]);
+        assert_eq!(send, ["a", "b", "a/y", "b/new", "run.sh"]);
         let keep = String::from_utf8(p.keep).unwrap();
         assert_eq!(keep, "d a\nd b\nf a/x\nf a/y\nf b/new\nf run.sh\n");
         // A name with a line break, or a layout with one: the whole tree is compared.

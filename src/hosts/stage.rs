@@ -121,18 +121,23 @@ async fn stage_inner(
             None => None,
         }
     };
-    let (link, layout, before) = tokio::join!(seed, times(local, manifest), before);
-    let layout = layout?;
-    let prep_ms = copied.elapsed().as_millis();
     // Seeded from a release whose manifest and layout are known: only the change travels
-    // (see delta.rs); else rsync compares the whole tree.
+    // (see delta.rs), and rsync's quick check needs no content times; else rsync compares
+    // the whole tree.
     let then = link
         .as_deref()
         .and_then(|prev| delta::layout_of(&local.with_file_name(prev)));
-    let plan = before
-        .as_deref()
-        .zip(then)
-        .and_then(|(b, then)| delta::plan(manifest, b, (&layout, &then)));
+    let timed = then.is_none();
+    let (link, layout, before) = tokio::join!(seed, times(local, manifest, timed), before);
+    let layout = layout?;
+    let prep_ms = copied.elapsed().as_millis();
+    let plan = match (before.as_deref(), then, link.is_some()) {
+        (Some(b), Some(then), true) => delta::plan(manifest, b, (&layout, &then)),
+        _ => None,
+    };
+    if plan.is_none() && !layout.timed {
+        times(local, manifest, true).await?;
+    }
     let listed = match plan {
         Some(mut plan) => {
             // What the seed lacks travels too (and is read when verified: rsync writes it).
@@ -190,10 +195,14 @@ async fn stage_inner(
     Ok(sent)
 }
 
-/// [`content_times`] off the async threads: the folder's layout.
-async fn times(local: &Path, manifest: &[ManifestEntry]) -> Result<Arc<delta::Layout>, String> {
+/// [`content_times`] off the async threads (`timed`: the times set too): the folder's layout.
+async fn times(
+    local: &Path,
+    manifest: &[ManifestEntry],
+    timed: bool,
+) -> Result<Arc<delta::Layout>, String> {
     let (dir, m) = (local.to_owned(), manifest.to_vec());
-    crate::blocking::spawn(move || content_times(&dir, &m))
+    crate::blocking::spawn(move || content_times(&dir, &m, timed))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("the release's files could not be prepared for copying: {e}"))
@@ -217,8 +226,13 @@ async fn linked_manifest(pool: &SqlitePool, host: &Host, id: &str) -> Option<Vec
 /// without reading any of them, and sends the rest. A file whose mode changed gets another
 /// time, so rsync writes it anew instead of changing the mode of a file the live release
 /// shares. (The times fall between 2001 and 2011: they name content, not a date.) Done once
-/// per release folder, however many hosts stage it at once.
-fn content_times(dir: &Path, manifest: &[ManifestEntry]) -> std::io::Result<Arc<delta::Layout>> {
+/// per release folder, however many hosts stage it at once. Not `timed`: only the layout is
+/// read (each file's mode, the folders), for a copy that sends only the change.
+fn content_times(
+    dir: &Path,
+    manifest: &[ManifestEntry],
+    timed: bool,
+) -> std::io::Result<Arc<delta::Layout>> {
     use std::os::unix::fs::PermissionsExt as _;
 
     use nix::sys::stat::{utimensat, UtimensatFlags};
@@ -227,7 +241,7 @@ fn content_times(dir: &Path, manifest: &[ManifestEntry]) -> std::io::Result<Arc<
     // Held while the times are set: a second host staging the same release waits, then finds
     // it done (its layout noted).
     let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(done) = delta::layout_of(dir) {
+    if let Some(done) = delta::layout_of(dir).filter(|l| l.timed || !timed) {
         return Ok(done);
     }
     let mut modes = HashMap::with_capacity(manifest.len());
@@ -237,13 +251,16 @@ fn content_times(dir: &Path, manifest: &[ManifestEntry]) -> std::io::Result<Arc<
         let seed = u64::from_str_radix(f.sha256.get(..12).unwrap_or("0"), 16).unwrap_or(0);
         let secs = 1_000_000_000 + ((seed ^ (u64::from(mode) << 40)) % 300_000_000) as i64;
         let t = TimeSpec::new(secs, 0);
-        utimensat(None, &path, &t, &t, UtimensatFlags::NoFollowSymlink)
-            .map_err(std::io::Error::from)?;
+        if timed {
+            utimensat(None, &path, &t, &t, UtimensatFlags::NoFollowSymlink)
+                .map_err(std::io::Error::from)?;
+        }
         modes.insert(f.path.clone(), mode);
     }
     let dirs = delta::folders(dir)?;
     let layout = delta::Layout {
         modes,
+        timed,
         plain: dirs.is_some(),
         dirs: dirs.unwrap_or_default(),
     };
