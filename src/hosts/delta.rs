@@ -12,9 +12,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::releases::archive::ManifestEntry;
 
-/// What a release folder here holds besides its manifest: each file's mode and every folder.
+/// What a release folder here holds: its manifest, each file's mode and every folder.
 #[derive(Debug, Default)]
 pub struct Layout {
+    /// Its manifest.
+    pub manifest: Arc<Vec<ManifestEntry>>,
     /// Mode bits of each file, by path.
     pub modes: HashMap<String, u32>,
     /// Every folder below the release's own, by path.
@@ -26,7 +28,7 @@ pub struct Layout {
     pub timed: bool,
 }
 
-/// The layouts noted lately, newest last (a few: each is ~1 MB for 20,000 files).
+/// The layouts noted lately, newest last (a few: each is ~3 MB for 20,000 files).
 static NOTED: OnceLock<Mutex<Noted>> = OnceLock::new();
 const KEPT: usize = 8;
 type Noted = Vec<(PathBuf, Arc<Layout>)>;
@@ -148,6 +150,7 @@ mod tests {
 
     fn layout(modes: &[(&str, u32)], dirs: &[&str]) -> Layout {
         Layout {
+            manifest: Default::default(),
             modes: modes.iter().map(|(p, m)| ((*p).into(), *m)).collect(),
             dirs: dirs.iter().map(|d| (*d).into()).collect(),
             plain: true,
