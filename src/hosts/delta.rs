@@ -110,10 +110,7 @@ pub fn plan(
     if !now.plain || !then.plain || manifest.iter().any(|f| f.path.contains(['\n', '\r'])) {
         return None;
     }
-    let old: HashMap<&str, &str> = before
-        .iter()
-        .map(|f| (f.path.as_str(), f.sha256.as_str()))
-        .collect();
+    let old = super::verify::shas(before);
     // Not `.`: listed, rsync compares every file of the top folder too (it is the seed's own
     // folder already).
     let (mut send, mut keep) = (Vec::new(), Vec::new());

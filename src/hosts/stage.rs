@@ -126,8 +126,8 @@ async fn stage_inner(
     // 20,000 rows again cost ~20 ms of CPU apiece), else from the database.
     let before = async {
         match (&link, &then) {
-            (_, Some(then)) => Some(then.manifest.as_ref().clone()),
-            (Some(prev), None) => linked_manifest(pool, host, prev).await,
+            (_, Some(then)) => Some(then.manifest.clone()),
+            (Some(prev), None) => linked_manifest(pool, host, prev).await.map(Arc::new),
             (None, None) => None,
         }
     };
@@ -159,7 +159,9 @@ async fn stage_inner(
     let rsync_ms = copied.elapsed().as_millis();
     let checked = Instant::now();
     let prev_dir = link.as_deref().map(|prev| host.release(prev));
-    let linked = prev_dir.as_deref().zip(before.as_deref());
+    let linked = prev_dir
+        .as_deref()
+        .zip(before.as_deref().map(Vec::as_slice));
     let bad = match before
         .as_deref()
         .and_then(|b| verify::to_read(manifest, b, &written))
@@ -205,7 +207,7 @@ async fn times(
     timed: bool,
 ) -> Result<Arc<delta::Layout>, String> {
     let (dir, m) = (local.to_owned(), manifest.to_vec());
-    crate::blocking::spawn(move || content_times(&dir, &m, timed))
+    crate::blocking::spawn(move || content_times(&dir, m, timed))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("the release's files could not be prepared for copying: {e}"))
@@ -233,7 +235,7 @@ async fn linked_manifest(pool: &SqlitePool, host: &Host, id: &str) -> Option<Vec
 /// read (each file's mode, the folders), for a copy that sends only the change.
 fn content_times(
     dir: &Path,
-    manifest: &[ManifestEntry],
+    manifest: Vec<ManifestEntry>,
     timed: bool,
 ) -> std::io::Result<Arc<delta::Layout>> {
     use std::os::unix::fs::PermissionsExt as _;
@@ -248,7 +250,7 @@ fn content_times(
         return Ok(done);
     }
     let mut modes = HashMap::with_capacity(manifest.len());
-    for f in manifest {
+    for f in &manifest {
         let path = dir.join(&f.path);
         let mode = std::fs::symlink_metadata(&path)?.permissions().mode() & 0o7777;
         let seed = u64::from_str_radix(f.sha256.get(..12).unwrap_or("0"), 16).unwrap_or(0);
@@ -263,7 +265,7 @@ fn content_times(
     let dirs = delta::folders(dir)?;
     let layout = delta::Layout {
         modes,
-        manifest: Arc::new(manifest.to_vec()),
+        manifest: Arc::new(manifest),
         timed,
         plain: dirs.is_some(),
         dirs: dirs.unwrap_or_default(),

@@ -6,9 +6,9 @@
 //! those are comes from rsync itself where it can ([`to_read`]: every file it did not write
 //! is still the link the copy was seeded with), else from the host ([`SCRIPT`]: same inode
 //! as the release linked from; two listings of the whole tree, which took ~0.25 s of a 1%
-//! staging of 20,000 files). Every other file is read. The script uses `openssl dgst` where the host has it
-//! (it uses the CPU's SHA instructions: 3-4x faster than coreutils 9.1's `sha256sum` here),
-//! else `sha256sum -c`; and flushes the folder's file system while it reads, so the rename
+//! staging of 20,000 files). Every other file is read. The script uses `openssl dgst` where
+//! the host has it (it uses the CPU's SHA instructions: 3-4x faster than coreutils 9.1's
+//! `sha256sum` here), else `sha256sum -c`; and flushes the folder's file system while it reads, so the rename
 //! into place that follows does not wait for the copy's writes.
 
 use std::collections::HashMap;
@@ -66,10 +66,7 @@ pub fn to_read(
         return None;
     }
     let wrote: std::collections::HashSet<&str> = written.iter().map(String::as_str).collect();
-    let before: HashMap<&str, &str> = linked
-        .iter()
-        .map(|f| (f.path.as_str(), f.sha256.as_str()))
-        .collect();
+    let before = shas(linked);
     let read = manifest.iter().filter(|f| {
         wrote.contains(f.path.as_str())
             || before.get(f.path.as_str()) != Some(&f.sha256.as_str())
@@ -78,15 +75,19 @@ pub fn to_read(
     Some(read.cloned().collect())
 }
 
+/// Each file's SHA-256 in `manifest`, by path.
+pub(crate) fn shas(manifest: &[ManifestEntry]) -> HashMap<&str, &str> {
+    manifest
+        .iter()
+        .map(|f| (f.path.as_str(), f.sha256.as_str()))
+        .collect()
+}
+
 /// `sha256sum -c` lines for a manifest (GNU's escaped form for names with `\` or a newline).
 /// A file whose path and SHA-256 are the same in `linked` (the manifest of the release rsync
 /// hard-linked from) gets a leading `=`: see [`SCRIPT`].
 pub fn checksums(manifest: &[ManifestEntry], linked: Option<&[ManifestEntry]>) -> String {
-    let before: HashMap<&str, &str> = linked
-        .unwrap_or_default()
-        .iter()
-        .map(|f| (f.path.as_str(), f.sha256.as_str()))
-        .collect();
+    let before = shas(linked.unwrap_or_default());
     let mut out = String::new();
     for f in manifest {
         if f.path.contains(['\\', '\n']) {
