@@ -182,6 +182,18 @@ impl GoLive {
         Ok(warning)
     }
 
+    /// Opens the connections to the site's confirmed hosts in the background (an upload has
+    /// begun: its staging will need them). No-op without hosts.
+    pub async fn warm_hosts(&self, site_id: i64) {
+        let Ok(all) = hosts::list(&self.pool, site_id).await else {
+            return;
+        };
+        for h in all.into_iter().filter(|h| h.confirmed) {
+            let ssh = self.ssh.clone();
+            tokio::spawn(async move { ssh.warm(&h).await });
+        }
+    }
+
     /// Stages `release_id` on every confirmed host of the site (a new release; run in the
     /// background, each host's state recorded for the release page). No-op without hosts.
     pub async fn stage_everywhere(&self, site_name: &str, release_id: &str) -> AppResult<()> {

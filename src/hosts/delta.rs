@@ -133,6 +133,28 @@ pub fn plan(
     Some(Plan { send, keep })
 }
 
+/// A seed's `listing` (`find -printf '%y %P\0'`) against a plan's `keep`: what to remove
+/// (NUL-separated paths, for `xargs -0`) and the lines of `keep` the seed lacks. `None` when
+/// a name came back altered (it was not UTF-8: the listing was read lossily), or `keep` is
+/// not text.
+pub fn against(keep: &[u8], listing: &str) -> Option<(Vec<u8>, Vec<String>)> {
+    let mut wanted: std::collections::HashSet<&str> =
+        std::str::from_utf8(keep).ok()?.lines().collect();
+    let mut gone = Vec::new();
+    for entry in listing.split('\0').filter(|e| !e.is_empty()) {
+        if entry.contains(char::REPLACEMENT_CHARACTER) {
+            return None;
+        }
+        if !wanted.remove(entry) {
+            gone.extend_from_slice(entry.get(2..).unwrap_or(entry).as_bytes());
+            gone.push(0);
+        }
+    }
+    let mut missing: Vec<String> = wanted.into_iter().map(str::to_owned).collect();
+    missing.sort();
+    Some((gone, missing))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::hosts::delta::*;
@@ -217,5 +239,19 @@ mod tests {
         );
         std::fs::create_dir_all(tmp.path().join("bad\nname")).unwrap();
         assert_eq!(folders(tmp.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_listing_names_what_goes_and_what_is_missing() {
+        let keep = b"d a\nf a/x\nf a/y\nf top\n";
+        let listing = "d a\0f a/x\0f a/stray\0d old\0f old/z\0l link\0f top\0";
+        let (gone, missing) = against(keep, listing).unwrap();
+        assert_eq!(gone, b"a/stray\0old\0old/z\0link\0");
+        assert_eq!(missing, vec!["f a/y".to_owned()]);
+        // Nothing to do for a seed that is what stays.
+        let (gone, missing) = against(keep, "d a\0f a/x\0f a/y\0f top\0").unwrap();
+        assert!(gone.is_empty() && missing.is_empty());
+        // A name read lossily (not UTF-8) leaves the comparison to the host.
+        assert!(against(keep, "f caf\u{FFFD}\0").is_none());
     }
 }

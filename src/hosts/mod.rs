@@ -12,6 +12,7 @@ pub mod input;
 mod keys;
 pub mod php;
 pub mod remote;
+mod rsync;
 pub mod ssh;
 pub mod stage;
 pub mod store;

@@ -53,6 +53,9 @@ pub fn remote_command(argv: &[String]) -> anyhow::Result<String> {
     shlex::try_join(argv.iter().map(String::as_str)).context("a word holds a NUL")
 }
 
+/// The ciphers offered, in order (see [`Ssh::options`]).
+const CIPHERS: &str = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr";
+
 /// The console's SSH client, under `<data>/ssh`.
 #[derive(Debug, Clone)]
 pub struct Ssh {
@@ -106,6 +109,12 @@ impl Ssh {
             "ServerAliveInterval=5".to_owned(),
             "ServerAliveCountMax=2".to_owned(),
             "LogLevel=ERROR".to_owned(),
+            // AES-GCM first (the CPU's AES instructions), then the rest of OpenSSH's own
+            // list: OpenSSH puts chacha20-poly1305 first for machines without them. Measured
+            // copying 600 MB over loopback: the client's CPU time 0.39 → 0.18 s, and a first
+            // staging is mostly that copy. (The list in full, not OpenSSH's `^` form: rsync's
+            // `-e` cannot carry the quoting `^` gets.)
+            format!("Ciphers={CIPHERS}"),
         ] {
             args.extend(o(opt));
         }
@@ -174,6 +183,13 @@ impl Ssh {
                 &std::fs::read_to_string(&log).unwrap_or_default(),
             )),
         }
+    }
+
+    /// Opens the shared connection to `host` ahead of its first use (an upload for a site on
+    /// hosts: the SSH handshake, ~0.2 s, happens while the archive is still being unpacked
+    /// instead of before the copy). A failure here is left for the real use to report.
+    pub async fn warm(&self, host: &Host) {
+        let _ = self.connect(host, &format!("host {}", host.name)).await;
     }
 
     /// Runs `argv` on `host` (quoted by [`remote_command`]), `stdin` fed to it, within the

@@ -6,33 +6,23 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sqlx::SqlitePool;
 
 use super::delta;
 use super::host::Host;
 use super::remote;
+use super::rsync::rsync;
+pub use super::rsync::Sent;
 use super::ssh::Ssh;
 use super::store;
 use super::verify;
 use crate::releases::archive::ManifestEntry;
 use crate::releases::store as releases;
 
-/// What one staging sent.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Sent {
-    /// Regular files rsync transferred (the rest were hard links to the previous release).
-    pub files: i64,
-    /// Bytes rsync sent over the connection.
-    pub bytes: i64,
-}
-
 /// Held while a release is staged on a host.
 type One = Arc<tokio::sync::Mutex<()>>;
-
-/// The longest one rsync may take; rsync's own `--timeout` stops it sooner on a silent host.
-const RSYNC_LIMIT: Duration = Duration::from_secs(3600);
 
 /// Stages release `id` (from `local`) on `host`, recording each state; `Err` says why not.
 pub async fn stage(
@@ -85,15 +75,6 @@ async fn stage_inner(
             host.name
         ));
     }
-    // Already there and whole (a host added back, a retried staging): nothing to send.
-    let there = remote::prepare(ssh, host, id, shared).await?;
-    if there
-        && verify::verify(ssh, host, &host.release(id), manifest, None)
-            .await?
-            .is_none()
-    {
-        return Ok(Sent::default());
-    }
     let link = store::newest_staged(pool, host.id, id)
         .await
         .map_err(|e| e.to_string())?;
@@ -105,16 +86,6 @@ async fn stage_inner(
     // opens every component of the link-dest path for each file it checks there: twice the
     // system calls of the whole copy for 20,000 unchanged files.) Meanwhile the files here
     // get their content-derived times, so rsync's quick check finds the unchanged ones.
-    let seed = async {
-        let prev = link.clone()?;
-        match remote::seed(ssh, host, &prev, id).await {
-            Ok(()) => Some(prev),
-            Err(why) => {
-                tracing::warn!(host = %host.name, %prev, %why, "copying without links");
-                None
-            }
-        }
-    };
     // Seeded from a release whose manifest and layout are known: only the change travels
     // (see delta.rs), and rsync's quick check needs no content times; else rsync compares
     // the whole tree.
@@ -122,6 +93,23 @@ async fn stage_inner(
         .as_deref()
         .and_then(|prev| delta::layout_of(&local.with_file_name(prev)));
     let timed = then.is_none();
+    // The host's folders made first (and whether the release is there already), then the
+    // seed (listed for the prune when a plan will be made), beside the work here.
+    let seed = async {
+        let there = remote::prepare(ssh, host, id, shared).await?;
+        let Some(prev) = link.clone().filter(|_| !there) else {
+            return Ok((there, None, None));
+        };
+        match remote::seed(ssh, host, (&prev, id), then.is_some()).await {
+            Ok(listing) => Ok((false, Some(prev), Some(listing).filter(|_| then.is_some()))),
+            Err(why) => {
+                tracing::warn!(host = %host.name, %prev, %why, "copying without links");
+                // Emptied: what a failed seed left would be written through in place.
+                remote::unseed(ssh, host, id).await?;
+                Ok::<_, String>((false, None, None))
+            }
+        }
+    };
     // The manifest of the release linked from: noted with its layout (each host reading
     // 20,000 rows again cost ~20 ms of CPU apiece), else from the database.
     let before = async {
@@ -131,7 +119,16 @@ async fn stage_inner(
             (None, None) => None,
         }
     };
-    let (link, layout, before) = tokio::join!(seed, times(local, manifest, timed), before);
+    let (seeded, layout, before) = tokio::join!(seed, times(local, manifest, timed), before);
+    let (there, link, listing): (bool, Option<String>, Option<String>) = seeded?;
+    // Already there and whole (a host added back, a retried staging): nothing to send.
+    if there
+        && verify::verify(ssh, host, &host.release(id), manifest, None)
+            .await?
+            .is_none()
+    {
+        return Ok(Sent::default());
+    }
     let layout = layout?;
     let prep_ms = copied.elapsed().as_millis();
     let plan = match (before.as_deref(), then, link.is_some()) {
@@ -144,7 +141,18 @@ async fn stage_inner(
     let listed = match plan {
         Some(mut plan) => {
             // What the seed lacks travels too (and is read when verified: rsync writes it).
-            for lost in remote::prune(ssh, host, id, &plan.keep).await? {
+            // The seed's listing compared here (only removals sent), else on the host.
+            let lost = match listing
+                .as_deref()
+                .and_then(|l| delta::against(&plan.keep, l))
+            {
+                Some((gone, missing)) => {
+                    remote::remove(ssh, host, id, &gone).await?;
+                    missing
+                }
+                None => remote::prune(ssh, host, id, &plan.keep).await?,
+            };
+            for lost in lost {
                 if let Some(path) = lost.strip_prefix("f ") {
                     plan.send.extend_from_slice(path.as_bytes());
                     plan.send.push(0);
@@ -155,7 +163,8 @@ async fn stage_inner(
         None => None,
     };
     let prune_ms = copied.elapsed().as_millis() - prep_ms;
-    let (mut sent, written) = rsync(ssh, host, (local, &staging), listed.as_deref()).await?;
+    let fresh = link.is_none();
+    let (mut sent, written) = rsync(ssh, host, (local, &staging), listed.as_deref(), fresh).await?;
     let rsync_ms = copied.elapsed().as_millis();
     let checked = Instant::now();
     let prev_dir = link.as_deref().map(|prev| host.release(prev));
@@ -177,7 +186,7 @@ async fn stage_inner(
         remote::unseed(ssh, host, id).await?;
         add(
             &mut sent,
-            rsync(ssh, host, (local, &staging), None).await?.0,
+            rsync(ssh, host, (local, &staging), None, true).await?.0,
         );
         if let Some(bad) = verify::verify(ssh, host, &staging, manifest, None).await? {
             return Err(format!(
@@ -271,129 +280,4 @@ fn content_times(
         dirs: dirs.unwrap_or_default(),
     };
     Ok(delta::note(dir, layout))
-}
-
-/// Marks the lines of rsync's output that name what it wrote (`--out-format`).
-const WROTE: &str = "cutover-wrote:";
-
-/// One `rsync -a --delete` of `local` into `staging` on `host`: what it sent, and the paths
-/// it wrote or updated, as rsync names them (folders end with `/`; odd characters are
-/// escaped as `\#ooo`).
-/// With `listed` (a plan's `send`: NUL-separated paths), only those are compared and sent,
-/// nothing is deleted (the host's prune did that).
-async fn rsync(
-    ssh: &Ssh,
-    host: &Host,
-    (local, staging): (&Path, &str),
-    listed: Option<&[u8]>,
-) -> Result<(Sent, Vec<String>), String> {
-    let shell = ssh.rsync_shell(host).await.map_err(|e| e.to_string())?;
-    let mut cmd = tokio::process::Command::new("rsync");
-    cmd.args(["-a", "--stats", "--numeric-ids"]);
-    match listed {
-        Some(_) => cmd.args(["--from0", "--files-from=-"]),
-        None => cmd.arg("--delete"),
-    };
-    cmd.arg(format!("--out-format={WROTE}%n"))
-        .arg(format!("--timeout={}", ssh.timeout.as_secs().max(5)))
-        .arg("-e")
-        .arg(shell)
-        .arg(format!("{}/", local.display()))
-        .arg(format!("{}@{}:{staging}", host.user, host.address))
-        .stdin(match listed {
-            Some(_) => std::process::Stdio::piped(),
-            None => std::process::Stdio::null(),
-        })
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let run = async {
-        let mut child = cmd.spawn()?;
-        if let (Some(list), Some(mut stdin)) = (listed, child.stdin.take()) {
-            use tokio::io::AsyncWriteExt as _;
-            // A failed write (rsync gone) shows in its status.
-            let _ = stdin.write_all(list).await;
-        }
-        child.wait_with_output().await
-    };
-    let out = match tokio::time::timeout(RSYNC_LIMIT, run).await {
-        Err(_) => {
-            return Err(format!(
-                "copying to host {} took over an hour and was stopped.",
-                host.name
-            ))
-        }
-        Ok(out) => {
-            out.map_err(|e| format!("rsync could not run ({e}): install rsync on this machine."))?
-        }
-    };
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(rsync_failure(&host.name, out.status.code(), &stderr));
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let sent = Sent {
-        files: stat(&stdout, "Number of regular files transferred:"),
-        bytes: stat(&stdout, "Total bytes sent:"),
-    };
-    let wrote = stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix(WROTE))
-        .map(str::to_owned)
-        .collect();
-    Ok((sent, wrote))
-}
-
-/// A number from rsync's `--stats` (`1,234` or `1234`).
-fn stat(stdout: &str, label: &str) -> i64 {
-    stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix(label))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.replace(',', "").parse().ok())
-        .unwrap_or(0)
-}
-
-/// rsync's failure as a sentence people can act on.
-fn rsync_failure(host: &str, code: Option<i32>, stderr: &str) -> String {
-    let last = stderr
-        .lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
-    if stderr.contains("No space left on device") {
-        format!("host {host} ran out of disk space while the release was copied: free space there, then stage again.")
-    } else if stderr
-        .to_ascii_lowercase()
-        .contains("host key verification failed")
-    {
-        format!("host {host}'s key has changed since it was confirmed: nothing was copied. Remove the host and add it again if the change is expected.")
-    } else if matches!(code, Some(30 | 35 | 12 | 255)) {
-        format!("the connection to host {host} was lost while the release was copied ({last}); stage again once it is back.")
-    } else {
-        format!("copying to host {host} failed: {last}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::hosts::stage::*;
-
-    #[test]
-    fn rsync_statistics_are_read() {
-        let out = "Number of files: 2,001 (reg: 2,000, dir: 1)\nNumber of regular files transferred: 20\nTotal bytes sent: 1,234,567\n";
-        assert_eq!(stat(out, "Number of regular files transferred:"), 20);
-        assert_eq!(stat(out, "Total bytes sent:"), 1_234_567);
-        assert_eq!(stat("", "Total bytes sent:"), 0);
-    }
-
-    #[test]
-    fn a_full_disk_is_named() {
-        let m = rsync_failure(
-            "web2",
-            Some(11),
-            "rsync: write failed on \"x\": No space left on device (28)\n",
-        );
-        assert!(m.contains("ran out of disk space"), "{m}");
-    }
 }

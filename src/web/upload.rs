@@ -295,6 +295,7 @@ pub(crate) async fn receive_and_ingest(
         steps: &state.golive.steps,
     };
     let incoming = Incoming::new(&ctx, &site, &uploads_dir, &state.streams);
+    state.golive.warm_hosts(site.id).await;
     let release = receive(body, state.settings.uploads.max_bytes, pending, incoming).await?;
     if release.usable() {
         // A site on several hosts: the new release is copied to each in the background (the
