@@ -42,42 +42,69 @@ pub fn failed(r: Result<Remote, SshError>) -> Result<Remote, String> {
     }
 }
 
-/// `releases/`, `shared/` and each shared folder exist on the host, and an empty
-/// `.staging-<id>` (what an earlier attempt left, hard links to a live release perhaps, is
-/// removed: a copy into an unseeded folder writes its files in place); whether
-/// `releases/<id>` is there already.
-pub async fn prepare(ssh: &Ssh, host: &Host, id: &str, shared: &[String]) -> Result<bool, String> {
-    const SCRIPT: &str = r#"set -e; d=$1; id=$2; shift 2; mkdir -p "$d/releases" "$d/shared"; for p in "$@"; do mkdir -p "$d/shared/$p"; done
-rm -rf "$d/releases/.staging-$id"; mkdir "$d/releases/.staging-$id"
-if [ -d "$d/releases/$id" ]; then echo there; fi"#;
-    let mut args = vec![host.dir.as_str(), id];
-    args.extend(shared.iter().map(String::as_str));
-    let r = failed(sh(ssh, host, SCRIPT, &args, None).await)?;
-    Ok(r.stdout.trim() == "there")
+/// How [`begin`] left `.staging-<id>` on the host.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Begun {
+    /// `releases/<id>` is there already (the staging folder empty).
+    There,
+    /// Empty: nothing to seed from, or (why) the seed could not be made.
+    Empty(Option<String>),
+    /// Seeded from the release asked for; its entries, when asked for.
+    Seeded(String),
 }
 
-/// Seeds `.staging-<id>` with hard links to every file of `releases/<prev>` (`cp -al`: no
-/// file is read or copied), for rsync to replace what changed; the seed [`preseed`] made in
-/// the background is taken instead when it is there (one rename). rsync writes every file it
-/// changes anew and renames it into place, so the linked release is never written through a
-/// link; a file whose mode changed changes its content-derived time too (`stage.rs`), so
-/// rsync replaces it rather than changing the shared file's mode. `list`: the seed's
-/// entries are listed in the same command for [`prune`] (`find -printf '%y %P\0'`; names
-/// with a line break are removed instead), the answer.
-pub async fn seed(
+/// [`begin`]'s script: `$1` the site folder, `$2` the id, `$3` the release to seed from (or
+/// empty), `$4` "list" (or empty), then the shared folders.
+const BEGIN: &str = r#"set -e; d=$1; id=$2; prev=$3; list=$4; shift 4
+mkdir -p "$d/releases" "$d/shared"; for p in "$@"; do mkdir -p "$d/shared/$p"; done
+cd "$d/releases"; rm -rf ".staging-$id"
+empty() { rm -rf ".staging-$id"; mkdir ".staging-$id"; echo "empty $1"; exit 0; }
+if [ -d "$id" ]; then mkdir ".staging-$id"; echo there; exit 0; fi
+[ -n "$prev" ] || empty ""
+[ -d "$prev" ] || empty "release $prev is not on this host"
+{ [ -d ".seed-$prev" ] && mv -T ".seed-$prev" ".staging-$id" 2>/dev/null; } || cp -al -- "$prev" ".staging-$id" 2>/dev/null || empty "its files could not be linked"
+[ -n "$list" ] || { echo seeded; exit 0; }
+l=$(mktemp) || empty "no temporary file"; nl='
+'
+(cd ".staging-$id" && find . -mindepth 1 \( -path "*$nl*" -prune -exec rm -rf -- {} + \) -o -printf '%y %P\0' > "$l") || { rm -f "$l"; empty "its files could not be listed"; }
+echo seeded; cat "$l"; rm -f "$l""#;
+
+/// Begins a copy, in one command: `releases/`, `shared/` and each shared folder made on the
+/// host; `.staging-<id>` made afresh (what an earlier attempt left, hard links to a live
+/// release perhaps, removed: a copy into an unseeded folder writes its files in place);
+/// then, unless `releases/<id>` is there already, seeded with hard links to every file of
+/// `releases/<prev>` (`cp -al`: no file is read or copied), or the seed [`preseed`] made in
+/// the background taken instead (one rename). rsync writes every file it changes anew and
+/// renames it into place, so the linked release is never written through a link; a file
+/// whose mode changed changes its content-derived time too (`stage.rs`), so rsync replaces
+/// it rather than changing the shared file's mode. `list`: the seed's entries listed for the
+/// prune (`find -printf '%y %P\0'`; names with a line break are removed instead). A seed
+/// that cannot be made or listed leaves the folder empty.
+pub async fn begin(
     ssh: &Ssh,
     host: &Host,
-    (prev, id): (&str, &str),
+    (id, prev): (&str, Option<&str>),
+    shared: &[String],
     list: bool,
-) -> Result<String, String> {
-    const SCRIPT: &str = r#"set -e; cd "$1/releases"; [ -d "$2" ] || { echo "release $2 is not on this host" >&2; exit 5; }
-rm -rf ".staging-$3"
-[ -d ".seed-$2" ] && mv -T ".seed-$2" ".staging-$3" 2>/dev/null || cp -al -- "$2" ".staging-$3"
-[ -z "$4" ] || { cd ".staging-$3"; nl='
-'; find . -mindepth 1 \( -path "*$nl*" -prune -exec rm -rf -- {} + \) -o -printf '%y %P\0'; }"#;
+) -> Result<Begun, String> {
     let list = if list { "list" } else { "" };
-    let args = [host.dir.as_str(), prev, id, list];
-    failed(sh(ssh, host, SCRIPT, &args, None).await).map(|r| r.stdout)
+    let mut args = vec![host.dir.as_str(), id, prev.unwrap_or(""), list];
+    args.extend(shared.iter().map(String::as_str));
+    let r = failed(sh(ssh, host, BEGIN, &args, None).await)?;
+    Ok(begun(&r.stdout))
+}
+
+/// [`begin`]'s answer read.
+fn begun(out: &str) -> Begun {
+    let (first, rest) = out.split_once('\n').unwrap_or((out, ""));
+    match first {
+        "there" => Begun::There,
+        "seeded" => Begun::Seeded(rest.to_owned()),
+        other => {
+            let why = other.strip_prefix("empty").unwrap_or(other).trim();
+            Begun::Empty(Some(why.to_owned()).filter(|w| !w.is_empty()))
+        }
+    }
 }
 
 /// Removes `gone` (NUL-separated paths, from [`delta::against`](super::delta::against)) from
@@ -265,4 +292,62 @@ pub async fn reload_php(ssh: &Ssh, host: &Host, site: &str) -> Result<(), String
     failed(sh(ssh, host, SCRIPT, &[&host.php_socket(site)], None).await)
         .map(drop)
         .map_err(|e| format!("PHP-FPM on host {}: {e}", host.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use crate::hosts::remote::*;
+
+    /// [`BEGIN`] run here as the host runs it, for release `id` from `prev`.
+    fn run(dir: &Path, id: &str, prev: &str, list: bool) -> Begun {
+        let out = Command::new("sh")
+            .args(["-c", BEGIN, "cutover"])
+            .arg(dir)
+            .args([id, prev, if list { "list" } else { "" }, "uploads"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        begun(&String::from_utf8(out.stdout).unwrap())
+    }
+
+    #[test]
+    fn a_copy_begins_from_the_seed_or_from_nothing_and_never_from_leftovers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (d, releases) = (tmp.path(), tmp.path().join("releases"));
+        // Nothing to seed from: an empty folder, even where an attempt left files.
+        std::fs::create_dir_all(releases.join(".staging-r2/old")).unwrap();
+        assert_eq!(run(d, "r2", "", false), Begun::Empty(None));
+        assert!(d.join("shared/uploads").is_dir());
+        let staging = releases.join(".staging-r2");
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+        // The release to seed from is not there: empty, and why.
+        let Begun::Empty(Some(why)) = run(d, "r2", "r1", true) else {
+            panic!("seeded from nothing")
+        };
+        assert!(why.contains("r1 is not on this host"), "{why}");
+        // Seeded by linking, listed.
+        std::fs::create_dir_all(releases.join("r1/a")).unwrap();
+        std::fs::write(releases.join("r1/a/x"), "x").unwrap();
+        let Begun::Seeded(listing) = run(d, "r2", "r1", true) else {
+            panic!("not seeded")
+        };
+        let mut entries: Vec<&str> = listing.split('\0').filter(|e| !e.is_empty()).collect();
+        entries.sort();
+        assert_eq!(entries, ["d a", "f a/x"]);
+        // The seed made ahead is taken whole (renamed), not listed when not asked.
+        std::fs::create_dir_all(releases.join(".seed-r1/b")).unwrap();
+        assert_eq!(run(d, "r2", "r1", false), Begun::Seeded(String::new()));
+        assert!(staging.join("b").is_dir() && !releases.join(".seed-r1").exists());
+        // Already there: nothing seeded.
+        std::fs::create_dir_all(releases.join("r2")).unwrap();
+        assert_eq!(run(d, "r2", "r1", true), Begun::There);
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+    }
 }

@@ -93,22 +93,24 @@ async fn stage_inner(
         .as_deref()
         .and_then(|prev| delta::layout_of(&local.with_file_name(prev)));
     let timed = then.is_none();
-    // The host's folders made first (and whether the release is there already), then the
-    // seed (listed for the prune when a plan will be made), beside the work here.
+    // The host's folders made, and the seed (listed for the prune when a plan will be made),
+    // in one command beside the work here.
     let seed = async {
-        let there = remote::prepare(ssh, host, id, shared).await?;
-        let Some(prev) = link.clone().filter(|_| !there) else {
-            return Ok((there, None, None));
-        };
-        match remote::seed(ssh, host, (&prev, id), then.is_some()).await {
-            Ok(listing) => Ok((false, Some(prev), Some(listing).filter(|_| then.is_some()))),
-            Err(why) => {
-                tracing::warn!(host = %host.name, %prev, %why, "copying without links");
-                // Emptied: what a failed seed left would be written through in place.
-                remote::unseed(ssh, host, id).await?;
-                Ok::<_, String>((false, None, None))
+        let prev = link.as_deref();
+        let begun = remote::begin(ssh, host, (id, prev), shared, then.is_some()).await?;
+        Ok::<_, String>(match begun {
+            remote::Begun::There => (true, None, None),
+            remote::Begun::Seeded(listing) => {
+                let listing = Some(listing).filter(|_| then.is_some());
+                (false, link.clone(), listing)
             }
-        }
+            remote::Begun::Empty(why) => {
+                if let Some(why) = why {
+                    tracing::warn!(host = %host.name, ?prev, %why, "copying without links");
+                }
+                (false, None, None)
+            }
+        })
     };
     // The manifest of the release linked from: noted with its layout (each host reading
     // 20,000 rows again cost ~20 ms of CPU apiece), else from the database.
@@ -236,7 +238,7 @@ async fn linked_manifest(pool: &SqlitePool, host: &Host, id: &str) -> Option<Vec
 /// Gives every file of the release an mtime derived from its SHA-256 and mode. Each release
 /// is unpacked afresh, so its files' own times are new even where the content is unchanged;
 /// with times that follow the content, rsync's quick check (size and time) finds the files
-/// the host's newest release already has (linked into the copy, see [`remote::seed`])
+/// the host's newest release already has (linked into the copy, see [`remote::begin`])
 /// without reading any of them, and sends the rest. A file whose mode changed gets another
 /// time, so rsync writes it anew instead of changing the mode of a file the live release
 /// shares. (The times fall between 2001 and 2011: they name content, not a date.) Done once
@@ -247,10 +249,6 @@ fn content_times(
     manifest: Vec<ManifestEntry>,
     timed: bool,
 ) -> std::io::Result<Arc<delta::Layout>> {
-    use std::os::unix::fs::PermissionsExt as _;
-
-    use nix::sys::stat::{utimensat, UtimensatFlags};
-    use nix::sys::time::TimeSpec;
     static ONE: Mutex<()> = Mutex::new(());
     // Held while the times are set: a second host staging the same release waits, then finds
     // it done (its layout noted).
@@ -258,8 +256,48 @@ fn content_times(
     if let Some(done) = delta::layout_of(dir).filter(|l| l.timed || !timed) {
         return Ok(done);
     }
-    let mut modes = HashMap::with_capacity(manifest.len());
-    for f in &manifest {
+    // In parallel (a first staging waits for this before rsync starts): the files in one part
+    // per CPU (20,000 files: ~100 → ~50 ms here), the folders beside them.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let per = manifest.len().div_ceil(cpus).max(2000);
+    let (modes, dirs) = std::thread::scope(|s| {
+        let parts: Vec<_> = manifest
+            .chunks(per)
+            .map(|part| s.spawn(move || file_times(dir, part, timed)))
+            .collect();
+        let dirs = delta::folders(dir);
+        let mut modes = HashMap::with_capacity(manifest.len());
+        for part in parts {
+            let done = part
+                .join()
+                .map_err(|_| std::io::Error::other("a thread failed"))?;
+            modes.extend(done?);
+        }
+        Ok::<_, std::io::Error>((modes, dirs?))
+    })?;
+    let layout = delta::Layout {
+        modes,
+        manifest: Arc::new(manifest),
+        timed,
+        plain: dirs.is_some(),
+        dirs: dirs.unwrap_or_default(),
+    };
+    Ok(delta::note(dir, layout))
+}
+
+/// The mode of each file of `part` (and, `timed`, its content-derived time set): see
+/// [`content_times`].
+fn file_times(
+    dir: &Path,
+    part: &[ManifestEntry],
+    timed: bool,
+) -> std::io::Result<HashMap<String, u32>> {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    let mut modes = HashMap::with_capacity(part.len());
+    for f in part {
         let path = dir.join(&f.path);
         let mode = std::fs::symlink_metadata(&path)?.permissions().mode() & 0o7777;
         let seed = u64::from_str_radix(f.sha256.get(..12).unwrap_or("0"), 16).unwrap_or(0);
@@ -271,13 +309,5 @@ fn content_times(
         }
         modes.insert(f.path.clone(), mode);
     }
-    let dirs = delta::folders(dir)?;
-    let layout = delta::Layout {
-        modes,
-        manifest: Arc::new(manifest),
-        timed,
-        plain: dirs.is_some(),
-        dirs: dirs.unwrap_or_default(),
-    };
-    Ok(delta::note(dir, layout))
+    Ok(modes)
 }
