@@ -657,5 +657,17 @@ async fn start_up_finds_a_host_that_no_longer_serves_the_live_release() {
     assert_eq!(web2["serving"], json!(r1));
     let web1 = listed.iter().find(|h| h["name"] == "web1").unwrap();
     assert!(web1["drift"].is_null(), "{web1}");
+    // The first copy after a restart (nothing noted about r2 here: rsync compares the whole
+    // tree over a seed of r2's hard links) writes new files, never through r2's links.
+    let r3 = f.release(&[("index.html", b"three, longer")]).await;
+    for h in &f.hosts {
+        let page = h.site_dir(SITE).join(format!("releases/{r3}/index.html"));
+        eventually(Duration::from_secs(30), "r3 staged", || async {
+            (std::fs::read(&page).ok()? == b"three, longer").then_some(())
+        })
+        .await;
+        let before = h.site_dir(SITE).join(format!("releases/{r2}/index.html"));
+        assert_eq!(std::fs::read(before).unwrap(), b"two", "r2 changed on {}", h.name);
+    }
     f.app.shutdown().await;
 }
