@@ -149,4 +149,11 @@ mod tests {
         let text = std::fs::read_to_string(&file).unwrap();
         assert_eq!(text, "10.0.0.5 ssh-ed25519 AAAAtwo\n");
     }
+
+    #[test]
+    fn known_hosts_names_follow_openssh() {
+        assert_eq!(known_host_name("10.0.0.5", 22), "10.0.0.5");
+        assert_eq!(known_host_name("127.0.0.1", 2222), "[127.0.0.1]:2222");
+        assert_eq!(known_host_name("[::1]", 2222), "[::1]:2222");
+    }
 }

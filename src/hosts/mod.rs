@@ -11,6 +11,7 @@ pub mod host;
 pub mod input;
 mod keys;
 pub mod php;
+mod quote;
 pub mod remote;
 mod rsync;
 pub mod ssh;

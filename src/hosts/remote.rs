@@ -6,6 +6,25 @@ use super::host::Host;
 use super::ssh::Ssh;
 use super::ssh::{Remote, SshError};
 
+/// Held while a host's seeds change (made, taken, removed): a seed renamed into a copy while
+/// a background `rm -rf` still works inside it would lose files after the copy's listing,
+/// which the verification (it reads only what changed) would not notice. One per host (per
+/// site's host record); the console is the hosts' only writer.
+async fn seeds_of(host: &Host) -> tokio::sync::OwnedMutexGuard<()> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Locks = Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>;
+    static LOCKS: OnceLock<Locks> = OnceLock::new();
+    let one = {
+        let mut all = LOCKS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        all.entry(host.id).or_default().clone()
+    };
+    one.lock_owned().await
+}
+
 /// Runs `script` with `args` as `$1…` on `host`.
 pub(super) async fn sh(
     ssh: &Ssh,
@@ -90,20 +109,24 @@ pub async fn begin(
     let list = if list { "list" } else { "" };
     let mut args = vec![host.dir.as_str(), id, prev.unwrap_or(""), list];
     args.extend(shared.iter().map(String::as_str));
+    let _seeds = seeds_of(host).await;
     let r = failed(sh(ssh, host, BEGIN, &args, None).await)?;
-    Ok(begun(&r.stdout))
+    begun(&r.stdout)
 }
 
 /// [`begin`]'s answer read.
-fn begun(out: &str) -> Begun {
+/// Anything else is an error: a seeded folder must never be taken for an empty one (a copy
+/// into it in place would write through its links).
+fn begun(out: &str) -> Result<Begun, String> {
     let (first, rest) = out.split_once('\n').unwrap_or((out, ""));
     match first {
-        "there" => Begun::There,
-        "seeded" => Begun::Seeded(rest.to_owned()),
-        other => {
-            let why = other.strip_prefix("empty").unwrap_or(other).trim();
-            Begun::Empty(Some(why.to_owned()).filter(|w| !w.is_empty()))
-        }
+        "there" => Ok(Begun::There),
+        "seeded" => Ok(Begun::Seeded(rest.to_owned())),
+        "empty" => Ok(Begun::Empty(None)),
+        other => match other.strip_prefix("empty ") {
+            Some(why) => Ok(Begun::Empty(Some(why.trim().to_owned()).filter(|w| !w.is_empty()))),
+            None => Err(format!("the host answered unexpectedly ({other:?}) when the copy began: check that the login shell of its user prints nothing.")),
+        },
     }
 }
 
@@ -152,6 +175,7 @@ pub async fn preseed(ssh: &Ssh, host: &Host, id: &str) -> Result<(), String> {
 rm -rf -- .seed-* .seeding-*
 cp -al -- "$2" ".seeding-$2" || { rm -rf -- ".seeding-$2"; exit 1; }
 mv -T ".seeding-$2" ".seed-$2""#;
+    let _seeds = seeds_of(host).await;
     failed(sh(ssh, host, SCRIPT, &[&host.dir, id], None).await).map(drop)
 }
 
@@ -240,6 +264,7 @@ pub async fn remove_current(ssh: &Ssh, host: &Host) -> Result<(), String> {
 /// Removes `releases/<id>` (never the one `current` names).
 pub async fn delete_release(ssh: &Ssh, host: &Host, id: &str) -> Result<(), String> {
     const SCRIPT: &str = r#"cd "$1" || exit 0; [ "$(readlink current 2>/dev/null)" != "releases/$2" ] || { echo "release $2 is live on this host" >&2; exit 5; }; rm -rf "releases/$2" "releases/.staging-$2" "releases/.seed-$2" "releases/.seeding-$2""#;
+    let _seeds = seeds_of(host).await;
     failed(sh(ssh, host, SCRIPT, &[&host.dir, id], None).await).map(drop)
 }
 
@@ -314,7 +339,7 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        begun(&String::from_utf8(out.stdout).unwrap())
+        begun(&String::from_utf8(out.stdout).unwrap()).unwrap()
     }
 
     #[test]
@@ -349,5 +374,8 @@ mod tests {
         std::fs::create_dir_all(releases.join("r2")).unwrap();
         assert_eq!(run(d, "r2", "r1", true), Begun::There);
         assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+        // Words before the answer (a noisy login shell) are not read as "empty".
+        assert!(begun("Welcome!\nseeded\n").is_err());
+        assert!(begun("").is_err());
     }
 }

@@ -12,7 +12,6 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::io::AsyncWriteExt;
 
 use super::host::Host;
@@ -45,16 +44,31 @@ pub enum SshError {
     Unreachable(String, String),
 }
 
-/// Quotes `argv` for the remote shell: `ssh` joins its arguments with spaces and the remote
-/// user's shell splits them again, so each word is single-quoted as POSIX sh reads it
-/// (shlex). A NUL cannot be passed at all and is refused.
-pub fn remote_command(argv: &[String]) -> anyhow::Result<String> {
-    anyhow::ensure!(!argv.is_empty(), "no command");
-    shlex::try_join(argv.iter().map(String::as_str)).context("a word holds a NUL")
-}
+pub use super::quote::remote_command;
 
 /// The ciphers offered, in order (see [`Ssh::options`]).
 const CIPHERS: &str = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr";
+
+/// Those of [`CIPHERS`] this machine's `ssh` has (`ssh -Q cipher`, asked once; a FIPS build
+/// lacks chacha20, say), in that order; `None`: OpenSSH's own list.
+fn ciphers() -> Option<&'static str> {
+    static KNOWN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            let out = std::process::Command::new("ssh")
+                .args(["-Q", "cipher"])
+                .output()
+                .ok()?;
+            let known = String::from_utf8_lossy(&out.stdout);
+            let known: Vec<&str> = known.lines().map(str::trim).collect();
+            let ours: Vec<&str> = CIPHERS.split(',').filter(|c| known.contains(c)).collect();
+            (out.status.success() && !ours.is_empty()).then(|| ours.join(","))
+        })
+        .as_deref()
+}
+
+/// One connection being opened, and how the last attempt failed if it did.
+type Opening = Arc<tokio::sync::Mutex<Option<SshError>>>;
 
 /// The console's SSH client, under `<data>/ssh`.
 #[derive(Debug, Clone)]
@@ -64,7 +78,8 @@ pub struct Ssh {
     pub timeout: Duration,
     /// One connection being opened per host at a time (two masters for one host would leave
     /// the second one running without a socket).
-    opening: Arc<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Each holds how the last attempt failed, if it did.
+    opening: Arc<Mutex<HashMap<PathBuf, Opening>>>,
 }
 
 impl Ssh {
@@ -109,14 +124,16 @@ impl Ssh {
             "ServerAliveInterval=5".to_owned(),
             "ServerAliveCountMax=2".to_owned(),
             "LogLevel=ERROR".to_owned(),
-            // AES-GCM first (the CPU's AES instructions), then the rest of OpenSSH's own
-            // list: OpenSSH puts chacha20-poly1305 first for machines without them. Measured
-            // copying 600 MB over loopback: the client's CPU time 0.39 → 0.18 s, and a first
-            // staging is mostly that copy. (The list in full, not OpenSSH's `^` form: rsync's
-            // `-e` cannot carry the quoting `^` gets.)
-            format!("Ciphers={CIPHERS}"),
         ] {
             args.extend(o(opt));
+        }
+        // AES-GCM first (the CPU's AES instructions), then the rest of OpenSSH's own
+        // list: OpenSSH puts chacha20-poly1305 first for machines without them. Measured
+        // copying 600 MB over loopback: the client's CPU time 0.39 → 0.18 s, and a first
+        // staging is mostly that copy. (The list in full, not OpenSSH's `^` form: rsync's
+        // `-e` cannot carry the quoting `^` gets.)
+        if let Some(ciphers) = ciphers() {
+            args.extend(o(format!("Ciphers={ciphers}")));
         }
         args.extend([
             "-p".to_owned(),
@@ -142,10 +159,25 @@ impl Ssh {
             let mut all = self.opening.lock().unwrap_or_else(|e| e.into_inner());
             all.entry(socket.clone()).or_default().clone()
         };
-        let _opening = one.lock().await;
+        // Waited for another attempt (the one an upload starts, say) that failed: its answer
+        // is this one's too, rather than a second time-out on a hung host.
+        let (mut last, waited) = match one.try_lock() {
+            Ok(free) => (free, false),
+            Err(_) => (one.lock().await, true),
+        };
         if socket.exists() {
             return Ok(());
         }
+        if let (true, Some(failed)) = (waited, last.as_ref()) {
+            return Err(failed.clone());
+        }
+        let opened = self.open_master(host, who).await;
+        *last = opened.clone().err();
+        opened
+    }
+
+    /// Starts the master for `host` (see [`connect`](Self::connect)).
+    async fn open_master(&self, host: &Host, who: &str) -> Result<(), SshError> {
         let unreachable =
             |e: anyhow::Error| SshError::Unreachable(who.to_owned(), format!("{e:#}"));
         let log = self
@@ -342,58 +374,4 @@ fn bare(address: &str) -> &str {
 pub(super) fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::hosts::ssh::*;
-
-    /// What `sh` makes of the quoted line is exactly the list we started with.
-    #[test]
-    fn remote_commands_reach_the_remote_shell_word_for_word() {
-        let words: Vec<String> = [
-            "printf",
-            "%s\\n",
-            "a b",
-            "it's",
-            "$(id)",
-            "`id`",
-            "; rm -rf /",
-            "\"q\"",
-            "back\\slash",
-            "new\nline",
-            "",
-            "*",
-            "-n",
-            "ünïcode",
-        ]
-        .map(String::from)
-        .to_vec();
-        let line = remote_command(&words).unwrap();
-        let out = std::process::Command::new("sh")
-            .args(["-c", &line])
-            .output()
-            .unwrap();
-        let printed = String::from_utf8(out.stdout).unwrap();
-        let expected: String = words[2..].iter().map(|w| format!("{w}\n")).collect();
-        assert_eq!(printed, expected);
-        assert!(remote_command(&["a\0b".to_owned()]).is_err());
-        assert!(remote_command(&[]).is_err());
-    }
-
-    #[test]
-    fn known_hosts_names_follow_openssh() {
-        assert_eq!(
-            crate::hosts::host::known_host_name("10.0.0.5", 22),
-            "10.0.0.5"
-        );
-        assert_eq!(
-            crate::hosts::host::known_host_name("127.0.0.1", 2222),
-            "[127.0.0.1]:2222"
-        );
-        assert_eq!(
-            crate::hosts::host::known_host_name("[::1]", 2222),
-            "[::1]:2222"
-        );
-    }
 }

@@ -175,8 +175,9 @@ pub async fn receive(
     mut body: Body,
     max_bytes: u64,
     pending: Option<PendingCsrf>,
-    mut incoming: Incoming,
+    (mut incoming, begun): (Incoming, impl std::future::Future<Output = ()>),
 ) -> AppResult<Release> {
+    let mut begun = Some(begun);
     let mut note = String::new();
     let mut arrived: Option<Arrived> = None;
     let mut first = true;
@@ -209,6 +210,10 @@ pub async fn receive(
                 Err(why) => return Err(incoming.abort(why, "").await),
             },
             "archive" if arrived.is_none() => {
+                // The CSRF token (if one is due) has been checked by now.
+                if let Some(begun) = begun.take() {
+                    begun.await;
+                }
                 let original_name = field
                     .content_disposition()
                     .and_then(|d| d.get_filename())
@@ -295,8 +300,10 @@ pub(crate) async fn receive_and_ingest(
         steps: &state.golive.steps,
     };
     let incoming = Incoming::new(&ctx, &site, &uploads_dir, &state.streams);
-    state.golive.warm_hosts(site.id).await;
-    let release = receive(body, state.settings.uploads.max_bytes, pending, incoming).await?;
+    // Its hosts' connections opened while the archive arrives (see `Ssh::warm`).
+    let warm = state.golive.warm_hosts(site.id);
+    let max = state.settings.uploads.max_bytes;
+    let release = receive(body, max, pending, (incoming, warm)).await?;
     if release.usable() {
         // A site on several hosts: the new release is copied to each in the background (the
         // release page shows how far), and what retention deleted goes from them too.

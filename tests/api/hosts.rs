@@ -667,7 +667,12 @@ async fn start_up_finds_a_host_that_no_longer_serves_the_live_release() {
         })
         .await;
         let before = h.site_dir(SITE).join(format!("releases/{r2}/index.html"));
-        assert_eq!(std::fs::read(before).unwrap(), b"two", "r2 changed on {}", h.name);
+        assert_eq!(
+            std::fs::read(before).unwrap(),
+            b"two",
+            "r2 changed on {}",
+            h.name
+        );
     }
     f.app.shutdown().await;
 }
