@@ -121,7 +121,13 @@ async fn stage_inner(
             (None, None) => None,
         }
     };
-    let (seeded, layout, before) = tokio::join!(seed, times(local, manifest, timed), before);
+    let layout = async {
+        let l = times(local, manifest, timed).await;
+        (l, copied.elapsed().as_millis())
+    };
+    // (Each part's end timed, for the log.)
+    let seed = async { (seed.await, copied.elapsed().as_millis()) };
+    let ((seeded, begin_ms), (layout, layout_ms), before) = tokio::join!(seed, layout, before);
     let (there, link, listing): (bool, Option<String>, Option<String>) = seeded?;
     // Already there and whole (a host added back, a retried staging): nothing to send.
     if there
@@ -206,7 +212,7 @@ async fn stage_inner(
             tracing::warn!(host = %host2.name, release = %id2, %why, "no seed for the next copy");
         }
     });
-    tracing::info!(host = %host.name, release = id, files = sent.files, delta = listed.is_some(), setup_ms, prep_ms, prune_ms, rsync_ms, verify_ms,
+    tracing::info!(host = %host.name, release = id, files = sent.files, delta = listed.is_some(), setup_ms, prep_ms, begin_ms, layout_ms, prune_ms, rsync_ms, verify_ms,
         publish_ms = published.elapsed().as_millis(), "staged");
     Ok(sent)
 }
