@@ -19,7 +19,7 @@ pub const TMP_MAP_PREFIX: &str = ".live-map-tmp-";
 /// an mtime set explicitly, strictly later than the one it replaces.
 const MTIME_STEP: std::time::Duration = std::time::Duration::from_millis(1);
 
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
@@ -68,14 +68,6 @@ pub fn point_live_map(paths: &SitePaths, site: &str, release_id: &str) -> io::Re
     sync_dir(&paths.dir)
 }
 
-/// Pinned mode's switch in one go: the new map written and synced under a temporary name
-/// first, then `current` and the map renamed into place (in that order, as start-up
-/// reconciliation expects), then the folder synced once for both renames (they are in the
-/// same folder): one fsync fewer on the path to the new release than doing them apart.
-pub fn point_current_and_map(paths: &SitePaths, site: &str, release_id: &str) -> io::Result<()> {
-    point_current_and_next(paths, next_map(paths, site, release_id)?)
-}
-
 /// A new live map written and synced under a temporary name, not yet in place: a go-live
 /// makes it while its checks and its audit record are written, so that the switch itself
 /// is two renames (its fsync, ~0.7 ms here, was the largest part of a switch). Dropped
@@ -121,14 +113,21 @@ pub fn next_map(paths: &SitePaths, site: &str, release_id: &str) -> io::Result<N
     })
 }
 
-/// [`point_current_and_map`] with the map made ahead by [`next_map`]: `current` and the map
-/// both name the map's release.
-pub fn point_current_and_next(paths: &SitePaths, next: NextMap) -> io::Result<()> {
+/// Pinned mode's switch with the map made by [`next_map`] (ahead, while a go-live's checks
+/// ran, or just now): `current` and the map renamed into place, in that order (as start-up
+/// reconciliation expects), then the folder synced once for both renames (they are in the
+/// same folder). The renames are made on the async thread (tens of microseconds of system
+/// calls, where the hop to a blocking thread and back took ~0.2 ms before Apache could see
+/// the new release); only the fsync goes off it.
+pub async fn switch_to_next(paths: &SitePaths, next: NextMap) -> io::Result<()> {
     relink_current(paths, &next.release)?;
-    crate::fault_point_blocking!("after_switch");
-    crate::fault_point_blocking!("before_map_rename");
+    crate::fault_point!("after_switch");
+    crate::fault_point!("before_map_rename");
     next.put_in_place(paths)?;
-    sync_dir(&paths.dir)
+    let dir = paths.dir.clone();
+    crate::blocking::spawn(move || sync_dir(&dir))
+        .await
+        .map_err(io::Error::other)?
 }
 
 /// `current` names `releases/<id>`: a new link renamed over it. Not synced (see [`sync_dir`]).
@@ -304,13 +303,14 @@ mod tests {
         assert!(!paths.live_map().exists());
     }
 
-    #[test]
-    fn a_map_made_ahead_switches_like_one_made_at_once_and_vanishes_unused() {
+    #[tokio::test]
+    async fn a_map_made_ahead_switches_like_one_made_at_once_and_vanishes_unused() {
         let dir = tempfile::tempdir().unwrap();
         let paths = SitePaths::new(dir.path(), "s");
         paths.create(&[]).unwrap();
         let (a, b) = ("20260101-000000-aaaa", "20260101-000001-bbbb");
-        point_current_and_map(&paths, "s", a).unwrap();
+        let first = next_map(&paths, "s", a).unwrap();
+        switch_to_next(&paths, first).await.unwrap();
         let before = fs::metadata(paths.live_map()).unwrap().modified().unwrap();
         let temps = |paths: &SitePaths| {
             fs::read_dir(&paths.dir)
@@ -334,7 +334,7 @@ mod tests {
         // Used: `current` and the map both name its release, with a later mtime.
         let next = next_map(&paths, "s", b).unwrap();
         assert_eq!(next.release(), b);
-        point_current_and_next(&paths, next).unwrap();
+        switch_to_next(&paths, next).await.unwrap();
         assert_eq!(current_release(&paths).as_deref(), Some(b));
         assert_eq!(
             crate::apache::livemap::read(&paths.live_map()).as_deref(),

@@ -169,8 +169,11 @@ impl GoLive {
         .filter(|m| m.release() == release_id);
         let (p, id, name) = (paths.clone(), release_id.to_owned(), site.name.clone());
         match (pinned, next) {
-            (true, Some(next)) => switch_ahead(paths, next).await,
-            (true, None) => blocking(move || disk::point_current_and_map(&p, &name, &id)).await,
+            (true, Some(next)) => disk::switch_to_next(paths, next).await,
+            (true, None) => match blocking(move || disk::next_map(&p, &name, &id)).await {
+                Ok(next) => disk::switch_to_next(paths, next).await,
+                Err(e) => Err(e),
+            },
             (false, _) => blocking(move || disk::point_current(&p, &id)).await,
         }
         .map_err(|e| {
@@ -373,18 +376,6 @@ async fn blocking<T: Send + 'static>(
     crate::blocking::spawn(f)
         .await
         .map_err(std::io::Error::other)?
-}
-
-/// [`disk::point_current_and_next`] with its two renames made here, on the async thread (tens
-/// of microseconds of system calls, where the hop to a blocking thread and back took ~0.2 ms
-/// before Apache could see the new release), and its fsync off it.
-async fn switch_ahead(paths: &SitePaths, next: disk::NextMap) -> std::io::Result<()> {
-    disk::relink_current(paths, next.release())?;
-    crate::fault_point!("after_switch");
-    crate::fault_point!("before_map_rename");
-    next.put_in_place(paths)?;
-    let dir = paths.dir.clone();
-    blocking(move || disk::sync_dir(&dir)).await
 }
 
 /// [`disk::write_vhost`] off the async threads (it fsyncs).
