@@ -114,9 +114,9 @@ pub async fn begin(
     begun(&r.stdout)
 }
 
-/// [`begin`]'s answer read.
-/// Anything else is an error: a seeded folder must never be taken for an empty one (a copy
-/// into it in place would write through its links).
+/// [`begin`]'s answer read: its first line `there`, `seeded` (the listing after it) or
+/// `empty [why]`. Anything else is an error: a seeded folder must never be taken for an
+/// empty one (a copy into it in place would write through its links).
 fn begun(out: &str) -> Result<Begun, String> {
     let (first, rest) = out.split_once('\n').unwrap_or((out, ""));
     match first {
@@ -165,8 +165,8 @@ tr '\n' '\0' < "$t.gone" | xargs -0r rm -rf -- || exit 4"#;
     Ok(r.stdout.lines().map(str::to_owned).collect())
 }
 
-/// Makes `.seed-<id>`, hard links to every file of `releases/<id>`, for the next release's
-/// [`seed`]: run in the background once `<id>` is staged, it takes linking 20,000 files
+/// Makes `.seed-<id>`, hard links to every file of `releases/<id>`, for the next copy's
+/// [`begin`]: run in the background once `<id>` is staged, it takes linking 20,000 files
 /// (~0.12 s of CPU per host here) off the next staging. Made under `.seeding-<id>` and renamed
 /// only when whole; older seeds go. A seed holds links to the release's own (verified) files
 /// and nothing else: a seed left partial by a race costs the next copy time, never content.

@@ -84,11 +84,10 @@ async fn stage_inner(
     // The newest release on the host, hard-linked into the staging folder first: rsync then
     // only replaces what changed. (rsync's own --link-dest does the same, but rsync 3.4+
     // opens every component of the link-dest path for each file it checks there: twice the
-    // system calls of the whole copy for 20,000 unchanged files.) Meanwhile the files here
-    // get their content-derived times, so rsync's quick check finds the unchanged ones.
-    // Seeded from a release whose manifest and layout are known: only the change travels
-    // (see delta.rs), and rsync's quick check needs no content times; else rsync compares
-    // the whole tree.
+    // system calls of the whole copy for 20,000 unchanged files.) Seeded from a release
+    // whose manifest and layout are known, only the change travels (see delta.rs) and no
+    // content times are needed; else the files here get their content-derived times
+    // meanwhile, so that rsync's quick check over the whole tree finds the unchanged ones.
     let then = link
         .as_deref()
         .and_then(|prev| delta::layout_of(&local.with_file_name(prev)));

@@ -67,33 +67,30 @@ const COLUMNS: &str = "id, site_id, name, ssh_user, address, port, dir, vhost_di
 
 /// The hosts of a site, by name.
 pub async fn list(pool: &SqlitePool, site_id: i64) -> AppResult<Vec<Host>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM hosts WHERE site_id = ? ORDER BY name"
-    ))
-    .bind(site_id)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(Host::from).collect())
+    let sql = format!("SELECT {COLUMNS} FROM hosts WHERE site_id = ? ORDER BY name");
+    hosts(pool, sqlx::query_as(&sql).bind(site_id)).await
 }
 
 /// [`list`] for the site named `site` (none for an unknown one): read beside the site itself.
 pub async fn list_named(pool: &SqlitePool, site: &str) -> AppResult<Vec<Host>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
+    let sql = format!(
         "SELECT {COLUMNS} FROM hosts WHERE site_id = (SELECT id FROM sites WHERE name = ?) ORDER BY name"
-    ))
-    .bind(site)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(Host::from).collect())
+    );
+    hosts(pool, sqlx::query_as(&sql).bind(site)).await
 }
 
 /// Every host of every site (start-up reconciliation).
 pub async fn all(pool: &SqlitePool) -> AppResult<Vec<Host>> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM hosts ORDER BY site_id, name"
-    ))
-    .fetch_all(pool)
-    .await?;
+    let sql = format!("SELECT {COLUMNS} FROM hosts ORDER BY site_id, name");
+    hosts(pool, sqlx::query_as(&sql)).await
+}
+
+/// The hosts a query of [`COLUMNS`] finds.
+async fn hosts<'q>(
+    pool: &SqlitePool,
+    query: sqlx::query::QueryAs<'q, sqlx::Sqlite, Row, sqlx::sqlite::SqliteArguments<'q>>,
+) -> AppResult<Vec<Host>> {
+    let rows = query.fetch_all(pool).await?;
     Ok(rows.into_iter().map(Host::from).collect())
 }
 

@@ -8,8 +8,9 @@
 //! as the release linked from; two listings of the whole tree, which took ~0.25 s of a 1%
 //! staging of 20,000 files). Every other file is read. The script uses `openssl dgst` where
 //! the host has it (it uses the CPU's SHA instructions: 3-4x faster than coreutils 9.1's
-//! `sha256sum` here), one process per CPU of the host for a thousand files and more (each to a file of its own: lines
-//! written by several processes into one file can interleave), else `sha256sum -c`; and flushes the folder's file system while it reads, so the rename
+//! `sha256sum` here), one process per CPU of the host for a thousand files and more (each to
+//! a file of its own: lines written by several processes into one file can interleave),
+//! else `sha256sum -c`; and flushes the folder's file system while it reads, so the rename
 //! into place that follows does not wait for the copy's writes.
 
 use std::collections::HashMap;
